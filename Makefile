@@ -1,0 +1,59 @@
+# The two commands: `make run` and `make test`. Everything else is a helper of those.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: run test test-sqlite test-postgres lint format migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-run: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.installed-run
+
+migrate: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --noinput
+
+## make run: the service on the embedded default (SQLite + files under data/), 127.0.0.1:8000
+run: migrate
+	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/, health: /healthz)."
+	@echo "Create an admin with: $(BIN)/python manage.py createsuperuser"
+	$(BIN)/gunicorn exchange_site.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 \
+		--timeout 300 --access-logfile -
+
+## make test: lint, then the suite on SQLite with coverage, then on a throwaway PostgreSQL
+test: $(VENV)/.installed-dev lint test-sqlite test-postgres
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test-sqlite: $(VENV)/.installed-dev
+	$(BIN)/pytest --cov --cov-branch --cov-report=term-missing:skip-covered \
+		--cov-fail-under=95 $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.installed-dev
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+		echo "PostgreSQL is not installed: install postgresql-15 to run the suite on it."; exit 1; fi
+	@dir=$$(mktemp -d); chmod 755 $$dir; \
+	url=$$(scripts/throwaway-postgres start $$dir/pg) || { cat $$dir/pg/*.log; exit 1; }; \
+	echo "PostgreSQL suite against $$url"; \
+	DATABASE_URL=$$url $(BIN)/pytest -m "not sqlite_only" -p no:cacheprovider $(PYTEST_ARGS); \
+	status=$$?; scripts/throwaway-postgres stop $$dir/pg; rm -rf $$dir; exit $$status
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov

@@ -1,0 +1,3 @@
+"""URLs of API v1."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""The domain: models and the exchange's operations, which every interface calls."""

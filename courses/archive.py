@@ -1,0 +1,212 @@
+"""Safe reading of uploaded archives and manifests.
+
+An upload is a manifest (a JSON list of ``{path, size, sha256}``) and a tar.gz archive read
+as a stream: members are checked and handed on one by one, never extracted to a directory
+and never held whole in memory. Limits on the number of files, a single file's size and the
+total size are enforced while reading, so a decompression bomb stops at the first byte
+over the limit. Every rejection names the offending path and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+
+from .exceptions import BadArchive, TooLarge
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_PATH_LENGTH = 1024
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_files: int
+    max_file_size: int
+    max_total_size: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        return cls(
+            max_files=settings.EXCHANGE_MAX_BUNDLE_FILES,
+            max_file_size=settings.EXCHANGE_MAX_FILE_SIZE,
+            max_total_size=settings.EXCHANGE_MAX_BUNDLE_SIZE,
+        )
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    size: int
+    sha256: str
+
+
+def normalize_path(raw: str) -> str:
+    """A bundle-relative POSIX path, or BadArchive naming the path and the rule it breaks."""
+    if not isinstance(raw, str):
+        raise BadArchive(f"Path {raw!r} is not a string.")
+    shown = raw if len(raw) <= 200 else raw[:200] + "..."
+    path = raw.replace("\\", "/")
+    if path.startswith("./"):
+        path = path[2:]
+    if path == "" or path.strip() == "":
+        raise BadArchive("An empty file name is not allowed.")
+    if "\x00" in path or any(ord(ch) < 32 for ch in path):
+        raise BadArchive(f"Path {shown!r} contains control characters.")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise BadArchive(f"Path {shown!r} is absolute; paths must be relative to the assignment.")
+    if len(path) > MAX_PATH_LENGTH:
+        raise BadArchive(f"Path {shown!r} is longer than {MAX_PATH_LENGTH} characters.")
+    parts = path.split("/")
+    for part in parts:
+        if part == "..":
+            raise BadArchive(f"Path {shown!r} contains '..', which could leave the assignment.")
+        if part in ("", "."):
+            raise BadArchive(f"Path {shown!r} has an empty or '.' component.")
+    return "/".join(parts)
+
+
+def parse_manifest(raw: str | bytes | list[Any], limits: Limits) -> list[ManifestEntry]:
+    """The manifest's entries, checked for shape, paths, duplicates and limits."""
+    if isinstance(raw, (str, bytes)):
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadArchive(
+                f"The manifest is not valid JSON: {exc}.", code="bad_manifest"
+            ) from exc
+    else:
+        data = raw
+    if not isinstance(data, list):
+        raise BadArchive(
+            "The manifest must be a JSON list of {path, size, sha256} objects.", code="bad_manifest"
+        )
+    if len(data) > limits.max_files:
+        raise TooLarge(
+            f"The manifest lists {len(data)} files; at most {limits.max_files} are allowed."
+        )
+    entries: list[ManifestEntry] = []
+    seen: set[str] = set()
+    total = 0
+    for index, item in enumerate(data):
+        if not isinstance(item, dict) or set(item) != {"path", "size", "sha256"}:
+            raise BadArchive(
+                f"Manifest entry {index} must have exactly the keys path, size and sha256.",
+                code="bad_manifest",
+            )
+        path = normalize_path(item["path"])
+        size, sha = item["size"], item["sha256"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise BadArchive(
+                f"Manifest entry {path!r}: size must be a whole number of bytes.",
+                code="bad_manifest",
+            )
+        if not isinstance(sha, str) or not SHA256_RE.match(sha):
+            raise BadArchive(
+                f"Manifest entry {path!r}: sha256 must be 64 lowercase hexadecimal digits.",
+                code="bad_manifest",
+            )
+        if path in seen:
+            raise BadArchive(f"Path {path!r} appears twice in the manifest.", code="bad_manifest")
+        if size > limits.max_file_size:
+            raise TooLarge(
+                f"File {path!r} is {size} bytes; the limit for one file is "
+                f"{limits.max_file_size} bytes."
+            )
+        total += size
+        if total > limits.max_total_size:
+            raise TooLarge(
+                f"The files add up to more than {limits.max_total_size} bytes, the limit for "
+                "one upload."
+            )
+        seen.add(path)
+        entries.append(ManifestEntry(path=path, size=size, sha256=sha))
+    return entries
+
+
+class _LimitedReader:
+    """A member's stream that counts bytes against the upload's limits while it is read."""
+
+    def __init__(self, raw: IO[bytes], path: str, counter: list[int], limits: Limits) -> None:
+        self._raw = raw
+        self._path = path
+        self._counter = counter
+        self._limits = limits
+        self._read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._raw.read(size if size and size > 0 else CHUNK_SIZE)
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            raise BadArchive(f"The archive breaks off inside {self._path!r}: {exc}.") from exc
+        self._read += len(data)
+        self._counter[0] += len(data)
+        if self._read > self._limits.max_file_size:
+            raise TooLarge(
+                f"File {self._path!r} is larger than {self._limits.max_file_size} bytes, the "
+                "limit for one file."
+            )
+        if self._counter[0] > self._limits.max_total_size:
+            raise TooLarge(
+                f"The archive holds more than {self._limits.max_total_size} bytes, the limit "
+                "for one upload."
+            )
+        return data
+
+
+def iter_archive(fileobj: IO[bytes], limits: Limits) -> Iterator[tuple[str, int, IO[bytes]]]:
+    """Yield ``(path, size, stream)`` for each regular file of a tar.gz, in archive order.
+
+    The caller reads each stream before asking for the next member. Directories are skipped;
+    links, devices, absolute or escaping paths, duplicates and anything over a limit are
+    rejected with a sentence that names the path.
+    """
+    counter = [0]
+    seen: set[str] = set()
+    files = 0
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|gz") as archive:
+            for member in archive:
+                name = member.name
+                if member.isdir():
+                    if name.strip("/") not in ("", "."):
+                        normalize_path(name.rstrip("/"))
+                    continue
+                path = normalize_path(name)
+                if member.issym() or member.islnk():
+                    raise BadArchive(f"Archive member {path!r} is a link; only files are allowed.")
+                if not member.isfile():
+                    raise BadArchive(
+                        f"Archive member {path!r} is not a regular file (device, FIFO or other)."
+                    )
+                if path in seen:
+                    raise BadArchive(f"Path {path!r} appears twice in the archive.")
+                seen.add(path)
+                files += 1
+                if files > limits.max_files:
+                    raise TooLarge(
+                        f"The archive holds more than {limits.max_files} files, the limit for "
+                        "one upload."
+                    )
+                if member.size > limits.max_file_size:
+                    raise TooLarge(
+                        f"File {path!r} is {member.size} bytes; the limit for one file is "
+                        f"{limits.max_file_size} bytes."
+                    )
+                if counter[0] + member.size > limits.max_total_size:
+                    raise TooLarge(
+                        f"The archive holds more than {limits.max_total_size} bytes, the limit "
+                        "for one upload."
+                    )
+                stream = archive.extractfile(member)
+                assert stream is not None  # a regular file always has a stream
+                yield path, member.size, _LimitedReader(stream, path, counter, limits)  # type: ignore[misc]
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise BadArchive(f"The archive is not a readable tar.gz file: {exc}.") from exc

@@ -1,0 +1,285 @@
+"""The data model: courses, memberships, assignments, submissions, feedback, and the
+content-addressed bundles of files they carry.
+
+Cross-model workflows live in ``courses/services.py``, never in ``save()`` or signals.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+CODE_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+# nbgrader's course and assignment ids: letters, digits, _, -, . (and not "." or "..").
+code_validator = RegexValidator(
+    CODE_PATTERN, _("Use only letters, digits, underscore, hyphen and dot.")
+)
+
+
+class Course(models.Model):
+    code = models.CharField(
+        _("course id"), max_length=100, unique=True, validators=[code_validator]
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("course")
+        verbose_name_plural = _("courses")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code__regex=CODE_PATTERN) & ~Q(code__in=[".", ".."]),
+                name="course_code_format",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        INSTRUCTOR = "instructor", _("instructor")
+        GRADER = "grader", _("grader")
+        STUDENT = "student", _("student")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["course__code", "user__username"]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "course"], name="one_membership_per_course"),
+            models.CheckConstraint(
+                condition=Q(role__in=["instructor", "grader", "student"]),
+                name="membership_role_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.course} as {self.role}"
+
+
+class Blob(models.Model):
+    """One file's bytes, stored once under ``blobs/<aa>/<sha256>``."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="blob_sha256"
+            ),
+            models.CheckConstraint(condition=Q(size__gte=0), name="blob_size_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sha256
+
+    @property
+    def storage_name(self) -> str:
+        return blob_storage_name(self.sha256)
+
+
+def blob_storage_name(sha256: str) -> str:
+    """Where a blob's bytes live in the storage backend: the one place this is computed."""
+    return f"blobs/{sha256[:2]}/{sha256}"
+
+
+class Bundle(models.Model):
+    """One set of files: a release, a submission or a feedback."""
+
+    class Kind(models.TextChoices):
+        RELEASE = "release", _("release")
+        SUBMISSION = "submission", _("submission")
+        FEEDBACK = "feedback", _("feedback")
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    file_count = models.PositiveIntegerField(default=0)
+    total_size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("bundle")
+
+    def __str__(self) -> str:
+        return f"{self.kind} bundle {self.pk} ({self.file_count} files)"
+
+
+class BundleEntry(models.Model):
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="entries")
+    path = models.CharField(max_length=1024)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="entries")
+
+    class Meta:
+        ordering = ["path"]
+        verbose_name = _("file")
+        verbose_name_plural = _("files")
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "path"], name="one_path_per_bundle"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def size(self) -> int:
+        return self.blob.size
+
+
+class Assignment(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="assignments")
+    code = models.CharField(_("assignment id"), max_length=100, validators=[code_validator])
+    due_date = models.DateTimeField(_("due date"), null=True, blank=True)
+    release = models.OneToOneField(
+        Bundle,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="released_assignment",
+    )
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    released_at = models.DateTimeField(_("released"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["course__code", "code"]
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+        constraints = [
+            models.UniqueConstraint(fields=["course", "code"], name="one_assignment_id_per_course"),
+            models.CheckConstraint(
+                condition=Q(code__regex=CODE_PATTERN) & ~Q(code__in=[".", ".."]),
+                name="assignment_code_format",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course.code}/{self.code}"
+
+    @property
+    def is_released(self) -> bool:
+        return self.release_id is not None
+
+
+class Submission(models.Model):
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="submissions")
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
+    )
+    timestamp = models.DateTimeField(_("submitted"))
+    bundle = models.OneToOneField(Bundle, on_delete=models.PROTECT, related_name="submission")
+
+    class Meta:
+        ordering = ["assignment", "student__username", "timestamp"]
+        verbose_name = _("submission")
+        verbose_name_plural = _("submissions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "student", "timestamp"],
+                name="one_submission_per_student_timestamp",
+            ),
+        ]
+        indexes = [models.Index(fields=["assignment", "student", "-timestamp"])]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} by {self.student} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def is_late(self) -> bool:
+        due = self.assignment.due_date
+        return due is not None and self.timestamp > due
+
+
+class Feedback(models.Model):
+    """The feedback released for one submission; releasing again replaces its files."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="feedback")
+    bundle = models.OneToOneField(Bundle, on_delete=models.PROTECT, related_name="feedback")
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    released_at = models.DateTimeField(_("released"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
+
+    def __str__(self) -> str:
+        return f"feedback on {self.submission}"
+
+
+class AuditEvent(models.Model):
+    """Who did what, where and when. Codes and names are copied so the trail survives deletes."""
+
+    class Action(models.TextChoices):
+        COURSE_CREATED = "course_created", _("course created")
+        ROSTER_CHANGED = "roster_changed", _("roster changed")
+        RELEASED = "released", _("released")
+        UNRELEASED = "unreleased", _("unreleased")
+        FETCHED = "fetched", _("fetched")
+        SUBMITTED = "submitted", _("submitted")
+        COLLECTED = "collected", _("collected")
+        FEEDBACK_RELEASED = "feedback_released", _("feedback released")
+        FEEDBACK_FETCHED = "feedback_fetched", _("feedback fetched")
+
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    action = models.CharField(_("action"), max_length=30, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(_("who"), max_length=150, blank=True)
+    course = models.ForeignKey(
+        Course, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    course_code = models.CharField(_("course id"), max_length=100, blank=True)
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assignment_code = models.CharField(_("assignment id"), max_length=100, blank=True)
+    student_name = models.CharField(_("student"), max_length=150, blank=True)
+    submission = models.ForeignKey(
+        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [
+            models.Index(fields=["course", "-at"]),
+            models.Index(fields=["assignment", "action"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"

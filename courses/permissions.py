@@ -1,0 +1,107 @@
+"""Who may do what: the one role x action table, and the access helpers that apply it.
+
+Access helpers raise NotFound alike for a course that does not exist and for one the caller
+is not a member of, so no interface can tell an outsider what exists.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from .exceptions import NotFound, PermissionDenied
+from .models import Assignment, Course, Membership
+
+Role = Membership.Role
+
+
+class Action(enum.StrEnum):
+    VIEW_COURSE = "view course"
+    VIEW_ROSTER = "view the roster of"
+    MANAGE_ROSTER = "change the roster of"
+    RELEASE = "release assignments in"
+    VIEW_UNRELEASED = "see unreleased assignments in"
+    FETCH = "fetch assignments in"
+    SUBMIT = "submit assignments in"
+    VIEW_ALL_SUBMISSIONS = "see all submissions in"
+    COLLECT = "collect submissions in"
+    RELEASE_FEEDBACK = "release feedback in"
+    FETCH_FEEDBACK = "fetch feedback in"
+    VIEW_AUDIT = "see the audit trail of"
+
+
+ALLOWED: dict[Action, frozenset[str]] = {
+    Action.VIEW_COURSE: frozenset({Role.INSTRUCTOR, Role.GRADER, Role.STUDENT}),
+    Action.VIEW_ROSTER: frozenset({Role.INSTRUCTOR, Role.GRADER}),
+    Action.MANAGE_ROSTER: frozenset({Role.INSTRUCTOR}),
+    Action.RELEASE: frozenset({Role.INSTRUCTOR}),
+    Action.VIEW_UNRELEASED: frozenset({Role.INSTRUCTOR, Role.GRADER}),
+    Action.FETCH: frozenset({Role.INSTRUCTOR, Role.GRADER, Role.STUDENT}),
+    Action.SUBMIT: frozenset({Role.STUDENT}),
+    Action.VIEW_ALL_SUBMISSIONS: frozenset({Role.INSTRUCTOR, Role.GRADER}),
+    Action.COLLECT: frozenset({Role.INSTRUCTOR, Role.GRADER}),
+    Action.RELEASE_FEEDBACK: frozenset({Role.INSTRUCTOR, Role.GRADER}),
+    Action.FETCH_FEEDBACK: frozenset({Role.STUDENT}),
+    Action.VIEW_AUDIT: frozenset({Role.INSTRUCTOR}),
+}
+
+
+def is_site_admin(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    return bool(user is not None and user.is_active and getattr(user, "is_staff", False))
+
+
+def role_in(user: AbstractBaseUser | AnonymousUser | None, course: Course) -> str | None:
+    """The user's role in the course; site admins act as instructors where not members."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    role = (
+        Membership.objects.filter(user=user, course=course).values_list("role", flat=True).first()
+    )
+    if role is None and is_site_admin(user):
+        return Role.INSTRUCTOR
+    return role
+
+
+def may(role: str | None, action: Action) -> bool:
+    return role is not None and role in ALLOWED[action]
+
+
+def get_course_for(
+    user: AbstractBaseUser | AnonymousUser | None,
+    code: str,
+    action: Action = Action.VIEW_COURSE,
+) -> tuple[Course, str]:
+    """The course and the user's role in it; NotFound unless a member, PermissionDenied
+    for a member whose role does not allow the action."""
+    course = Course.objects.filter(code=code).first()
+    role = role_in(user, course) if course is not None else None
+    if course is None or role is None:
+        raise NotFound(f"There is no course {code!r} that you are a member of.")
+    require(role, action, course)
+    return course, role
+
+
+def require(role: str | None, action: Action, course: Course) -> None:
+    if not may(role, action):
+        raise PermissionDenied(f"As {role or 'a non-member'} you may not {action} {course.code}.")
+
+
+def get_assignment_for(
+    user: AbstractBaseUser | AnonymousUser | None,
+    course_code: str,
+    assignment_code: str,
+    action: Action = Action.VIEW_COURSE,
+) -> tuple[Assignment, str]:
+    """The assignment and the user's role; students see released assignments only."""
+    course, role = get_course_for(user, course_code, action)
+    assignment = Assignment.objects.filter(course=course, code=assignment_code).first()
+    visible = assignment is not None and (
+        assignment.is_released
+        or may(role, Action.VIEW_UNRELEASED)
+        # A student keeps seeing an unreleased assignment they submitted to, for feedback.
+        or assignment.submissions.filter(student=user).exists()
+    )
+    if not visible:
+        raise NotFound(f"There is no assignment {assignment_code!r} in course {course.code!r}.")
+    return assignment, role

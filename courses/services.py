@@ -1,0 +1,538 @@
+"""The exchange's operations: every write lives here once, and every interface (API views,
+admin actions, web pages, manage.py commands) calls these functions.
+
+Each operation takes keyword arguments, checks the caller's role through
+``courses.permissions``, keeps slow file I/O outside its transaction, records its rows in
+one transaction (so a failure records nothing) and writes an AuditEvent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from . import blobstore
+from .archive import Limits, ManifestEntry, iter_archive, parse_manifest
+from .exceptions import BadArchive, BadRequest, Conflict, NotFound
+from .models import (
+    Assignment,
+    AuditEvent,
+    Blob,
+    Bundle,
+    BundleEntry,
+    Course,
+    Feedback,
+    Membership,
+    Submission,
+    code_validator,
+)
+from .permissions import Action, require, role_in
+
+User = get_user_model()
+Role = Membership.Role
+USERNAME_MAX = 150
+
+
+@dataclass
+class Upload:
+    """What an uploader sends: a manifest of every file, and an archive (tar.gz) holding the
+    files whose bytes the server does not already have within what the uploader may read."""
+
+    manifest: str | bytes | list[Any]
+    archive: IO[bytes] | None = None
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+def record_event(
+    *,
+    action: str,
+    actor: AbstractBaseUser | None,
+    course: Course | None = None,
+    assignment: Assignment | None = None,
+    student: AbstractBaseUser | None = None,
+    submission: Submission | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    if assignment is not None and course is None:
+        course = assignment.course
+    return AuditEvent.objects.create(
+        action=action,
+        actor=actor if actor is not None and actor.pk else None,
+        actor_name=actor.get_username() if actor is not None else "system",
+        course=course,
+        course_code=course.code if course else "",
+        assignment=assignment,
+        assignment_code=assignment.code if assignment else "",
+        student_name=student.get_username() if student is not None else "",
+        submission=submission,
+        detail=detail,
+    )
+
+
+def _require(actor: AbstractBaseUser | None, course: Course, action: Action) -> str | None:
+    """The actor's role, checked; ``actor=None`` is the operator at the command line."""
+    if actor is None:
+        return Role.INSTRUCTOR
+    role = role_in(actor, course)
+    if role is None:
+        raise NotFound(f"There is no course {course.code!r} that you are a member of.")
+    require(role, action, course)
+    return role
+
+
+def _check_code(value: str, what: str) -> str:
+    try:
+        code_validator(value)
+    except ValidationError as exc:
+        raise BadRequest(
+            f"{what} {value!r} is not valid: use only letters, digits, '_', '-' and '.'."
+        ) from exc
+    if value in {".", ".."} or len(value) > 100:
+        raise BadRequest(f"{what} {value!r} is not valid.")
+    return value
+
+
+# --- courses and rosters ------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_course(
+    *,
+    code: str,
+    title: str = "",
+    actor: AbstractBaseUser | None = None,
+    instructors: Iterable[str] = (),
+) -> Course:
+    _check_code(code, "Course id")
+    if Course.objects.filter(code=code).exists():
+        raise Conflict(f"Course {code!r} already exists.")
+    course = Course.objects.create(code=code, title=title)
+    record_event(action=AuditEvent.Action.COURSE_CREATED, actor=actor, course=course)
+    for username in instructors:
+        add_member(course=course, username=username, role=Role.INSTRUCTOR, actor=actor)
+    return course
+
+
+def get_or_create_user(username: str, **fields: str) -> AbstractBaseUser:
+    username = username.strip()
+    if not username or len(username) > USERNAME_MAX:
+        raise BadRequest(f"User name {username!r} is not valid.")
+    user, created = User.objects.get_or_create(username=username, defaults=fields)
+    if not created and fields:
+        changed = [k for k, v in fields.items() if v and getattr(user, k) != v]
+        for key in changed:
+            setattr(user, key, fields[key])
+        if changed:
+            user.save(update_fields=changed)
+    return user
+
+
+@transaction.atomic
+def add_member(
+    *,
+    course: Course,
+    username: str,
+    role: str,
+    actor: AbstractBaseUser | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+) -> Membership:
+    """Add a user to the course, or change their role; the user is created if new."""
+    _require(actor, course, Action.MANAGE_ROSTER)
+    if role not in Role.values:
+        raise BadRequest(f"Role {role!r} is not one of {', '.join(Role.values)}.")
+    user = get_or_create_user(username, first_name=first_name, last_name=last_name, email=email)
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        user=user, course=course, defaults={"role": role}
+    )
+    if not created and membership.role != role:
+        old = membership.role
+        membership.role = role
+        membership.save(update_fields=["role", "updated_at"])
+        record_event(
+            action=AuditEvent.Action.ROSTER_CHANGED,
+            actor=actor,
+            course=course,
+            student=user,
+            change="role",
+            old_role=old,
+            role=role,
+        )
+    elif created:
+        record_event(
+            action=AuditEvent.Action.ROSTER_CHANGED,
+            actor=actor,
+            course=course,
+            student=user,
+            change="added",
+            role=role,
+        )
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, course: Course, username: str, actor: AbstractBaseUser | None = None) -> None:
+    """Remove a user's membership; their submissions stay."""
+    _require(actor, course, Action.MANAGE_ROSTER)
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(course=course, user__username=username)
+        .first()
+    )
+    if membership is None:
+        raise NotFound(f"{username!r} is not a member of course {course.code!r}.")
+    if actor is not None and membership.user_id == actor.pk and membership.role == Role.INSTRUCTOR:
+        others = Membership.objects.filter(course=course, role=Role.INSTRUCTOR).exclude(
+            pk=membership.pk
+        )
+        if not others.exists():
+            raise Conflict(
+                f"You are the last instructor of {course.code!r}; add another one first."
+            )
+    membership.delete()
+    record_event(
+        action=AuditEvent.Action.ROSTER_CHANGED,
+        actor=actor,
+        course=course,
+        student=membership.user,
+        change="removed",
+        role=membership.role,
+    )
+
+
+# --- bundles ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagedBundle:
+    entries: list[ManifestEntry]
+
+
+def stage_bundle(*, upload: Upload, readable_shas: Iterable[str] | None = None) -> StagedBundle:
+    """Check an upload and put its bytes in storage; no database rows are written.
+
+    ``readable_shas`` are the hashes the uploader may reference without sending bytes; a
+    file listed in the manifest is accepted without bytes only if its hash is among them.
+    """
+    limits = Limits.from_settings()
+    entries = parse_manifest(upload.manifest, limits)
+    by_path = {entry.path: entry for entry in entries}
+    wanted = {entry.sha256 for entry in entries}
+    known = _known_shas(wanted, readable_shas)
+    received: set[str] = set()
+    if upload.archive is not None:
+        for path, size, stream in iter_archive(upload.archive, limits):
+            entry = by_path.get(path)
+            if entry is None:
+                raise BadArchive(f"Archive member {path!r} is not listed in the manifest.")
+            if size != entry.size:
+                raise BadArchive(
+                    f"File {path!r} has {size} bytes in the archive but {entry.size} in the "
+                    "manifest."
+                )
+            blobstore.store_stream(stream, path=path, size=entry.size, sha256=entry.sha256)
+            received.add(entry.sha256)
+    for entry in entries:
+        if entry.sha256 not in received and entry.sha256 not in known:
+            raise BadArchive(
+                f"File {entry.path!r} is listed in the manifest but its bytes are neither in "
+                "the archive nor already stored where you may read them.",
+                code="missing_file",
+            )
+    return StagedBundle(entries=entries)
+
+
+def _known_shas(wanted: set[str], readable_shas: Iterable[str] | None) -> set[str]:
+    if not readable_shas:
+        return set()
+    allowed = wanted & set(readable_shas)
+    return set(Blob.objects.filter(sha256__in=allowed).values_list("sha256", flat=True))
+
+
+def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
+    """The bundle's rows; call inside the transaction that records what owns it."""
+    sizes = {entry.sha256: entry.size for entry in staged.entries}
+    Blob.objects.bulk_create(
+        [Blob(sha256=sha, size=size) for sha, size in sizes.items()], ignore_conflicts=True
+    )
+    bundle = Bundle.objects.create(
+        kind=kind,
+        file_count=len(staged.entries),
+        total_size=sum(entry.size for entry in staged.entries),
+    )
+    BundleEntry.objects.bulk_create(
+        [
+            BundleEntry(bundle=bundle, path=entry.path, blob_id=entry.sha256)
+            for entry in staged.entries
+        ]
+    )
+    return bundle
+
+
+def _shas_of(bundles: Iterable[int | None]) -> set[str]:
+    ids = [pk for pk in bundles if pk is not None]
+    return set(BundleEntry.objects.filter(bundle_id__in=ids).values_list("blob_id", flat=True))
+
+
+# --- release ------------------------------------------------------------------------------
+
+
+def release_assignment(
+    *,
+    actor: AbstractBaseUser | None,
+    course: Course,
+    code: str,
+    upload: Upload,
+    due_date: dt.datetime | None = None,
+    force: bool = False,
+) -> Assignment:
+    """Release (or re-release) an assignment's files to the course's students.
+
+    A re-release over an assignment that students already fetched or submitted is refused
+    unless ``force``, and the refusal says how many fetched and submitted.
+    """
+    _require(actor, course, Action.RELEASE)
+    _check_code(code, "Assignment id")
+    existing = Assignment.objects.filter(course=course, code=code).first()
+    if existing is not None and existing.is_released and not force:
+        _refuse_if_in_use(existing, "release it again")
+    readable = _shas_of(
+        Assignment.objects.filter(course=course).values_list("release_id", flat=True)
+    )
+    staged = stage_bundle(upload=upload, readable_shas=readable)
+    with transaction.atomic():
+        assignment, _ = Assignment.objects.select_for_update().get_or_create(
+            course=course, code=code
+        )
+        if assignment.is_released and not force:
+            _refuse_if_in_use(assignment, "release it again")
+        old_release = assignment.release
+        assignment.release = record_bundle(kind=Bundle.Kind.RELEASE, staged=staged)
+        assignment.released_by = actor
+        assignment.released_at = timezone.now()
+        if due_date is not None:
+            assignment.due_date = due_date
+        assignment.save()
+        if old_release is not None:
+            old_release.delete()
+        record_event(
+            action=AuditEvent.Action.RELEASED,
+            actor=actor,
+            assignment=assignment,
+            files=len(staged.entries),
+            replaced=old_release is not None,
+        )
+    return assignment
+
+
+def usage_counts(assignment: Assignment) -> tuple[int, int]:
+    """How many students fetched, and how many submitted, this assignment."""
+    fetched = (
+        AuditEvent.objects.filter(assignment=assignment, action=AuditEvent.Action.FETCHED)
+        .values("actor")
+        .distinct()
+        .count()
+    )
+    submitted = assignment.submissions.values("student").distinct().count()
+    return fetched, submitted
+
+
+def _refuse_if_in_use(assignment: Assignment, what: str) -> None:
+    fetched, submitted = usage_counts(assignment)
+    if fetched or submitted:
+        raise Conflict(
+            f"Assignment {assignment.code!r} in {assignment.course.code!r} has been fetched by "
+            f"{fetched} and submitted by {submitted} students; use force to {what} anyway.",
+            code="in_use",
+        )
+
+
+@transaction.atomic
+def unrelease_assignment(
+    *, actor: AbstractBaseUser | None, assignment: Assignment, force: bool = False
+) -> Assignment:
+    """Withdraw an assignment's release; submissions and feedback stay."""
+    _require(actor, assignment.course, Action.RELEASE)
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if not assignment.is_released:
+        raise Conflict(f"Assignment {assignment.code!r} is not released.", code="not_released")
+    if not force:
+        _refuse_if_in_use(assignment, "unrelease it")
+    old_release = assignment.release
+    assignment.release = None
+    assignment.save(update_fields=["release"])
+    assert old_release is not None
+    old_release.delete()
+    record_event(action=AuditEvent.Action.UNRELEASED, actor=actor, assignment=assignment)
+    return assignment
+
+
+@transaction.atomic
+def fetch_assignment(*, user: AbstractBaseUser, assignment: Assignment) -> Bundle:
+    """The release a user fetches, recorded for the audit trail and the re-release check."""
+    _require(user, assignment.course, Action.FETCH)
+    if not assignment.is_released:
+        raise NotFound(
+            f"Assignment {assignment.code!r} in course {assignment.course.code!r} is not released."
+        )
+    record_event(action=AuditEvent.Action.FETCHED, actor=user, assignment=assignment)
+    assert assignment.release is not None
+    return assignment.release
+
+
+# --- submit -------------------------------------------------------------------------------
+
+
+def submit_assignment(
+    *, student: AbstractBaseUser, assignment: Assignment, upload: Upload
+) -> Submission:
+    """Record a new submission; every submission is kept, with a unique server timestamp."""
+    course = assignment.course
+    _require(student, course, Action.SUBMIT)
+    if not assignment.is_released:
+        raise NotFound(f"Assignment {assignment.code!r} in course {course.code!r} is not released.")
+    readable = _shas_of([assignment.release_id, *_own_submission_bundles(student, assignment)])
+    staged = stage_bundle(upload=upload, readable_shas=readable)
+    with transaction.atomic():
+        # One student's submissions to one course are serialised on their membership row,
+        # so concurrent submits get distinct, increasing timestamps.
+        Membership.objects.select_for_update().get(user=student, course=course)
+        now = timezone.now()
+        last = Submission.objects.filter(assignment=assignment, student=student).aggregate(
+            last=Max("timestamp")
+        )["last"]
+        if last is not None and now <= last:
+            now = last + dt.timedelta(microseconds=1)
+        bundle = record_bundle(kind=Bundle.Kind.SUBMISSION, staged=staged)
+        submission = Submission.objects.create(
+            assignment=assignment, student=student, timestamp=now, bundle=bundle
+        )
+        record_event(
+            action=AuditEvent.Action.SUBMITTED,
+            actor=student,
+            assignment=assignment,
+            student=student,
+            submission=submission,
+            files=len(staged.entries),
+            late=submission.is_late,
+        )
+    return submission
+
+
+def _own_submission_bundles(student: AbstractBaseUser, assignment: Assignment) -> list[int]:
+    return list(
+        Submission.objects.filter(assignment=assignment, student=student).values_list(
+            "bundle_id", flat=True
+        )
+    )
+
+
+# --- collect ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def collect_submissions(
+    *,
+    actor: AbstractBaseUser | None,
+    assignment: Assignment,
+    latest_only: bool = True,
+    student: str | None = None,
+) -> list[Submission]:
+    """The submissions an instructor or grader collects, recorded for the audit trail."""
+    from .selectors import list_submissions
+
+    _require(actor, assignment.course, Action.COLLECT)
+    submissions = list(
+        list_submissions(assignment=assignment, latest_only=latest_only, student=student)
+    )
+    record_event(
+        action=AuditEvent.Action.COLLECTED,
+        actor=actor,
+        assignment=assignment,
+        submissions=len(submissions),
+        latest_only=latest_only,
+    )
+    return submissions
+
+
+# --- feedback -----------------------------------------------------------------------------
+
+
+def release_feedback(
+    *, actor: AbstractBaseUser | None, submission: Submission, upload: Upload
+) -> Feedback:
+    """Release feedback for one submission; releasing again replaces the files."""
+    assignment = submission.assignment
+    _require(actor, assignment.course, Action.RELEASE_FEEDBACK)
+    readable = _shas_of(
+        [
+            submission.bundle_id,
+            assignment.release_id,
+            *Feedback.objects.filter(submission__assignment=assignment).values_list(
+                "bundle_id", flat=True
+            ),
+        ]
+    )
+    staged = stage_bundle(upload=upload, readable_shas=readable)
+    with transaction.atomic():
+        Submission.objects.select_for_update().get(pk=submission.pk)
+        old = Feedback.objects.filter(submission=submission).first()
+        bundle = record_bundle(kind=Bundle.Kind.FEEDBACK, staged=staged)
+        if old is None:
+            feedback = Feedback.objects.create(
+                submission=submission, bundle=bundle, released_by=actor
+            )
+        else:
+            old_bundle = old.bundle
+            old.bundle = bundle
+            old.released_by = actor
+            old.released_at = timezone.now()
+            old.save()
+            old_bundle.delete()
+            feedback = old
+        record_event(
+            action=AuditEvent.Action.FEEDBACK_RELEASED,
+            actor=actor,
+            assignment=assignment,
+            student=submission.student,
+            submission=submission,
+            files=len(staged.entries),
+        )
+    return feedback
+
+
+@transaction.atomic
+def fetch_feedback(
+    *, student: AbstractBaseUser, assignment: Assignment, submission: Submission | None = None
+) -> list[Feedback]:
+    """The feedback on a student's own submissions (one, or all), recorded as fetched."""
+    _require(student, assignment.course, Action.FETCH_FEEDBACK)
+    feedback = Feedback.objects.filter(
+        submission__assignment=assignment, submission__student=student
+    ).select_related("submission", "bundle")
+    if submission is not None:
+        if submission.student_id != student.pk or submission.assignment_id != assignment.pk:
+            raise NotFound("There is no such submission of yours.")
+        feedback = feedback.filter(submission=submission)
+    result = list(feedback.order_by("submission__timestamp"))
+    record_event(
+        action=AuditEvent.Action.FEEDBACK_FETCHED,
+        actor=student,
+        assignment=assignment,
+        student=student,
+        submission=submission,
+        feedback=len(result),
+    )
+    return result

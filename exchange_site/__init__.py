@@ -1,0 +1,1 @@
+"""Django project of the nbgrader exchange service: settings, URLs, WSGI entry point."""

@@ -1,0 +1,265 @@
+"""Settings for the nbgrader exchange service, read once from environment variables.
+
+Every variable is listed in the README. The defaults give the embedded mode: SQLite and
+local files under ``data/``, a secret key generated on first start and kept there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    """The variable's value, or the contents of the file named by ``NAME_FILE``."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_name}: cannot read it ({exc})") from exc
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: expected true or false")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from exc
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(os.environ.get("EXCHANGE_DATA_DIR", BASE_DIR / "data")).resolve()
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    # Embedded mode: generate once and keep it, so sessions and signed URLs survive restarts.
+    key_file = DATA_DIR / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+if env_bool("EXCHANGE_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "courses",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "exchange_site.urls"
+WSGI_APPLICATION = "exchange_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from exc
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue instead of
+        # failing with "database is locked" halfway through a transaction.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    if not os.environ.get("DATABASE_URL"):
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- File storage ---------------------------------------------------------------------
+EXCHANGE_STORAGE = os.environ.get("EXCHANGE_STORAGE", "local").strip().lower()
+if EXCHANGE_STORAGE == "local":
+    FILES_DIR = Path(os.environ.get("EXCHANGE_FILES_DIR", DATA_DIR / "files")).resolve()
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(FILES_DIR), "file_permissions_mode": 0o640},
+    }
+elif EXCHANGE_STORAGE == "s3":
+    _bucket = os.environ.get("EXCHANGE_S3_BUCKET", "")
+    if not _bucket:
+        raise ImproperlyConfigured("EXCHANGE_STORAGE=s3 needs EXCHANGE_S3_BUCKET")
+    _addressing = os.environ.get("EXCHANGE_S3_ADDRESSING_STYLE", "path")
+    if _addressing not in {"path", "virtual", "auto"}:
+        raise ImproperlyConfigured(
+            f"EXCHANGE_S3_ADDRESSING_STYLE={_addressing!r}: expected path, virtual or auto"
+        )
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _bucket,
+            "endpoint_url": os.environ.get("EXCHANGE_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("EXCHANGE_S3_REGION") or None,
+            "access_key": env_str("EXCHANGE_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("EXCHANGE_S3_SECRET_ACCESS_KEY") or None,
+            "addressing_style": _addressing,
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "file_overwrite": True,
+            "querystring_auth": True,
+            "querystring_expire": env_int("EXCHANGE_SIGNED_URL_SECONDS", 300, minimum=10),
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"EXCHANGE_STORAGE={EXCHANGE_STORAGE!r}: expected local or s3")
+
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Limits ---------------------------------------------------------------------------
+MIB = 1024 * 1024
+EXCHANGE_MAX_FILE_SIZE = env_int("EXCHANGE_MAX_FILE_SIZE", 1024 * MIB, minimum=1)
+EXCHANGE_MAX_BUNDLE_SIZE = env_int("EXCHANGE_MAX_BUNDLE_SIZE", 2048 * MIB, minimum=1)
+EXCHANGE_MAX_BUNDLE_FILES = env_int("EXCHANGE_MAX_BUNDLE_FILES", 10000, minimum=1)
+EXCHANGE_SIGNED_URL_SECONDS = env_int("EXCHANGE_SIGNED_URL_SECONDS", 300, minimum=10)
+# Uploads go to temporary files on disk past this size, never wholly to memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MIB
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * MIB
+FILE_UPLOAD_TEMP_DIR = os.environ.get("EXCHANGE_UPLOAD_TEMP_DIR") or None
+
+# --- Cache (hub token answers; shared between replicas when set to db or redis) ---------
+_cache_url = os.environ.get("EXCHANGE_CACHE_URL", "locmem://")
+_cache_scheme = urlparse(_cache_url).scheme
+if _cache_scheme == "locmem":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif _cache_scheme == "db":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "exchange_cache",
+        }
+    }
+elif _cache_scheme in {"redis", "rediss"}:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+        }
+    }
+else:
+    raise ImproperlyConfigured(
+        f"EXCHANGE_CACHE_URL={_cache_url!r}: expected locmem://, db:// or redis://host:port/db"
+    )
+
+# --- JupyterHub -----------------------------------------------------------------------
+JUPYTERHUB_API_URL = os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
+JUPYTERHUB_API_TOKEN = env_str("JUPYTERHUB_API_TOKEN")
+EXCHANGE_HUB_TOKEN_CACHE_SECONDS = env_int("EXCHANGE_HUB_TOKEN_CACHE_SECONDS", 60)
+EXCHANGE_HUB_ADMINS_ARE_STAFF = env_bool("EXCHANGE_HUB_ADMINS_ARE_STAFF", False)
+
+# --- Auth, i18n, static ---------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "admin:login"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "UTC"
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Tests and `make run` serve static files without collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

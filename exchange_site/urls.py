@@ -1,0 +1,13 @@
+"""Top-level URLs: health probes, the admin site, the API."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from courses import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
+]
