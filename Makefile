@@ -26,6 +26,7 @@ migrate: $(VENV)/.installed-run
 
 ## make run: the service on the embedded default (SQLite + files under data/), 127.0.0.1:8000
 run: migrate
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/, health: /healthz)."
 	@echo "Create an admin with: $(BIN)/python manage.py createsuperuser"
 	$(BIN)/gunicorn exchange_site.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 \

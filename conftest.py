@@ -17,3 +17,11 @@ def _isolated_storage(settings, tmp_path):
             },
         }
     yield
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres_only"):
+        from django.conf import settings
+
+        if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+            pytest.skip("needs PostgreSQL (the `make test-postgres` pass runs it)")

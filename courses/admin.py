@@ -1,0 +1,251 @@
+"""The Django admin for IT staff: rosters editable, submissions, feedback and the audit trail
+read-only. Roster changes made here go through the same services as everywhere else."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from . import services
+from .exceptions import ExchangeError
+from .models import Assignment, AuditEvent, Bundle, Course, Feedback, Membership, Submission
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that only the exchange itself writes."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def bundle_files(bundle: Bundle | None) -> str:
+    if bundle is None:
+        return "-"
+    rows = [(entry.path, entry.blob.size) for entry in bundle.entries.select_related("blob")]
+    if not rows:
+        return "-"
+    return format_html_join("", "<div><code>{}</code> ({} bytes)</div>", rows)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    raw_id_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Course)
+class CourseAdmin(admin.ModelAdmin):
+    list_display = ["code", "title", "member_count", "assignment_count", "created_at"]
+    search_fields = ["code", "title"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Course]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _members=Count("memberships", distinct=True),
+                _assignments=Count("assignments", distinct=True),
+            )
+        )
+
+    @admin.display(description=_("members"), ordering="_members")
+    def member_count(self, course: Course) -> int:
+        return course._members  # type: ignore[attr-defined]
+
+    @admin.display(description=_("assignments"), ordering="_assignments")
+    def assignment_count(self, course: Course) -> int:
+        return course._assignments  # type: ignore[attr-defined]
+
+    def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
+        """Roster edits go through the roster services, so they are audited like any other."""
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        course = form.instance
+        formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            services.remove_member(course=course, username=obj.user.username, actor=request.user)
+        for membership in [
+            *formset.new_objects,
+            *(obj for obj, _fields in formset.changed_objects),
+        ]:
+            saved = services.add_member(
+                course=course,
+                username=membership.user.username,
+                role=membership.role,
+                actor=request.user,
+            )
+            membership.pk = saved.pk
+        return None
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "course", "role", "created_at"]
+    list_filter = ["role", "course"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "course__code"]
+    list_select_related = ["user", "course"]
+    raw_id_fields = ["user", "course"]
+    actions = ["make_student", "make_grader", "make_instructor", "remove_from_course"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        saved = services.add_member(
+            course=obj.course, username=obj.user.username, role=obj.role, actor=request.user
+        )
+        obj.pk = saved.pk
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None):  # type: ignore[no-untyped-def]
+        # Moving a membership to another user or course is a remove plus an add.
+        return ["user", "course"] if obj is not None else []
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        services.remove_member(course=obj.course, username=obj.user.username, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("course", "user"):
+            services.remove_member(
+                course=membership.course, username=membership.user.username, actor=request.user
+            )
+
+    def _set_role(self, request: HttpRequest, queryset: QuerySet[Membership], role: str) -> None:
+        changed = 0
+        for membership in queryset.select_related("course", "user"):
+            try:
+                services.add_member(
+                    course=membership.course,
+                    username=membership.user.username,
+                    role=role,
+                    actor=request.user,
+                )
+                changed += 1
+            except ExchangeError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+        self.message_user(
+            request, _("%(n)d memberships set to %(role)s.") % {"n": changed, "role": role}
+        )
+
+    @admin.action(description=_("Make selected members students"))
+    def make_student(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        self._set_role(request, queryset, Membership.Role.STUDENT)
+
+    @admin.action(description=_("Make selected members graders"))
+    def make_grader(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        self._set_role(request, queryset, Membership.Role.GRADER)
+
+    @admin.action(description=_("Make selected members instructors"))
+    def make_instructor(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        self._set_role(request, queryset, Membership.Role.INSTRUCTOR)
+
+    @admin.action(description=_("Remove selected members from their course"))
+    def remove_from_course(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        count = queryset.count()
+        self.delete_queryset(request, queryset)
+        self.message_user(request, _("%(n)d memberships removed.") % {"n": count})
+
+
+class SubmissionInline(admin.TabularInline):
+    model = Submission
+    extra = 0
+    fields = ["student", "timestamp"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["code", "course", "is_released", "released_at", "released_by", "due_date"]
+    list_filter = ["course", ("released_at", admin.EmptyFieldListFilter)]
+    search_fields = ["code", "course__code"]
+    list_select_related = ["course", "released_by"]
+    raw_id_fields = ["course"]
+    fields = ["course", "code", "due_date", "released_at", "released_by", "release_files"]
+    readonly_fields = ["released_at", "released_by", "release_files"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Assignment | None = None):  # type: ignore[no-untyped-def]
+        # Releases come from nbgrader through the exchange; here only the due date is edited.
+        base = list(self.readonly_fields)
+        return ["course", "code", *base] if obj is not None else base
+
+    @admin.display(boolean=True, description=_("released"))
+    def is_released(self, assignment: Assignment) -> bool:
+        return assignment.is_released
+
+    @admin.display(description=_("released files"))
+    def release_files(self, assignment: Assignment) -> str:
+        return bundle_files(assignment.release)
+
+
+@admin.register(Submission)
+class SubmissionAdmin(ReadOnlyAdmin):
+    list_display = ["assignment", "student", "timestamp", "late", "file_count", "total_size"]
+    list_filter = ["assignment__course", "assignment__code"]
+    search_fields = ["student__username", "assignment__code", "assignment__course__code"]
+    list_select_related = ["assignment__course", "student", "bundle"]
+    date_hierarchy = "timestamp"
+    fields = ["assignment", "student", "timestamp", "late", "files"]
+    readonly_fields = fields
+
+    @admin.display(boolean=True, description=_("late"))
+    def late(self, submission: Submission) -> bool:
+        return submission.is_late
+
+    @admin.display(description=_("files"))
+    def file_count(self, submission: Submission) -> int:
+        return submission.bundle.file_count
+
+    @admin.display(description=_("bytes"))
+    def total_size(self, submission: Submission) -> int:
+        return submission.bundle.total_size
+
+    @admin.display(description=_("files"))
+    def files(self, submission: Submission) -> str:
+        return bundle_files(submission.bundle)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    list_display = ["submission", "released_by", "released_at"]
+    list_filter = ["submission__assignment__course"]
+    search_fields = ["submission__student__username", "submission__assignment__code"]
+    list_select_related = ["submission__assignment__course", "submission__student", "released_by"]
+    fields = ["submission", "released_by", "released_at", "files"]
+    readonly_fields = fields
+
+    @admin.display(description=_("files"))
+    def files(self, feedback: Feedback) -> str:
+        return bundle_files(feedback.bundle)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_name", "action", "course_code", "assignment_code", "student_name"]
+    list_filter = ["action", "course_code"]
+    search_fields = ["actor_name", "course_code", "assignment_code", "student_name"]
+    date_hierarchy = "at"
+    readonly_fields = [
+        "at",
+        "action",
+        "actor_name",
+        "course_code",
+        "assignment_code",
+        "student_name",
+        "submission",
+        "detail",
+    ]
+    fields = readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

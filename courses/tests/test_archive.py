@@ -1,0 +1,230 @@
+"""Archive and manifest rules: each bad upload is refused with a sentence naming the path and
+the rule, limits hold while streaming, and a refused upload records nothing."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+
+import pytest
+
+from courses import services
+from courses.archive import Limits, iter_archive, normalize_path, parse_manifest
+from courses.exceptions import BadArchive, TooLarge
+from courses.models import Blob, Bundle, Submission
+from courses.testing import manifest_of, tar_gz
+
+LIMITS = Limits(max_files=3, max_file_size=1000, max_total_size=1500)
+
+
+def tar_with(*members: tuple[tarfile.TarInfo, bytes | None]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    buffer.seek(0)
+    return buffer
+
+
+def member(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, **extra) -> tuple:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    for key, value in extra.items():
+        setattr(info, key, value)
+    return info, data if kind == tarfile.REGTYPE else None
+
+
+def read_all(fileobj, limits=LIMITS) -> dict[str, bytes]:
+    return {path: stream.read() for path, _size, stream in iter_archive(fileobj, limits)}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("a.txt", "a.txt"),
+        ("./dir/a.txt", "dir/a.txt"),
+        ("dir\\sub\\a.txt", "dir/sub/a.txt"),
+    ],
+)
+def test_paths_are_normalised_to_posix(raw, expected):
+    assert normalize_path(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [
+        ("/etc/passwd", "absolute"),
+        ("C:\\Windows\\x", "absolute"),
+        ("../escape", "'..'"),
+        ("a/../../b", "'..'"),
+        ("..\\escape", "'..'"),
+        ("", "empty"),
+        ("a//b", "empty or '.'"),
+        ("a/./b", "empty or '.'"),
+        ("bad\x00name", "control"),
+        ("x" * 1100, "longer"),
+    ],
+)
+def test_bad_paths_are_refused_with_the_rule(raw, rule):
+    with pytest.raises(BadArchive) as caught:
+        normalize_path(raw)
+    assert rule in caught.value.detail
+
+
+def test_regular_files_stream_through():
+    files = read_all(tar_with(member("a.txt", b"hello"), member("d/b.txt", b"world")))
+    assert files == {"a.txt": b"hello", "d/b.txt": b"world"}
+
+
+def test_directories_are_skipped():
+    archive = tar_with(member("d/", kind=tarfile.DIRTYPE), member("d/b.txt", b"x"))
+    assert read_all(archive) == {"d/b.txt": b"x"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (member("link", kind=tarfile.SYMTYPE, linkname="/etc/passwd"), "'link' is a link"),
+        (member("hard", kind=tarfile.LNKTYPE, linkname="a.txt"), "'hard' is a link"),
+        (member("dev", kind=tarfile.CHRTYPE), "'dev' is not a regular file"),
+        (member("fifo", kind=tarfile.FIFOTYPE), "'fifo' is not a regular file"),
+        (member("/abs.txt", b"x"), "absolute"),
+        (member("../up.txt", b"x"), "'..'"),
+    ],
+)
+def test_dangerous_members_are_refused(entry, message):
+    with pytest.raises(BadArchive) as caught:
+        read_all(tar_with(member("a.txt", b"ok"), entry))
+    assert message in caught.value.detail
+
+
+def test_duplicate_paths_are_refused():
+    archive = tar_with(member("a.txt", b"1"), member("./a.txt", b"2"))
+    with pytest.raises(BadArchive, match="appears twice"):
+        read_all(archive)
+
+
+def test_too_many_files_stops_at_the_limit():
+    archive = tar_with(*(member(f"f{i}", b"x") for i in range(5)))
+    with pytest.raises(TooLarge, match="more than 3 files"):
+        read_all(archive)
+
+
+def test_file_over_the_size_limit_is_refused_before_reading():
+    with pytest.raises(TooLarge, match="'big'"):
+        read_all(tar_with(member("big", b"x" * 1001)))
+
+
+def test_total_size_limit_holds():
+    archive = tar_with(member("a", b"x" * 900), member("b", b"x" * 900))
+    with pytest.raises(TooLarge, match="1500 bytes"):
+        read_all(archive)
+
+
+def test_bytes_beyond_a_members_declared_size_are_never_part_of_it():
+    # A member whose header claims 10 bytes: tar reads exactly 10, the rest is not a file.
+    info = tarfile.TarInfo("liar")
+    info.size = 10
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        archive.addfile(info, io.BytesIO(b"y" * 10))
+    data = gzip.compress(raw.getvalue()[:-1024] + b"z" * 5000)
+    # Trailing bytes after the last member are not a member: nothing more is yielded.
+    assert read_all(io.BytesIO(data)) == {"liar": b"y" * 10}
+
+
+def test_decompression_bomb_stops_early():
+    limits = Limits(max_files=10, max_file_size=10 * 1024 * 1024, max_total_size=10 * 1024 * 1024)
+    info = tarfile.TarInfo("bomb")
+    info.size = 1024 * 1024 * 1024  # claims 1 GiB of zeros
+    header = info.tobuf()
+    compressor_input = io.BytesIO()
+    with gzip.GzipFile(fileobj=compressor_input, mode="wb") as gz:
+        gz.write(header)
+        chunk = b"\0" * (1024 * 1024)
+        for _ in range(20):  # 20 MiB of zeros compress to a few KiB
+            gz.write(chunk)
+    compressor_input.seek(0)
+    with pytest.raises(TooLarge, match="'bomb'"):
+        read_all(compressor_input, limits)
+
+
+def test_not_a_gzip_is_a_clear_error():
+    with pytest.raises(BadArchive, match=r"not a readable tar\.gz"):
+        read_all(io.BytesIO(b"this is not an archive"))
+
+
+def test_truncated_archive_is_a_clear_error():
+    data = tar_gz({"a.txt": b"x" * 100_000})
+    with pytest.raises(BadArchive):
+        read_all(io.BytesIO(data[: len(data) // 2]), Limits(10, 10**6, 10**6))
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"path": "a"}', "must be a JSON list"),
+        ('[{"path": "a", "size": 1}]', "exactly the keys"),
+        ('[{"path": "a", "size": -1, "sha256": "' + "0" * 64 + '"}]', "whole number"),
+        ('[{"path": "a", "size": true, "sha256": "' + "0" * 64 + '"}]', "whole number"),
+        ('[{"path": "a", "size": 1, "sha256": "XYZ"}]', "64 lowercase"),
+        (
+            json.dumps([{"path": "a", "size": 1, "sha256": "0" * 64}] * 2),
+            "appears twice",
+        ),
+        ('[{"path": "../a", "size": 1, "sha256": "' + "0" * 64 + '"}]', "'..'"),
+    ],
+)
+def test_malformed_manifests_are_refused(manifest, message):
+    with pytest.raises(BadArchive) as caught:
+        parse_manifest(manifest, LIMITS)
+    assert message in caught.value.detail
+
+
+def test_manifest_limits():
+    many = [{"path": f"f{i}", "size": 1, "sha256": "0" * 64} for i in range(4)]
+    with pytest.raises(TooLarge, match="at most 3"):
+        parse_manifest(many, LIMITS)
+    with pytest.raises(TooLarge, match="'big'"):
+        parse_manifest([{"path": "big", "size": 1001, "sha256": "0" * 64}], LIMITS)
+    two = [{"path": p, "size": 800, "sha256": "0" * 64} for p in "ab"]
+    with pytest.raises(TooLarge, match="add up"):
+        parse_manifest(two, LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("files", "archive_files", "message"),
+    [
+        ({"a.txt": b"1"}, {"a.txt": b"1", "extra.txt": b"2"}, "'extra.txt' is not listed"),
+        ({"a.txt": b"1", "b.txt": b"2"}, {"a.txt": b"1"}, "'b.txt' is listed"),
+        ({"a.txt": b"1"}, {"a.txt": b"22"}, "2 bytes in the archive but 1"),
+        ({"a.txt": b"1"}, {"a.txt": b"2"}, "does not match the manifest"),
+    ],
+)
+def test_manifest_and_archive_must_agree_and_nothing_is_recorded(
+    released, people, files, archive_files, message
+):
+    upload = services.Upload(
+        manifest=json.dumps(manifest_of(files)), archive=io.BytesIO(tar_gz(archive_files))
+    )
+    bundles, blobs = Bundle.objects.count(), Blob.objects.count()
+    with pytest.raises(BadArchive) as caught:
+        services.submit_assignment(student=people["sam"], assignment=released, upload=upload)
+    assert message in caught.value.detail
+    assert (Bundle.objects.count(), Blob.objects.count()) == (bundles, blobs)
+    assert not Submission.objects.exists()
+
+
+def test_limits_come_from_settings(settings, released, people):
+    settings.EXCHANGE_MAX_FILE_SIZE = 10
+    upload = services.Upload(
+        manifest=json.dumps(manifest_of({"a.txt": b"x" * 11})),
+        archive=io.BytesIO(tar_gz({"a.txt": b"x" * 11})),
+    )
+    with pytest.raises(TooLarge) as caught:
+        services.submit_assignment(student=people["sam"], assignment=released, upload=upload)
+    assert caught.value.status_code == 413

@@ -1,0 +1,115 @@
+"""collect_submissions, release_feedback and fetch_feedback."""
+
+from __future__ import annotations
+
+import pytest
+
+from courses import blobstore, selectors, services
+from courses.exceptions import BadArchive, NotFound, PermissionDenied
+from courses.models import AuditEvent, Bundle, Feedback
+from courses.testing import make_upload
+
+
+@pytest.fixture
+def submissions(released, people):
+    made = {}
+    for who, versions in [("sam", [b"s1", b"s2"]), ("tia", [b"t1"])]:
+        for data in versions:
+            made.setdefault(who, []).append(
+                services.submit_assignment(
+                    student=people[who], assignment=released, upload=make_upload({"a.txt": data})
+                )
+            )
+    return made
+
+
+def test_collect_latest_gives_one_per_student(released, people, submissions):
+    collected = services.collect_submissions(actor=people["ines"], assignment=released)
+    assert [(s.student.username, s.pk) for s in collected] == [
+        ("sam", submissions["sam"][-1].pk),
+        ("tia", submissions["tia"][-1].pk),
+    ]
+    event = AuditEvent.objects.get(action="collected")
+    assert event.detail == {"submissions": 2, "latest_only": True}
+
+
+def test_collect_all_and_one_student(released, people, submissions):
+    everything = services.collect_submissions(
+        actor=people["gus"], assignment=released, latest_only=False
+    )
+    assert len(everything) == 3
+    only_sam = services.collect_submissions(
+        actor=people["gus"], assignment=released, latest_only=False, student="sam"
+    )
+    assert {s.student.username for s in only_sam} == {"sam"}
+
+
+@pytest.mark.parametrize("who", ["sam", "tia"])
+def test_students_cannot_collect(released, people, submissions, who):
+    with pytest.raises(PermissionDenied):
+        services.collect_submissions(actor=people[who], assignment=released)
+
+
+def test_feedback_reaches_only_its_student(released, people, submissions):
+    sam_latest = submissions["sam"][-1]
+    services.release_feedback(
+        actor=people["gus"],
+        submission=sam_latest,
+        upload=make_upload({"ps1.html": b"<p>well done sam</p>"}),
+    )
+    mine = services.fetch_feedback(student=people["sam"], assignment=released)
+    assert [f.submission_id for f in mine] == [sam_latest.pk]
+    data = b"".join(blobstore.iter_blob(mine[0].bundle.entries.get().blob_id))
+    assert data == b"<p>well done sam</p>"
+    assert services.fetch_feedback(student=people["tia"], assignment=released) == []
+    with pytest.raises(NotFound):
+        services.fetch_feedback(student=people["tia"], assignment=released, submission=sam_latest)
+
+
+def test_releasing_feedback_again_replaces_it(released, people, submissions):
+    target = submissions["tia"][0]
+    first = services.release_feedback(
+        actor=people["ines"], submission=target, upload=make_upload({"f.html": b"v1"})
+    )
+    old_bundle = first.bundle_id
+    second = services.release_feedback(
+        actor=people["ines"], submission=target, upload=make_upload({"f.html": b"v2"})
+    )
+    assert second.pk == first.pk and Feedback.objects.count() == 1
+    assert not Bundle.objects.filter(pk=old_bundle).exists()
+
+
+def test_students_cannot_release_feedback(released, people, submissions):
+    with pytest.raises(PermissionDenied):
+        services.release_feedback(
+            actor=people["sam"],
+            submission=submissions["sam"][0],
+            upload=make_upload({"f.html": b"self-praise"}),
+        )
+
+
+def test_feedback_cannot_reference_another_courses_bytes(released, people, submissions):
+    with pytest.raises(BadArchive):
+        services.release_feedback(
+            actor=people["ines"],
+            submission=submissions["sam"][0],
+            upload=make_upload({"f.html": b"never uploaded"}, omit=["f.html"]),
+        )
+
+
+def test_student_sees_unreleased_assignment_they_submitted_to(released, people, submissions):
+    from courses.permissions import get_assignment_for
+
+    services.unrelease_assignment(actor=people["ines"], assignment=released, force=True)
+    assignment, role = get_assignment_for(people["sam"], "phys101", "ps1")
+    assert assignment.pk == released.pk and role == "student"
+    with pytest.raises(NotFound):
+        get_assignment_for(people["olga"], "phys101", "ps1")
+
+
+def test_selectors_count_and_list(released, people, submissions):
+    figures = selectors.assignment_counts(released)
+    assert figures["submissions"] == 3 and figures["students"] == 2
+    assert list(selectors.submissions_of(people["sam"], released)) == submissions["sam"]
+    assert set(selectors.courses_for(people["sam"])) == {released.course}
+    assert selectors.courses_for(people["olga"]).count() == 0

@@ -1,0 +1,126 @@
+"""Settings come from the environment only, with safe defaults and clear errors."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+import exchange_site.settings as live_settings
+
+SETTINGS_FILE = live_settings.__file__
+OURS = [
+    "DEBUG",
+    "SECRET_KEY",
+    "SECRET_KEY_FILE",
+    "DATABASE_URL",
+    "ALLOWED_HOSTS",
+    "EXCHANGE_STORAGE",
+    "EXCHANGE_CACHE_URL",
+    "EXCHANGE_MAX_FILE_SIZE",
+    "EXCHANGE_S3_BUCKET",
+    "EXCHANGE_BEHIND_PROXY",
+    "EXCHANGE_FILES_DIR",
+]
+
+
+@pytest.fixture
+def load(monkeypatch, tmp_path):
+    for name in OURS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
+
+    def _load(**env: str) -> dict:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return runpy.run_path(SETTINGS_FILE)
+
+    return _load
+
+
+def test_embedded_defaults(load, tmp_path):
+    values = load()
+    assert values["DEBUG"] is False
+    assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert Path(values["DATABASES"]["default"]["NAME"]) == tmp_path / "data" / "db.sqlite3"
+    assert values["STORAGES"]["default"]["OPTIONS"]["location"] == str(tmp_path / "data" / "files")
+
+
+def test_secret_key_is_generated_once_and_kept(load, tmp_path):
+    first = load()["SECRET_KEY"]
+    assert len(first) > 40
+    assert load()["SECRET_KEY"] == first
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_secret_key_from_file(load, tmp_path):
+    secret = tmp_path / "key"
+    secret.write_text("from-a-file\n")
+    assert load(SECRET_KEY_FILE=str(secret))["SECRET_KEY"] == "from-a-file"
+
+
+def test_unreadable_secret_file_is_a_clear_error(load, tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY_FILE"):
+        load(SECRET_KEY_FILE=str(tmp_path / "missing"))
+
+
+def test_postgres_url(load):
+    values = load(DATABASE_URL="postgres://u:p@db.example:5432/exchange")
+    db = values["DATABASES"]["default"]
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert db["HOST"] == "db.example" and db["CONN_HEALTH_CHECKS"] is True
+
+
+def test_s3_storage(load):
+    values = load(
+        EXCHANGE_STORAGE="s3",
+        EXCHANGE_S3_BUCKET="exchange",
+        EXCHANGE_S3_ENDPOINT_URL="http://127.0.0.1:8333",
+    )
+    options = values["STORAGES"]["default"]["OPTIONS"]
+    assert values["STORAGES"]["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert options["bucket_name"] == "exchange" and options["endpoint_url"].endswith(":8333")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "maybe"}, "expected true or false"),
+        ({"EXCHANGE_MAX_FILE_SIZE": "ten"}, "whole number"),
+        ({"EXCHANGE_MAX_FILE_SIZE": "0"}, "at least 1"),
+        ({"EXCHANGE_STORAGE": "ftp"}, "expected local or s3"),
+        ({"EXCHANGE_STORAGE": "s3"}, "needs EXCHANGE_S3_BUCKET"),
+        (
+            {
+                "EXCHANGE_STORAGE": "s3",
+                "EXCHANGE_S3_BUCKET": "b",
+                "EXCHANGE_S3_ADDRESSING_STYLE": "x",
+            },
+            "expected path, virtual or auto",
+        ),
+        ({"EXCHANGE_CACHE_URL": "memcache://x"}, "expected locmem"),
+        ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
+    ],
+)
+def test_bad_values_name_the_variable(load, env, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        load(**env)
+
+
+@pytest.mark.parametrize(
+    ("url", "backend"),
+    [
+        ("db://", "django.core.cache.backends.db.DatabaseCache"),
+        ("redis://127.0.0.1:6379/0", "django.core.cache.backends.redis.RedisCache"),
+    ],
+)
+def test_shared_caches_for_several_replicas(load, url, backend):
+    assert load(EXCHANGE_CACHE_URL=url)["CACHES"]["default"]["BACKEND"] == backend
+
+
+def test_behind_proxy_trusts_forwarded_proto(load):
+    values = load(EXCHANGE_BEHIND_PROXY="true", DEBUG="yes")
+    assert values["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert values["DEBUG"] is True
