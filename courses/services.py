@@ -91,6 +91,13 @@ def _require(actor: AbstractBaseUser | None, course: Course, action: Action) -> 
     return role
 
 
+def require_course_role(
+    actor: AbstractBaseUser | None, course: Course, action: Action
+) -> str | None:
+    """The role check of every operation, for service modules outside this file."""
+    return _require(actor, course, action)
+
+
 def _check_code(value: str, what: str) -> str:
     try:
         code_validator(value)

@@ -199,6 +199,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MIB
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * MIB
 FILE_UPLOAD_TEMP_DIR = os.environ.get("EXCHANGE_UPLOAD_TEMP_DIR") or None
 
+# --- Roster import -------------------------------------------------------------------
+# The Canvas export column that holds JupyterHub user names.
+EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN = (
+    os.environ.get("EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN", "").strip() or "SIS Login ID"
+)
+
 # --- Cache (hub token answers; shared between replicas when set to db or redis) ---------
 _cache_url = os.environ.get("EXCHANGE_CACHE_URL", "locmem://")
 _cache_scheme = urlparse(_cache_url).scheme
