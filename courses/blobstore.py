@@ -82,6 +82,9 @@ def put(staged: StagedFile) -> None:
         if isinstance(storage, FileSystemStorage):
             target = Path(storage.path(name))
             if target.exists():
+                # Fresh again, so a garbage collection running now (which spares files newer
+                # than its grace period) cannot remove bytes this upload is about to reference.
+                os.utime(target)
                 return
             target.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(staged.temp_path, 0o640)

@@ -113,3 +113,12 @@ def test_selectors_count_and_list(released, people, submissions):
     assert list(selectors.submissions_of(people["sam"], released)) == submissions["sam"]
     assert set(selectors.courses_for(people["sam"])) == {released.course}
     assert selectors.courses_for(people["olga"]).count() == 0
+
+
+def test_students_see_released_assignments_only(course, people, released):
+    from courses.models import Assignment
+
+    Assignment.objects.create(course=course, code="draft")
+    assert [a.code for a in selectors.assignments_for(course, "student")] == ["ps1"]
+    assert [a.code for a in selectors.assignments_for(course, "grader")] == ["draft", "ps1"]
+    assert [m.course.code for m in selectors.memberships_for(people["sam"])] == ["phys101"]
