@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+import unicodedata
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,20 @@ from .exceptions import BadArchive, TooLarge
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_PATH_LENGTH = 1024
 CHUNK_SIZE = 1024 * 1024
+# tarfile reads a pax or GNU long-name header into memory whole, and each one in a row is a
+# level of recursion: both are bounded before tarfile reads anything.
+MAX_HEADER_SIZE = 64 * 1024
+MAX_HEADER_CHAIN = 8
+# What tarfile raises (beyond its own errors) on archives whose headers lie.
+_READ_ERRORS = (
+    tarfile.TarError,
+    EOFError,
+    zlib.error,
+    OSError,
+    ValueError,
+    IndexError,
+    RecursionError,
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,11 @@ def normalize_path(raw: str) -> str:
         path = path[2:]
     if path == "" or path.strip() == "":
         raise BadArchive("An empty file name is not allowed.")
-    if "\x00" in path or any(ord(ch) < 32 for ch in path):
+    if any(unicodedata.category(ch) == "Cc" for ch in path):
         raise BadArchive(f"Path {shown!r} contains control characters.")
+    if any(unicodedata.category(ch) == "Cs" for ch in path):
+        # Lone surrogates come from JSON escapes or from names that are not UTF-8.
+        raise BadArchive(f"Path {shown!r} is not valid UTF-8 text.")
     if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         raise BadArchive(f"Path {shown!r} is absolute; paths must be relative to the assignment.")
     if len(path) > MAX_PATH_LENGTH:
@@ -78,6 +96,10 @@ def parse_manifest(raw: str | bytes | list[Any], limits: Limits) -> list[Manifes
     if isinstance(raw, (str, bytes)):
         try:
             data = json.loads(raw)
+        except RecursionError as exc:
+            raise BadArchive(
+                "The manifest is nested too deeply to be a list of files.", code="bad_manifest"
+            ) from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadArchive(
                 f"The manifest is not valid JSON: {exc}.", code="bad_manifest"
@@ -128,7 +150,59 @@ def parse_manifest(raw: str | bytes | list[Any], limits: Limits) -> list[Manifes
             )
         seen.add(path)
         entries.append(ManifestEntry(path=path, size=size, sha256=sha))
+    for entry in entries:
+        parent = entry.path.rpartition("/")[0]
+        while parent:
+            if parent in seen:
+                raise BadArchive(
+                    f"Path {entry.path!r} needs a folder {parent!r}, but {parent!r} is a file "
+                    "in the manifest.",
+                    code="bad_manifest",
+                )
+            parent = parent.rpartition("/")[0]
     return entries
+
+
+class _CheckedTarInfo(tarfile.TarInfo):
+    """A tar header that refuses, before tarfile reads them, the header blocks that would
+    make it buffer unbounded bytes or recurse without end: oversized pax and GNU long-name
+    headers, long chains of them, sparse files and negative sizes."""
+
+    _EXTENDED = (
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+    )
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.size < 0:
+            raise BadArchive(f"Archive member {self.name!r} has a negative size.")
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise BadArchive(
+                f"Archive member {self.name!r} is a sparse file; only files are allowed."
+            )
+        chain = getattr(tarfile_, "_header_chain", 0)
+        if self.type in self._EXTENDED:
+            if self.size > MAX_HEADER_SIZE:
+                raise BadArchive(
+                    f"The archive has a header block of {self.size} bytes; at most "
+                    f"{MAX_HEADER_SIZE} are allowed."
+                )
+            if chain >= MAX_HEADER_CHAIN:
+                raise BadArchive(
+                    f"The archive has more than {MAX_HEADER_CHAIN} header blocks in a row."
+                )
+            tarfile_._header_chain = chain + 1  # type: ignore[attr-defined]
+        else:
+            tarfile_._header_chain = 0  # type: ignore[attr-defined]
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+    def _refuse_sparse(self, *args: Any) -> None:
+        raise BadArchive(f"Archive member {self.name!r} is a sparse file; only files are allowed.")
+
+    _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _refuse_sparse
 
 
 class _LimitedReader:
@@ -143,8 +217,8 @@ class _LimitedReader:
 
     def read(self, size: int = -1) -> bytes:
         try:
-            data = self._raw.read(size if size and size > 0 else CHUNK_SIZE)
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            data = self._raw.read(min(size, CHUNK_SIZE) if size and size > 0 else CHUNK_SIZE)
+        except _READ_ERRORS as exc:
             raise BadArchive(f"The archive breaks off inside {self._path!r}: {exc}.") from exc
         self._read += len(data)
         self._counter[0] += len(data)
@@ -164,18 +238,29 @@ class _LimitedReader:
 def iter_archive(fileobj: IO[bytes], limits: Limits) -> Iterator[tuple[str, int, IO[bytes]]]:
     """Yield ``(path, size, stream)`` for each regular file of a tar.gz, in archive order.
 
-    The caller reads each stream before asking for the next member. Directories are skipped;
-    links, devices, absolute or escaping paths, duplicates and anything over a limit are
-    rejected with a sentence that names the path.
+    The caller reads each stream before asking for the next member. Directories are skipped
+    (but counted, like files, against the limit on the number of files); links, devices,
+    sparse files, absolute or escaping paths, duplicates and anything over a limit are
+    rejected with a sentence that names the path. Memory stays bounded whatever the headers
+    claim: no header block over ``MAX_HEADER_SIZE`` is read, and no member is kept after the
+    next one is read.
     """
     counter = [0]
     seen: set[str] = set()
-    files = 0
+    files = directories = 0
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|gz") as archive:
-            for member in archive:
+        with tarfile.open(fileobj=fileobj, mode="r|gz", tarinfo=_CheckedTarInfo) as archive:
+            while (member := archive.next()) is not None:
+                # tarfile keeps every member it has read; a stream needs none of them.
+                archive.members.clear()
                 name = member.name
                 if member.isdir():
+                    directories += 1
+                    if directories > limits.max_files:
+                        raise TooLarge(
+                            f"The archive holds more than {limits.max_files} folders, the limit "
+                            "for one upload."
+                        )
                     if name.strip("/") not in ("", "."):
                         normalize_path(name.rstrip("/"))
                     continue
@@ -186,6 +271,8 @@ def iter_archive(fileobj: IO[bytes], limits: Limits) -> Iterator[tuple[str, int,
                     raise BadArchive(
                         f"Archive member {path!r} is not a regular file (device, FIFO or other)."
                     )
+                if member.size < 0:
+                    raise BadArchive(f"Archive member {path!r} has a negative size.")
                 if path in seen:
                     raise BadArchive(f"Path {path!r} appears twice in the archive.")
                 seen.add(path)
@@ -208,5 +295,5 @@ def iter_archive(fileobj: IO[bytes], limits: Limits) -> Iterator[tuple[str, int,
                 stream = archive.extractfile(member)
                 assert stream is not None  # a regular file always has a stream
                 yield path, member.size, _LimitedReader(stream, path, counter, limits)  # type: ignore[misc]
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+    except _READ_ERRORS as exc:
         raise BadArchive(f"The archive is not a readable tar.gz file: {exc}.") from exc

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import tarfile
+import zlib
 
 import pytest
 
@@ -228,3 +229,89 @@ def test_limits_come_from_settings(settings, released, people):
     with pytest.raises(TooLarge) as caught:
         services.submit_assignment(student=people["sam"], assignment=released, upload=upload)
     assert caught.value.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [
+        ("a\x7fb", "control"),
+        ("a\x85b", "control"),
+        ("a\ud800b", "not valid UTF-8"),
+    ],
+)
+def test_delete_c1_controls_and_lone_surrogates_are_refused(raw, rule):
+    # A lone surrogate cannot be stored in the database: refusing it here keeps it a 400.
+    with pytest.raises(BadArchive) as caught:
+        normalize_path(raw)
+    assert rule in caught.value.detail
+
+
+def test_a_deeply_nested_manifest_is_a_clear_error():
+    with pytest.raises(BadArchive, match="nested too deeply"):
+        parse_manifest("[" * 100_000, LIMITS)
+
+
+def test_a_file_cannot_also_be_a_folder():
+    entries = [{"path": p, "size": 1, "sha256": "0" * 64} for p in ("a", "a/b/c")]
+    with pytest.raises(BadArchive, match="needs a folder 'a', but 'a' is a file"):
+        parse_manifest(entries, LIMITS)
+
+
+def _header(name: str, kind: bytes, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT)
+
+
+def _patched(block: bytes, offset: int, value: bytes) -> bytes:
+    """A header block with bytes replaced at ``offset`` and its checksum made right again."""
+    raw = bytearray(block)
+    raw[offset : offset + len(value)] = value
+    raw[148:156] = b" " * 8
+    raw[148:156] = b"%06o\0 " % sum(raw[:512])
+    return bytes(raw)
+
+
+def test_an_oversized_pax_header_is_refused_before_it_is_read():
+    # 300 MiB of zeros in a pax header compress to a few hundred KiB; tarfile would read the
+    # whole header into memory.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [compressor.compress(_header("pax", tarfile.XHDTYPE, 300 * 1024 * 1024))]
+    parts += [compressor.compress(b"\0" * (1024 * 1024)) for _ in range(300)]
+    parts.append(compressor.flush())
+    with pytest.raises(BadArchive, match="header block of 314572800 bytes"):
+        read_all(io.BytesIO(b"".join(parts)))
+
+
+def test_a_long_chain_of_long_name_headers_is_refused():
+    block = _header("././@LongLink", tarfile.GNUTYPE_LONGNAME, 10) + b"a" * 10 + b"\0" * 502
+    data = gzip.compress(block * 3000 + _header("x", tarfile.REGTYPE, 0) + b"\0" * 1024)
+    with pytest.raises(BadArchive, match="header blocks in a row"):
+        read_all(io.BytesIO(data))
+
+
+def test_sparse_members_are_refused():
+    block = _patched(_header("sparse", tarfile.GNUTYPE_SPARSE, 0), 482, b"\1")
+    with pytest.raises(BadArchive, match="'sparse' is a sparse file"):
+        read_all(io.BytesIO(gzip.compress(block)))
+    pax = tarfile.TarInfo("sp")
+    pax.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0"}
+    with pytest.raises(BadArchive, match="sparse file"):
+        read_all(tar_with((pax, b"")))
+
+
+def test_a_negative_size_is_refused():
+    block = _patched(_header("neg", tarfile.REGTYPE, 0), 124, b"\xff" * 12)
+    with pytest.raises(BadArchive, match="'neg' has a negative size"):
+        read_all(io.BytesIO(gzip.compress(block + b"\0" * 1024)))
+    pax = tarfile.TarInfo("neg")
+    pax.pax_headers = {"size": "-5"}
+    with pytest.raises(BadArchive, match="negative size"):
+        read_all(tar_with((pax, b"")))
+
+
+def test_folders_count_against_the_limit():
+    archive = tar_with(*(member(f"d{i}/", kind=tarfile.DIRTYPE) for i in range(5)))
+    with pytest.raises(TooLarge, match="more than 3 folders"):
+        read_all(archive)
