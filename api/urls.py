@@ -1,3 +1,56 @@
-"""URLs of API v1."""
+"""URLs of API v1 (see docs/api.md); the OpenAPI schema and its docs page."""
 
-urlpatterns: list = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .views import assignments, courses, files, me, submissions
+
+app_name = "api"
+
+COURSE = "courses/<str:course_id>"
+ASSIGNMENT = f"{COURSE}/assignments/<str:assignment_id>"
+
+urlpatterns = [
+    path("me", me.MeView.as_view(), name="me"),
+    path("courses", courses.CourseListView.as_view(), name="courses"),
+    path(COURSE, courses.CourseDetailView.as_view(), name="course"),
+    path(f"{COURSE}/members", courses.MemberListView.as_view(), name="members"),
+    path(f"{COURSE}/members/<str:username>", courses.MemberDetailView.as_view(), name="member"),
+    path(f"{COURSE}/assignments", assignments.AssignmentListView.as_view(), name="assignments"),
+    path(ASSIGNMENT, assignments.AssignmentDetailView.as_view(), name="assignment"),
+    path(f"{ASSIGNMENT}/release", assignments.ReleaseView.as_view(), name="release"),
+    path(
+        f"{ASSIGNMENT}/release/files",
+        assignments.ReleaseFilesView.as_view(),
+        name="release-files",
+    ),
+    path(
+        f"{ASSIGNMENT}/submissions",
+        assignments.SubmissionListView.as_view(),
+        name="submissions",
+    ),
+    path(f"{ASSIGNMENT}/collect", assignments.CollectView.as_view(), name="collect"),
+    path(
+        f"{ASSIGNMENT}/feedback",
+        assignments.AssignmentFeedbackView.as_view(),
+        name="assignment-feedback",
+    ),
+    path(
+        "submissions/<int:submission_id>",
+        submissions.SubmissionDetailView.as_view(),
+        name="submission",
+    ),
+    path(
+        "submissions/<int:submission_id>/download",
+        submissions.SubmissionDownloadView.as_view(),
+        name="submission-download",
+    ),
+    path(
+        "submissions/<int:submission_id>/feedback",
+        submissions.SubmissionFeedbackView.as_view(),
+        name="submission-feedback",
+    ),
+    path("files/<str:signed>", files.FileView.as_view(), name="file"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -11,7 +11,7 @@ import enum
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from .exceptions import NotFound, PermissionDenied
-from .models import Assignment, Course, Membership
+from .models import Assignment, Course, Membership, Submission
 
 Role = Membership.Role
 
@@ -105,3 +105,27 @@ def get_assignment_for(
     if not visible:
         raise NotFound(f"There is no assignment {assignment_code!r} in course {course.code!r}.")
     return assignment, role
+
+
+def get_submission_for(
+    user: AbstractBaseUser | AnonymousUser | None,
+    submission_id: int,
+    action: Action = Action.VIEW_COURSE,
+) -> tuple[Submission, str]:
+    """A submission and the user's role: its own student sees it, instructors and graders
+    of the course see every one; anyone else gets NotFound, as for a missing submission."""
+    submission = (
+        Submission.objects.select_related("assignment__course", "student", "bundle")
+        .filter(pk=submission_id)
+        .first()
+    )
+    missing = NotFound(f"There is no submission {submission_id} that you may see.")
+    if submission is None:
+        raise missing
+    course = submission.assignment.course
+    role = role_in(user, course)
+    own = user is not None and submission.student_id == user.pk
+    if role is None or not (own or may(role, Action.VIEW_ALL_SUBMISSIONS)):
+        raise missing
+    require(role, action, course)
+    return submission, role

@@ -9,6 +9,7 @@ one transaction (so a failure records nothing) and writes an AuditEvent.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from . import blobstore
 from .archive import Limits, ManifestEntry, iter_archive, parse_manifest
-from .exceptions import BadArchive, BadRequest, Conflict, NotFound
+from .exceptions import BadArchive, BadRequest, Conflict, NotFound, PermissionDenied
 from .models import (
     Assignment,
     AuditEvent,
@@ -38,6 +39,7 @@ from .models import (
 from .permissions import Action, require, role_in
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 Role = Membership.Role
 USERNAME_MAX = 150
 
@@ -543,3 +545,31 @@ def fetch_feedback(
         feedback=len(result),
     )
     return result
+
+
+# --- deleting a course --------------------------------------------------------------------
+
+
+@transaction.atomic
+def delete_course(*, actor: AbstractBaseUser | None, course: Course) -> None:
+    """Delete a course with its memberships, assignments, submissions and feedback.
+
+    Only site admins (or the operator at the command line) may. The audit trail keeps the
+    course's events (with its code) and the log records the deletion; the files' bytes stay
+    in storage until ``gc_blobs`` removes them.
+    """
+    from .permissions import is_site_admin
+
+    if actor is not None and not is_site_admin(actor):
+        raise PermissionDenied(f"Only site admins may delete course {course.code!r}.")
+    bundle_ids = [
+        *Assignment.objects.filter(course=course).values_list("release_id", flat=True),
+        *Submission.objects.filter(assignment__course=course).values_list("bundle_id", flat=True),
+        *Feedback.objects.filter(submission__assignment__course=course).values_list(
+            "bundle_id", flat=True
+        ),
+    ]
+    code = course.code
+    course.delete()
+    Bundle.objects.filter(pk__in=[pk for pk in bundle_ids if pk is not None]).delete()
+    logger.info("course %s deleted by %s", code, actor.get_username() if actor else "system")

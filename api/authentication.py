@@ -1,0 +1,160 @@
+"""Who is calling: a JupyterHub API token, a standalone API token, or a browser session.
+
+DRF tries the classes in ``settings.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]`` in
+order: JupyterHub token, API token, session. Both token classes read
+``Authorization: token <T>`` or ``Authorization: Bearer <T>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from courses.exceptions import Unavailable
+
+from .tokens import hash_token, is_api_token, user_for_api_token
+
+logger = logging.getLogger(__name__)
+
+KEYWORDS = ("token", "bearer")
+HUB_TIMEOUT_SECONDS = 5
+CACHE_PREFIX = "hub-token:"
+
+
+def token_from_header(request: Request) -> str | None:
+    """The token of an ``Authorization: token|Bearer <T>`` header, or None without one."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    parts = header.split()
+    if not parts or parts[0].lower() not in KEYWORDS:
+        return None
+    if len(parts) != 2:
+        raise exceptions.AuthenticationFailed(
+            "The Authorization header must be 'token <token>' or 'Bearer <token>'."
+        )
+    return parts[1]
+
+
+@dataclass(frozen=True)
+class HubIdentity:
+    """What JupyterHub says about the owner of a token."""
+
+    name: str
+    admin: bool = False
+    scopes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def ask_hub(token: str) -> HubIdentity | None:
+    """Ask JupyterHub's ``/user`` who owns the token: their identity, or None if the hub
+    does not accept the token. Unavailable (503) when the hub cannot be asked."""
+    url = f"{settings.JUPYTERHUB_API_URL}/user"
+    try:
+        response = requests.get(
+            url, headers={"Authorization": f"token {token}"}, timeout=HUB_TIMEOUT_SECONDS
+        )
+    except requests.RequestException as exc:
+        logger.warning("JupyterHub at %s did not answer: %s", url, exc)
+        raise Unavailable(
+            "JupyterHub, which checks your token, did not answer; try again in a minute."
+        ) from exc
+    if response.status_code in (401, 403, 404):
+        return None
+    if response.status_code != 200:
+        logger.warning("JupyterHub at %s answered %s", url, response.status_code)
+        raise Unavailable(
+            f"JupyterHub, which checks your token, answered with an error "
+            f"({response.status_code}); try again in a minute."
+        )
+    try:
+        model: dict[str, Any] = response.json()
+        name = model["name"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Unavailable("JupyterHub's answer about your token could not be read.") from exc
+    if model.get("kind", "user") != "user" or not isinstance(name, str) or not name:
+        return None
+    return HubIdentity(
+        name=name, admin=bool(model.get("admin")), scopes=tuple(model.get("scopes") or ())
+    )
+
+
+def hub_identity(token: str) -> HubIdentity | None:
+    """``ask_hub``, cached for EXCHANGE_HUB_TOKEN_CACHE_SECONDS under the token's SHA-256."""
+    key = CACHE_PREFIX + hash_token(token)
+    cached = cache.get(key)
+    if cached is not None:
+        return HubIdentity(**cached) if cached else None
+    identity = ask_hub(token)
+    timeout = settings.EXCHANGE_HUB_TOKEN_CACHE_SECONDS
+    if timeout:
+        value = (
+            {"name": identity.name, "admin": identity.admin, "scopes": identity.scopes}
+            if identity
+            else {}
+        )
+        cache.set(key, value, timeout)
+    return identity
+
+
+def user_for_hub_identity(identity: HubIdentity) -> AbstractBaseUser:
+    """The local user of a hub user, created on first sight; hub admins become staff when
+    EXCHANGE_HUB_ADMINS_ARE_STAFF is on (and stop being staff when they stop being admins,
+    superusers excepted)."""
+    User = get_user_model()
+    try:
+        with transaction.atomic():
+            user, _ = User.objects.get_or_create(username=identity.name)
+    except IntegrityError:  # two first requests of a new user at once
+        user = User.objects.get(username=identity.name)
+    if settings.EXCHANGE_HUB_ADMINS_ARE_STAFF and not user.is_superuser:
+        if user.is_staff != identity.admin:
+            user.is_staff = identity.admin
+            user.save(update_fields=["is_staff"])
+    return user
+
+
+class JupyterHubTokenAuthentication(BaseAuthentication):
+    """A JupyterHub API token, checked with the hub; None without a token or a hub."""
+
+    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, str] | None:
+        token = token_from_header(request)
+        if token is None or is_api_token(token) or not settings.JUPYTERHUB_API_URL:
+            return None
+        identity = hub_identity(token)
+        if identity is None:
+            # Not a hub token: the API token class has the last word.
+            return None
+        user = user_for_hub_identity(identity)
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(f"The account {user} is disabled.")
+        return user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return "token"
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    """A standalone API token made by ``manage.py create_api_token``."""
+
+    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, str] | None:
+        token = token_from_header(request)
+        if token is None:
+            return None
+        user = user_for_api_token(token) if is_api_token(token) else None
+        if user is None:
+            raise exceptions.AuthenticationFailed(
+                "The token is not valid: it is unknown, revoked or expired."
+            )
+        return user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return "token"

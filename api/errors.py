@@ -1,0 +1,114 @@
+"""The one error form of the API: ``{"error": code, "detail": sentence}`` with a real status.
+
+``exception_handler`` is DRF's hook for errors raised in API views; the ``handler*`` views
+are Django's, for what fails before or outside a view (an unknown URL, a crash), and answer
+JSON under ``/api/`` and Django's HTML pages elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from courses.exceptions import ExchangeError
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+# DRF's codes, renamed where ours say the same thing.
+DRF_CODES = {
+    "permission_denied": "forbidden",
+    "invalid": "bad_request",
+    "parse_error": "bad_request",
+}
+
+
+def error_body(code: str, detail: str) -> dict[str, str]:
+    return {"error": code, "detail": detail}
+
+
+def _sentence(detail: Any) -> str:
+    """DRF's nested error details as one readable sentence."""
+    if isinstance(detail, dict):
+        parts = []
+        for key, value in detail.items():
+            text = _sentence(value)
+            parts.append(text if key == "non_field_errors" else f"{key}: {text}")
+        return " ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(_sentence(item) for item in detail)
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's hook: every error an API view raises, in the one error form."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ExchangeError):
+        status, code, detail = exc.status_code, exc.code, exc.detail
+    elif isinstance(exc, Http404):
+        status, code, detail = 404, "not_found", "Not found."
+    elif isinstance(exc, DjangoPermissionDenied):
+        status, code, detail = 403, "forbidden", "You may not do this."
+    elif isinstance(exc, RequestDataTooBig):
+        status, code, detail = 413, "too_large", "The request is too large."
+    elif isinstance(exc, SuspiciousOperation):
+        status, code, detail = 400, "bad_request", str(exc) or "The request is malformed."
+    elif isinstance(exc, exceptions.APIException):
+        status = exc.status_code
+        default = exc.default_code if isinstance(exc.default_code, str) else "error"
+        code = DRF_CODES.get(default, default)
+        detail = _sentence(exc.detail)
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    else:
+        return None
+    set_rollback()
+    return Response(error_body(code, detail), status=status, headers=headers)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(error_body("too_large", "The request is too large."), status=413)
+    return JsonResponse(error_body("bad_request", "The request is malformed."), status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse(error_body("forbidden", "You may not do this."), status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse(
+        error_body("not_found", f"There is no API endpoint {request.path_info!r}."), status=404
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.server_error(request)
+    return JsonResponse(
+        error_body(
+            "server_error",
+            "The service failed to handle this request; the error is in its log.",
+        ),
+        status=500,
+    )

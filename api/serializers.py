@@ -1,0 +1,212 @@
+"""Input serializers (the shape of what clients send) and output serializers (what the API
+answers). No business logic here: views hand parsed input to ``courses.services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from courses import selectors
+from courses.models import Assignment, Feedback, Membership, Submission
+
+from .downloads import blob_url
+from .fields import ManifestField, TimestampField
+
+Role = Membership.Role
+
+
+# --- input --------------------------------------------------------------------------------
+
+
+class CourseCreateSerializer(serializers.Serializer):
+    course_id = serializers.CharField(max_length=100)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    instructors = serializers.ListField(
+        child=serializers.CharField(max_length=150), required=False, default=list
+    )
+
+
+class MemberInputSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+
+
+class UploadSerializer(serializers.Serializer):
+    manifest = ManifestField(
+        help_text="JSON list of {path, size, sha256}, one per file of the bundle."
+    )
+    archive = serializers.FileField(
+        required=False,
+        allow_empty_file=True,
+        help_text="tar.gz of the files whose bytes the server does not have yet.",
+    )
+
+
+class ReleaseInputSerializer(UploadSerializer):
+    due_date = TimestampField(required=False, allow_null=True)
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class UnreleaseQuerySerializer(serializers.Serializer):
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class SubmissionQuerySerializer(serializers.Serializer):
+    latest = serializers.BooleanField(required=False, default=False)
+    student = serializers.CharField(required=False, max_length=150)
+
+
+class CollectInputSerializer(serializers.Serializer):
+    latest = serializers.BooleanField(required=False, default=True)
+    student = serializers.CharField(required=False, allow_null=True, max_length=150)
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+class MyCourseSerializer(serializers.Serializer):
+    course_id = serializers.CharField(source="code")
+    title = serializers.CharField()
+    role = serializers.CharField()
+
+
+class CourseSerializer(MyCourseSerializer):
+    created = TimestampField(source="created_at")
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    courses = MyCourseSerializer(many=True)
+
+
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField(source="user.username")
+    role = serializers.CharField()
+    first_name = serializers.CharField(source="user.first_name")
+    last_name = serializers.CharField(source="user.last_name")
+    email = serializers.CharField(source="user.email")
+
+
+class FileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    size = serializers.IntegerField(source="blob.size")
+    sha256 = serializers.CharField(source="blob_id")
+
+
+class FileWithUrlSerializer(FileSerializer):
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, entry: Any) -> str:
+        return blob_url(self.context["request"], sha256=entry.blob_id, path=entry.path)
+
+
+class AssignmentSerializer(serializers.Serializer):
+    course_id = serializers.CharField(source="course.code")
+    assignment_id = serializers.CharField(source="code")
+    released = serializers.BooleanField(source="is_released")
+    released_at = TimestampField()
+    due_date = TimestampField()
+    file_count = serializers.SerializerMethodField()
+    total_size = serializers.SerializerMethodField()
+    fetched_count = serializers.IntegerField(
+        required=False, help_text="Instructors and graders only."
+    )
+    submitted_count = serializers.IntegerField(
+        required=False, help_text="Instructors and graders only."
+    )
+
+    def get_file_count(self, assignment: Assignment) -> int:
+        return assignment.release.file_count if assignment.release else 0
+
+    def get_total_size(self, assignment: Assignment) -> int:
+        return assignment.release.total_size if assignment.release else 0
+
+    def to_representation(self, instance: Assignment) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        for key in ("fetched_count", "submitted_count"):
+            if not hasattr(instance, key):
+                data.pop(key, None)
+        return data
+
+
+class AssignmentDetailSerializer(AssignmentSerializer):
+    files = serializers.SerializerMethodField()
+
+    @extend_schema_field(FileSerializer(many=True))
+    def get_files(self, assignment: Assignment) -> list[dict[str, Any]]:
+        if assignment.release is None:
+            return []
+        return FileSerializer(selectors.bundle_entries(assignment.release), many=True).data
+
+
+class ReleaseManifestSerializer(AssignmentSerializer):
+    files = serializers.SerializerMethodField()
+
+    @extend_schema_field(FileWithUrlSerializer(many=True))
+    def get_files(self, assignment: Assignment) -> list[dict[str, Any]]:
+        assert assignment.release is not None
+        return FileWithUrlSerializer(
+            selectors.bundle_entries(assignment.release), many=True, context=self.context
+        ).data
+
+
+class SubmissionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    course_id = serializers.CharField(source="assignment.course.code")
+    assignment_id = serializers.CharField(source="assignment.code")
+    student = serializers.CharField(source="student.username")
+    timestamp = TimestampField()
+    late = serializers.BooleanField(source="is_late")
+    file_count = serializers.IntegerField(source="bundle.file_count")
+    total_size = serializers.IntegerField(source="bundle.total_size")
+    has_feedback = serializers.SerializerMethodField()
+    feedback_released_at = serializers.SerializerMethodField()
+
+    def _feedback(self, submission: Submission) -> Feedback | None:
+        try:
+            return submission.feedback
+        except Feedback.DoesNotExist:
+            return None
+
+    def get_has_feedback(self, submission: Submission) -> bool:
+        return self._feedback(submission) is not None
+
+    @extend_schema_field(TimestampField())
+    def get_feedback_released_at(self, submission: Submission) -> str | None:
+        feedback = self._feedback(submission)
+        return TimestampField().to_representation(feedback.released_at) if feedback else None
+
+
+class SubmissionWithFilesSerializer(SubmissionSerializer):
+    files = serializers.SerializerMethodField()
+
+    @extend_schema_field(FileWithUrlSerializer(many=True))
+    def get_files(self, submission: Submission) -> list[dict[str, Any]]:
+        return FileWithUrlSerializer(
+            selectors.bundle_entries(submission.bundle), many=True, context=self.context
+        ).data
+
+
+class FeedbackSerializer(serializers.Serializer):
+    submission_id = serializers.IntegerField()
+    timestamp = TimestampField(source="submission.timestamp")
+    released_at = TimestampField()
+    files = serializers.SerializerMethodField()
+
+    @extend_schema_field(FileWithUrlSerializer(many=True))
+    def get_files(self, feedback: Feedback) -> list[dict[str, Any]]:
+        return FileWithUrlSerializer(
+            selectors.bundle_entries(feedback.bundle), many=True, context=self.context
+        ).data
+
+
+class RosterSummarySerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()

@@ -1,0 +1,111 @@
+"""Standalone API tokens: the two commands, and requests made with the tokens they print."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from api.models import ApiToken
+from api.tokens import hash_token
+
+
+def make_token(username: str, *args: str) -> str:
+    out = io.StringIO()
+    call_command("create_api_token", username, *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue().strip()
+
+
+def me(token: str, keyword: str = "token") -> tuple[int, dict]:
+    client = APIClient()
+    response = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"{keyword} {token}")
+    return response.status_code, response.json()
+
+
+@pytest.mark.django_db
+def test_token_of_an_unknown_user_needs_create_user_flag():
+    with pytest.raises(CommandError, match="--create-user"):
+        make_token("newbie")
+
+
+@pytest.mark.django_db
+def test_created_token_identifies_the_user_with_either_keyword(django_user_model):
+    token = make_token("newbie", "--create-user")
+    assert token.startswith("nbx_")
+    assert me(token) == (200, {"username": "newbie", "is_staff": False, "courses": []})
+    assert me(token, "Bearer")[0] == 200
+    stored = ApiToken.objects.get()
+    assert stored.token_hash == hash_token(token)
+    assert token not in stored.token_hash
+    assert stored.last_used_at is not None
+
+
+@pytest.mark.django_db
+def test_staff_flag_makes_a_site_admin(django_user_model):
+    django_user_model.objects.create(username="ada")
+    token = make_token("ada", "--staff")
+    assert me(token)[1]["is_staff"] is True
+
+
+@pytest.mark.django_db
+def test_revoked_token_gets_401(django_user_model):
+    token = make_token("ada", "--create-user")
+    out = io.StringIO()
+    call_command("revoke_api_tokens", "ada", stdout=out)
+    assert "Revoked 1 API token" in out.getvalue()
+    status, body = me(token)
+    assert status == 401
+    assert body["error"] == "authentication_failed"
+
+
+@pytest.mark.django_db
+def test_revoke_for_unknown_user_is_a_clear_error():
+    with pytest.raises(CommandError, match="no user 'ghost'"):
+        call_command("revoke_api_tokens", "ghost")
+
+
+@pytest.mark.django_db
+def test_disabled_account_cannot_get_or_use_a_token(django_user_model):
+    user = django_user_model.objects.create(username="gone")
+    token = make_token("gone")
+    user.is_active = False
+    user.save()
+    assert me(token)[0] == 401
+    with pytest.raises(CommandError, match="disabled"):
+        make_token("gone")
+
+
+@pytest.mark.django_db
+def test_bad_user_name_is_a_clear_error():
+    with pytest.raises(CommandError, match="not valid"):
+        make_token("x" * 200, "--create-user")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "header",
+    ["token nbx_unknown", "Bearer something-else", "token a b", "token"],
+)
+def test_bad_tokens_get_401_with_www_authenticate(header):
+    response = APIClient().get("/api/v1/me", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "token"
+    assert set(response.json()) == {"error", "detail"}
+
+
+@pytest.mark.django_db
+def test_no_credentials_get_401_with_www_authenticate():
+    response = APIClient().get("/api/v1/me")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "token"
+    assert response.json()["error"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+def test_browser_session_works(django_user_model):
+    user = django_user_model.objects.create(username="sess")
+    client = APIClient()
+    client.force_login(user)
+    assert client.get("/api/v1/me").json()["username"] == "sess"

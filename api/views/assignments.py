@@ -1,0 +1,174 @@
+"""Assignments of a course: list and detail, release and unrelease, fetch (the release
+manifest), submissions (submit and list), collect, and a student's feedback."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from courses import selectors, services
+from courses.models import Assignment
+from courses.permissions import Action, get_assignment_for, get_course_for, may
+
+from ..serializers import (
+    AssignmentDetailSerializer,
+    AssignmentSerializer,
+    CollectInputSerializer,
+    FeedbackSerializer,
+    ReleaseInputSerializer,
+    ReleaseManifestSerializer,
+    SubmissionQuerySerializer,
+    SubmissionSerializer,
+    SubmissionWithFilesSerializer,
+    UnreleaseQuerySerializer,
+    UploadSerializer,
+)
+from .uploads import UploadParsers, check_content_length, upload_of
+
+
+def _with_counts(assignment: Assignment, role: str) -> Assignment:
+    """Instructors and graders also see how many fetched and submitted."""
+    if may(role, Action.VIEW_ALL_SUBMISSIONS):
+        assignment.fetched_count, assignment.submitted_count = services.usage_counts(assignment)
+    return assignment
+
+
+class AssignmentListView(APIView):
+    @extend_schema(
+        responses=AssignmentSerializer(many=True),
+        summary="The course's assignments (students: released ones)",
+    )
+    def get(self, request: Request, course_id: str) -> Response:
+        course, role = get_course_for(request.user, course_id)
+        assignments = [_with_counts(a, role) for a in selectors.assignments_for(course, role)]
+        return Response(AssignmentSerializer(assignments, many=True).data)
+
+
+class AssignmentDetailView(APIView):
+    @extend_schema(
+        responses=AssignmentDetailSerializer, summary="An assignment with its release's files"
+    )
+    def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, role = get_assignment_for(request.user, course_id, assignment_id)
+        return Response(AssignmentDetailSerializer(_with_counts(assignment, role)).data)
+
+
+class ReleaseView(UploadParsers, APIView):
+    @extend_schema(
+        request={"multipart/form-data": ReleaseInputSerializer},
+        responses={201: AssignmentDetailSerializer},
+        summary="Release (or re-release) an assignment",
+    )
+    def post(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        course, _ = get_course_for(request.user, course_id, Action.RELEASE)
+        check_content_length(request)
+        given = ReleaseInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        assignment = services.release_assignment(
+            actor=request.user,
+            course=course,
+            code=assignment_id,
+            upload=upload_of(given.validated_data),
+            due_date=given.validated_data.get("due_date"),
+            force=given.validated_data["force"],
+        )
+        return Response(AssignmentDetailSerializer(assignment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[UnreleaseQuerySerializer], responses={204: None}, summary="Unrelease"
+    )
+    def delete(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, _ = get_assignment_for(request.user, course_id, assignment_id, Action.RELEASE)
+        given = UnreleaseQuerySerializer(data=request.query_params)
+        given.is_valid(raise_exception=True)
+        services.unrelease_assignment(
+            actor=request.user, assignment=assignment, force=given.validated_data["force"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReleaseFilesView(APIView):
+    @extend_schema(
+        responses=ReleaseManifestSerializer,
+        summary="Fetch: the release's files with download URLs (recorded as a fetch)",
+    )
+    def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, _ = get_assignment_for(request.user, course_id, assignment_id, Action.FETCH)
+        services.fetch_assignment(user=request.user, assignment=assignment)
+        return Response(ReleaseManifestSerializer(assignment, context={"request": request}).data)
+
+
+class SubmissionListView(UploadParsers, APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("latest", bool, description="Only each student's latest."),
+            OpenApiParameter("student", str, description="Only this student's."),
+        ],
+        responses=SubmissionSerializer(many=True),
+        summary="Submissions (students: their own)",
+    )
+    def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, role = get_assignment_for(request.user, course_id, assignment_id)
+        given = SubmissionQuerySerializer(data=request.query_params)
+        given.is_valid(raise_exception=True)
+        student = given.validated_data.get("student")
+        if not may(role, Action.VIEW_ALL_SUBMISSIONS):
+            if student not in (None, request.user.get_username()):
+                return Response([])
+            student = request.user.get_username()
+        submissions = selectors.list_submissions(
+            assignment=assignment, latest_only=given.validated_data["latest"], student=student
+        )
+        return Response(SubmissionSerializer(submissions, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: SubmissionSerializer},
+        summary="Submit",
+    )
+    def post(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, _ = get_assignment_for(request.user, course_id, assignment_id, Action.SUBMIT)
+        check_content_length(request)
+        given = UploadSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        submission = services.submit_assignment(
+            student=request.user, assignment=assignment, upload=upload_of(given.validated_data)
+        )
+        return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+
+
+class CollectView(APIView):
+    @extend_schema(
+        request=CollectInputSerializer,
+        responses=SubmissionWithFilesSerializer(many=True),
+        summary="Collect submissions, with download URLs (recorded)",
+    )
+    def post(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, _ = get_assignment_for(request.user, course_id, assignment_id, Action.COLLECT)
+        given = CollectInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        submissions = services.collect_submissions(
+            actor=request.user,
+            assignment=assignment,
+            latest_only=given.validated_data["latest"],
+            student=given.validated_data.get("student"),
+        )
+        return Response(
+            SubmissionWithFilesSerializer(submissions, many=True, context={"request": request}).data
+        )
+
+
+class AssignmentFeedbackView(APIView):
+    @extend_schema(
+        responses=FeedbackSerializer(many=True),
+        summary="Fetch my feedback on this assignment (recorded)",
+    )
+    def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, _ = get_assignment_for(
+            request.user, course_id, assignment_id, Action.FETCH_FEEDBACK
+        )
+        feedback = services.fetch_feedback(student=request.user, assignment=assignment)
+        return Response(FeedbackSerializer(feedback, many=True, context={"request": request}).data)

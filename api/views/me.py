@@ -1,0 +1,28 @@
+"""``GET me``: who the caller is and their courses."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from courses import selectors
+
+from ..serializers import MeSerializer
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer, summary="Who I am and my courses")
+    def get(self, request: Request) -> Response:
+        courses = []
+        for membership in selectors.memberships_for(request.user):
+            course = membership.course
+            course.role = membership.role
+            courses.append(course)
+        data = {
+            "username": request.user.get_username(),
+            "is_staff": request.user.is_staff,
+            "courses": courses,
+        }
+        return Response(MeSerializer(data).data)

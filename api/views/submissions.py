@@ -1,0 +1,86 @@
+"""One submission by id: its files, the whole of it as a zip, and its feedback."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from courses import selectors, services
+from courses.exceptions import NotFound
+from courses.models import Feedback
+from courses.permissions import Action, get_submission_for, may
+from courses.timestamps import format_timestamp
+
+from ..downloads import iter_zip
+from ..serializers import FeedbackSerializer, SubmissionWithFilesSerializer, UploadSerializer
+from .uploads import UploadParsers, check_content_length, upload_of
+
+
+class SubmissionDetailView(APIView):
+    @extend_schema(responses=SubmissionWithFilesSerializer, summary="A submission with its files")
+    def get(self, request: Request, submission_id: int) -> Response:
+        submission, _ = get_submission_for(request.user, submission_id)
+        return Response(
+            SubmissionWithFilesSerializer(submission, context={"request": request}).data
+        )
+
+
+class SubmissionDownloadView(APIView):
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
+        summary="The whole submission as one zip",
+    )
+    def get(self, request: Request, submission_id: int) -> StreamingHttpResponse:
+        submission, _ = get_submission_for(request.user, submission_id)
+        assignment = submission.assignment
+        stamp = format_timestamp(submission.timestamp) or ""
+        stamp = stamp.replace(" UTC", "").replace(" ", "T").replace(":", "")
+        root = f"{assignment.course.code}-{assignment.code}-{submission.student.username}-{stamp}"
+        response = StreamingHttpResponse(
+            iter_zip(selectors.bundle_entries(submission.bundle), root=root),
+            content_type="application/zip",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{root}.zip"'
+        return response
+
+
+class SubmissionFeedbackView(UploadParsers, APIView):
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: FeedbackSerializer},
+        summary="Release feedback on a submission",
+    )
+    def post(self, request: Request, submission_id: int) -> Response:
+        submission, _ = get_submission_for(request.user, submission_id, Action.RELEASE_FEEDBACK)
+        check_content_length(request)
+        given = UploadSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        feedback = services.release_feedback(
+            actor=request.user, submission=submission, upload=upload_of(given.validated_data)
+        )
+        return Response(
+            FeedbackSerializer(feedback, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        responses=FeedbackSerializer, summary="The feedback on a submission, with its files"
+    )
+    def get(self, request: Request, submission_id: int) -> Response:
+        submission, role = get_submission_for(request.user, submission_id)
+        feedback: Feedback | None
+        if may(role, Action.VIEW_ALL_SUBMISSIONS):
+            feedback = Feedback.objects.filter(submission=submission).first()
+        else:
+            found = services.fetch_feedback(
+                student=request.user, assignment=submission.assignment, submission=submission
+            )
+            feedback = found[0] if found else None
+        if feedback is None:
+            raise NotFound(f"No feedback has been released for submission {submission.pk}.")
+        return Response(FeedbackSerializer(feedback, context={"request": request}).data)
