@@ -2,8 +2,9 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
-from .views import assignments, courses, files, me, submissions
+from .views import assignments, courses, files, me, roster, submissions
 
 app_name = "api"
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path(COURSE, courses.CourseDetailView.as_view(), name="course"),
     path(f"{COURSE}/members", courses.MemberListView.as_view(), name="members"),
     path(f"{COURSE}/members/<str:username>", courses.MemberDetailView.as_view(), name="member"),
+    path(f"{COURSE}/roster", roster.RosterView.as_view(), name="roster"),
     path(f"{COURSE}/assignments", assignments.AssignmentListView.as_view(), name="assignments"),
     path(ASSIGNMENT, assignments.AssignmentDetailView.as_view(), name="assignment"),
     path(f"{ASSIGNMENT}/release", assignments.ReleaseView.as_view(), name="release"),
@@ -51,6 +53,11 @@ urlpatterns = [
         name="submission-feedback",
     ),
     path("files/<str:signed>", files.FileView.as_view(), name="file"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The contract is public: clients and tools read it before they have a token.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]),
+        name="docs",
+    ),
 ]

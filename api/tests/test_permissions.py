@@ -1,0 +1,213 @@
+"""The permission matrix: every endpoint x every kind of caller, the status each one gets.
+
+Columns: anonymous, a signed-in non-member (olga), the student who owns the submission
+(sam), another student of the course (tia), the grader (gus), the instructor (ines) and a
+site admin who is not a member (ada). A non-member gets 404 exactly where a missing course
+would give 404; another student gets 404 for sam's submission.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from api.tests.conftest import upload_form
+from courses.models import Assignment, Course, Feedback, Membership, Submission
+
+ROLES = ["anonymous", "olga", "sam", "tia", "gus", "ines", "ada"]
+C = "/api/v1/courses/phys101"
+A = f"{C}/assignments/ps1"
+
+NEW_RELEASE = {"ps1.ipynb": b'{"cells": ["v2"]}'}
+NEW_SUBMISSION = {"ps1.ipynb": b'{"cells": ["mine"]}'}
+NEW_FEEDBACK = {"feedback/ps1.html": b"<p>again</p>"}
+
+# name: (method, path, body, format, expected statuses in the order of ROLES)
+MATRIX = {
+    "me": ("get", "/api/v1/me", None, None, [401, 200, 200, 200, 200, 200, 200]),
+    "list courses": ("get", "/api/v1/courses", None, None, [401, 200, 200, 200, 200, 200, 200]),
+    "create course": (
+        "post",
+        "/api/v1/courses",
+        {"course_id": "chem1"},
+        "json",
+        [401, 403, 403, 403, 403, 403, 201],
+    ),
+    "course": ("get", C, None, None, [401, 404, 200, 200, 200, 200, 200]),
+    "delete course": ("delete", C, None, None, [401, 404, 403, 403, 403, 403, 204]),
+    "members": ("get", f"{C}/members", None, None, [401, 404, 403, 403, 200, 200, 200]),
+    "add member": (
+        "put",
+        f"{C}/members/newbie",
+        {"role": "student"},
+        "json",
+        [401, 404, 403, 403, 403, 201, 201],
+    ),
+    "change member": (
+        "put",
+        f"{C}/members/tia",
+        {"role": "grader"},
+        "json",
+        [401, 404, 403, 403, 403, 200, 200],
+    ),
+    "remove member": (
+        "delete",
+        f"{C}/members/tia",
+        None,
+        None,
+        [401, 404, 403, 403, 403, 204, 204],
+    ),
+    "roster": (
+        "post",
+        f"{C}/roster",
+        {"members": [{"username": "zed"}]},
+        "json",
+        [401, 404, 403, 403, 403, 200, 200],
+    ),
+    "assignments": ("get", f"{C}/assignments", None, None, [401, 404, 200, 200, 200, 200, 200]),
+    "assignment": ("get", A, None, None, [401, 404, 200, 200, 200, 200, 200]),
+    "unreleased assignment": (
+        "get",
+        f"{C}/assignments/ps2",
+        None,
+        None,
+        [401, 404, 404, 404, 200, 200, 200],
+    ),
+    "release": (
+        "post",
+        f"{A}/release",
+        lambda: {**upload_form(NEW_RELEASE), "force": "true"},
+        "multipart",
+        [401, 404, 403, 403, 403, 201, 201],
+    ),
+    "unrelease": (
+        "delete",
+        f"{A}/release?force=true",
+        None,
+        None,
+        [401, 404, 403, 403, 403, 204, 204],
+    ),
+    "fetch": ("get", f"{A}/release/files", None, None, [401, 404, 200, 200, 200, 200, 200]),
+    "submit": (
+        "post",
+        f"{A}/submissions",
+        lambda: upload_form(NEW_SUBMISSION),
+        "multipart",
+        [401, 404, 201, 201, 403, 403, 403],
+    ),
+    "list submissions": (
+        "get",
+        f"{A}/submissions",
+        None,
+        None,
+        [401, 404, 200, 200, 200, 200, 200],
+    ),
+    "collect": ("post", f"{A}/collect", {}, "json", [401, 404, 403, 403, 200, 200, 200]),
+    "fetch feedback": ("get", f"{A}/feedback", None, None, [401, 404, 200, 200, 403, 403, 403]),
+    "submission": (
+        "get",
+        "/api/v1/submissions/{sid}",
+        None,
+        None,
+        [401, 404, 200, 404, 200, 200, 200],
+    ),
+    "download submission": (
+        "get",
+        "/api/v1/submissions/{sid}/download",
+        None,
+        None,
+        [401, 404, 200, 404, 200, 200, 200],
+    ),
+    "release feedback": (
+        "post",
+        "/api/v1/submissions/{sid}/feedback",
+        lambda: upload_form(NEW_FEEDBACK),
+        "multipart",
+        [401, 404, 403, 404, 201, 201, 201],
+    ),
+    "submission feedback": (
+        "get",
+        "/api/v1/submissions/{sid}/feedback",
+        None,
+        None,
+        [401, 404, 200, 404, 200, 200, 200],
+    ),
+    "file": ("get", "{file_url}", None, None, [200, 200, 200, 200, 200, 200, 200]),
+    "schema": ("get", "/api/v1/schema/", None, None, [200, 200, 200, 200, 200, 200, 200]),
+    "docs": ("get", "/api/v1/docs/", None, None, [200, 200, 200, 200, 200, 200, 200]),
+}
+
+CELLS = [
+    pytest.param(name, role, statuses[index], id=f"{name}-{role}")
+    for name, (_, _, _, _, statuses) in MATRIX.items()
+    for index, role in enumerate(ROLES)
+]
+
+
+@pytest.fixture
+def world(people, admin_user, released, unreleased, submission, feedback, client_for):
+    users = {**people, "ada": admin_user, "anonymous": None}
+    fetched = client_for(people["ines"]).get(f"{A}/release/files").json()
+    return {"users": users, "sid": submission.pk, "file_url": fetched["files"][0]["url"]}
+
+
+def _counts() -> tuple[int, ...]:
+    return (
+        Course.objects.count(),
+        Membership.objects.count(),
+        Assignment.objects.filter(release__isnull=False).count(),
+        Submission.objects.count(),
+        Feedback.objects.count(),
+    )
+
+
+@pytest.mark.parametrize(("endpoint", "role", "expected"), CELLS)
+def test_permission_matrix(world, client_for, endpoint, role, expected):
+    method, path, body, fmt, _ = MATRIX[endpoint]
+    url = path.format(sid=world["sid"], file_url=world["file_url"])
+    kwargs = {}
+    if body is not None:
+        kwargs["data"] = body() if callable(body) else body
+        kwargs["format"] = fmt
+    before = _counts()
+    response = getattr(client_for(world["users"][role]), method)(url, **kwargs)
+    assert response.status_code == expected, (
+        response.content[:300] if not response.streaming else response.status_code
+    )
+    if expected >= 400:
+        assert response.json()["error"]
+        assert response.json()["detail"]
+        assert _counts() == before, "a refused request changed something"
+    if expected == 401:
+        assert response["WWW-Authenticate"] == "token"
+
+
+def test_matrix_covers_every_api_route():
+    from django.urls import get_resolver
+
+    api = get_resolver().url_patterns
+    routes = set()
+    for pattern in api:
+        if str(pattern.pattern) == "api/v1/":
+            routes = {str(p.pattern) for p in pattern.url_patterns}
+    covered = {
+        "me",
+        "courses",
+        "courses/<str:course_id>",
+        "courses/<str:course_id>/members",
+        "courses/<str:course_id>/members/<str:username>",
+        "courses/<str:course_id>/roster",
+        "courses/<str:course_id>/assignments",
+        "courses/<str:course_id>/assignments/<str:assignment_id>",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/release",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/release/files",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/submissions",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/collect",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/feedback",
+        "submissions/<int:submission_id>",
+        "submissions/<int:submission_id>/download",
+        "submissions/<int:submission_id>/feedback",
+        "files/<str:signed>",
+        "schema/",
+        "docs/",
+    }
+    assert routes == covered
