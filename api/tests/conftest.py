@@ -14,7 +14,12 @@ from rest_framework.test import APIClient
 from courses import services
 from courses.models import Assignment
 from courses.testing import make_upload, manifest_of, tar_gz
-from courses.tests.conftest import course, people, released  # noqa: F401 - shared personas
+from courses.tests import conftest as personas
+
+# The domain tests' personas, shared.
+course = personas.course
+people = personas.people
+released = personas.released
 
 SUBMITTED = {"ps1.ipynb": b'{"cells": ["sam"]}', "data/big.csv": b"x,y\n" * 1000}
 FEEDBACK = {"feedback/ps1.html": b"<p>good work, sam</p>"}
