@@ -1,0 +1,174 @@
+"""JupyterHub token authentication against a real HTTP server on 127.0.0.1 that answers
+``/hub/api/user`` as JupyterHub does: valid, invalid, revoked after the cache time, hub
+down, and what is kept in the cache."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from api.authentication import CACHE_PREFIX
+from api.tests.live import free_port
+from api.tokens import hash_token
+
+
+class FakeHub:
+    """A tiny JupyterHub API: ``tokens`` maps a token to the user model the hub returns."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, dict] = {}
+        self.requests: list[str] = []
+        self.fail_with: int | None = None
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hub.requests.append(self.path)
+                header = self.headers.get("Authorization", "")
+                token = header.split(" ", 1)[1] if " " in header else ""
+                if hub.fail_with:
+                    self._answer(hub.fail_with, {"status": hub.fail_with, "message": "down"})
+                elif self.path != "/hub/api/user":
+                    self._answer(404, {"status": 404, "message": "Not found"})
+                elif token not in hub.tokens:
+                    self._answer(403, {"status": 403, "message": "Forbidden"})
+                else:
+                    self._answer(200, hub.tokens[token])
+
+            def _answer(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.api_url = f"http://127.0.0.1:{self.server.server_port}/hub/api"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def user_model(name: str, *, admin: bool = False, kind: str = "user") -> dict:
+    return {"kind": kind, "name": name, "admin": admin, "groups": [], "scopes": ["self"]}
+
+
+@pytest.fixture
+def hub(settings, db):
+    fake = FakeHub()
+    settings.JUPYTERHUB_API_URL = fake.api_url
+    settings.EXCHANGE_HUB_TOKEN_CACHE_SECONDS = 60
+    cache.clear()
+    yield fake
+    fake.stop()
+    cache.clear()
+
+
+def me(token: str, keyword: str = "token"):
+    return APIClient().get("/api/v1/me", HTTP_AUTHORIZATION=f"{keyword} {token}")
+
+
+def test_valid_hub_token_signs_in_and_creates_the_user(hub):
+    hub.tokens["hub-token-sam"] = user_model("sam")
+    response = me("hub-token-sam")
+    assert response.status_code == 200
+    assert response.json()["username"] == "sam"
+    assert get_user_model().objects.filter(username="sam").exists()
+    assert me("hub-token-sam", "Bearer").status_code == 200
+
+
+def test_answer_is_cached_under_a_hash_never_the_token(hub):
+    hub.tokens["hub-token-sam"] = user_model("sam")
+    for _ in range(3):
+        assert me("hub-token-sam").status_code == 200
+    assert hub.requests == ["/hub/api/user"]
+    assert cache.get(CACHE_PREFIX + hash_token("hub-token-sam"))["name"] == "sam"
+    stored_keys = " ".join(str(key) for key in cache._cache)  # locmem's own store
+    assert "hub-token-sam" not in stored_keys
+
+
+def test_invalid_hub_token_is_401(hub):
+    response = me("not-a-hub-token")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "token"
+    assert response.json()["error"] == "authentication_failed"
+
+
+def test_token_revoked_at_the_hub_stops_working_after_the_cache_time(hub, settings):
+    settings.EXCHANGE_HUB_TOKEN_CACHE_SECONDS = 1
+    hub.tokens["hub-token-sam"] = user_model("sam")
+    assert me("hub-token-sam").status_code == 200
+    del hub.tokens["hub-token-sam"]
+    assert me("hub-token-sam").status_code == 200  # the cached answer
+    time.sleep(1.2)
+    assert me("hub-token-sam").status_code == 401
+
+
+def test_hub_down_is_503_with_a_sentence(hub, settings):
+    settings.JUPYTERHUB_API_URL = f"http://127.0.0.1:{free_port()}/hub/api"
+    response = me("hub-token-sam")
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    assert "JupyterHub" in response.json()["detail"]
+
+
+def test_hub_error_is_503_and_not_cached(hub):
+    hub.tokens["hub-token-sam"] = user_model("sam")
+    hub.fail_with = 500
+    assert me("hub-token-sam").status_code == 503
+    hub.fail_with = None
+    assert me("hub-token-sam").status_code == 200
+
+
+def test_hub_admins_become_staff_when_the_setting_says_so(hub, settings):
+    hub.tokens["hub-token-ada"] = user_model("ada", admin=True)
+    settings.EXCHANGE_HUB_ADMINS_ARE_STAFF = False
+    assert me("hub-token-ada").json()["is_staff"] is False
+    cache.clear()
+    settings.EXCHANGE_HUB_ADMINS_ARE_STAFF = True
+    assert me("hub-token-ada").json()["is_staff"] is True
+    hub.tokens["hub-token-ada"] = user_model("ada", admin=False)
+    cache.clear()
+    assert me("hub-token-ada").json()["is_staff"] is False
+
+
+def test_service_tokens_are_not_users(hub):
+    hub.tokens["service-token"] = user_model("announcer", kind="service")
+    assert me("service-token").status_code == 401
+
+
+def test_disabled_account_is_401(hub, django_user_model):
+    django_user_model.objects.create(username="gone", is_active=False)
+    hub.tokens["hub-token-gone"] = user_model("gone")
+    response = me("hub-token-gone")
+    assert response.status_code == 401
+    assert "disabled" in response.json()["detail"]
+
+
+def test_api_tokens_are_never_sent_to_the_hub(hub):
+    assert me("nbx_unknown").status_code == 401
+    assert hub.requests == []
+
+
+def test_without_a_hub_tokens_are_checked_as_api_tokens_only(settings, db):
+    settings.JUPYTERHUB_API_URL = ""
+    assert me("whatever").status_code == 401
+
+
+def test_unreadable_hub_answer_is_503(hub, monkeypatch):
+    hub.tokens["hub-token-sam"] = {"kind": "user"}  # no name: not JupyterHub's shape
+    assert me("hub-token-sam").status_code == 503
