@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint format migrate clean
+.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: migrate
 		--timeout 300 --access-logfile -
 
 ## make test: lint, then the suite on SQLite with coverage, then on a throwaway PostgreSQL
-test: $(VENV)/.installed-dev lint test-sqlite test-postgres
+test: $(VENV)/.installed-dev lint test-sqlite test-postgres test-s3
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
@@ -55,6 +55,10 @@ test-postgres: $(VENV)/.installed-dev
 	echo "PostgreSQL suite against $$url"; \
 	DATABASE_URL=$$url $(BIN)/pytest -m "not sqlite_only" -p no:cacheprovider $(PYTEST_ARGS); \
 	status=$$?; scripts/throwaway-postgres stop $$dir/pg; rm -rf $$dir; exit $$status
+
+## make test-s3: the storage-facing tests (marker `storage`) again, files on SeaweedFS S3
+test-s3: $(VENV)/.installed-dev
+	EXCHANGE_TEST_STORAGE=s3 $(BIN)/pytest -m storage -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov

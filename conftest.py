@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# `make test-s3` sets EXCHANGE_TEST_STORAGE=s3: every test then stores its files on a
+# SeaweedFS S3 store (courses/tests/seaweedfs.py) under a prefix of its own.
+TEST_STORAGE = os.environ.get("EXCHANGE_TEST_STORAGE", "local")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A SeaweedFS server answering S3 on 127.0.0.1, started once per test session."""
+    from courses.tests.seaweedfs import SeaweedFS
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(seaweedfs, settings):
+    """This test's files on the S3 store, under a prefix no other test uses."""
+    from courses.tests.seaweedfs import unique_prefix
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": seaweedfs.storage_options(location=unique_prefix()),
+    }
+    return seaweedfs
 
 
 @pytest.fixture(autouse=True)
-def _isolated_storage(settings, tmp_path):
+def _isolated_storage(request, settings, tmp_path):
     """Each test stores files in its own directory, never under data/."""
-    if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
+    if TEST_STORAGE == "s3":
+        request.getfixturevalue("s3_storage")
+    elif settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
         settings.STORAGES = {
             **settings.STORAGES,
             "default": {

@@ -37,6 +37,7 @@ from .models import (
     code_validator,
 )
 from .permissions import Action, require, role_in
+from .storage_checks import gc_guard
 
 User = get_user_model()
 logger = logging.getLogger(__name__)
@@ -273,6 +274,16 @@ def _known_shas(wanted: set[str], readable_shas: Iterable[str] | None) -> set[st
 def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
     """The bundle's rows; call inside the transaction that records what owns it."""
     sizes = {entry.sha256: entry.size for entry in staged.entries}
+    # Held until the transaction ends: gc_blobs cannot delete what this bundle references.
+    with gc_guard():
+        have_rows = set(Blob.objects.filter(sha256__in=sizes).values_list("sha256", flat=True))
+        for sha in sizes.keys() - have_rows:
+            if not blobstore.exists(sha):
+                raise Conflict(
+                    "Some files of this upload were removed from storage while it was being "
+                    "recorded; send it again.",
+                    code="retry",
+                )
     Blob.objects.bulk_create(
         [Blob(sha256=sha, size=size) for sha, size in sizes.items()], ignore_conflicts=True
     )

@@ -9,6 +9,8 @@ from courses.exceptions import BadArchive, NotFound, PermissionDenied
 from courses.models import AuditEvent, Bundle, Feedback
 from courses.testing import make_upload
 
+pytestmark = pytest.mark.storage
+
 
 @pytest.fixture
 def submissions(released, people):

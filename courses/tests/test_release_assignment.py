@@ -13,6 +13,8 @@ from courses.testing import make_upload
 
 FILES = {"ps1.ipynb": b'{"cells": []}', "data/big.csv": b"x,y\n" * 1000}
 
+pytestmark = pytest.mark.storage
+
 
 def test_instructor_releases_files_and_due_date(course, people):
     due = dt.datetime(2026, 12, 1, 23, 59, tzinfo=dt.UTC)

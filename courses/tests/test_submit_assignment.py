@@ -12,6 +12,8 @@ from courses.exceptions import BadArchive, NotFound, PermissionDenied
 from courses.models import AuditEvent, Blob, Bundle, Submission
 from courses.testing import make_upload, manifest_of, tar_gz
 
+pytestmark = pytest.mark.storage
+
 
 def test_student_submission_is_recorded_with_its_files(released, people):
     files = {"ps1.ipynb": b'{"cells": [1]}', "data/big.csv": b"x,y\n" * 1000}

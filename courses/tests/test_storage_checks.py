@@ -1,0 +1,219 @@
+"""verify_storage and gc_blobs on local files and on S3: missing, damaged and orphan blobs,
+the grace period, dry runs, stale temporary files, and the lock against uploads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+
+from courses import blobstore, services, storage_checks
+from courses.exceptions import BadArchive, Conflict
+from courses.models import Blob, BundleEntry, blob_storage_name
+from courses.testing import make_upload, manifest_of, tar_gz
+
+NOW = dt.timedelta(0)
+HOUR = dt.timedelta(hours=1)
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request):
+    if request.param == "s3":
+        request.getfixturevalue("s3_storage")
+    return request.param
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def failed_upload(released, student) -> str:
+    """A submission whose second file breaks the manifest: the first file's bytes are
+    stored, nothing is recorded. Returns the orphan's SHA-256."""
+    good, bad = b"stored before the failure", b"x"
+    manifest = manifest_of({"a.txt": good, "b.txt": b"promised other bytes"})
+    archive = io.BytesIO(tar_gz({"a.txt": good, "b.txt": bad}))
+    with pytest.raises(BadArchive):
+        services.submit_assignment(
+            student=student,
+            assignment=released,
+            upload=services.Upload(manifest=json.dumps(manifest), archive=archive),
+        )
+    return manifest[0]["sha256"]
+
+
+def test_healthy_storage_verifies_clean(backend, released, people):
+    services.submit_assignment(
+        student=people["sam"], assignment=released, upload=make_upload({"a.txt": b"1"})
+    )
+    report = storage_checks.verify_storage()
+    assert report.ok and report.checked == Blob.objects.count() == 3
+    assert report.orphan_files == report.unreferenced_rows == []
+    out, err = run("verify_storage")
+    assert "Checked 3 referenced blob(s): 0 missing, 0 damaged" in out
+    assert "Checking 3 referenced blob(s)" in err
+
+
+def test_orphan_of_a_failed_upload_is_listed_and_collected(backend, released, people):
+    orphan = failed_upload(released, people["sam"])
+    assert not Blob.objects.filter(sha256=orphan).exists()
+    assert blobstore.exists(orphan)
+    assert storage_checks.verify_storage().orphan_files == [orphan]
+    out, _ = run("verify_storage")
+    assert f"orphan file (no database row)   {orphan}" in out
+
+    kept = storage_checks.gc_blobs(grace=HOUR)
+    assert kept.files == [] and kept.kept_recent == 1 and blobstore.exists(orphan)
+
+    out, _ = run("gc_blobs", "--grace", "0", "--dry-run")
+    assert f"would delete orphan file {orphan}" in out
+    assert blobstore.exists(orphan)
+
+    out, _ = run("gc_blobs", "--grace", "0s")
+    assert f"deleted orphan file {orphan}" in out
+    assert not blobstore.exists(orphan)
+    assert storage_checks.verify_storage().orphan_files == []
+
+
+def test_missing_and_damaged_blobs_are_reported_and_the_command_fails(backend, released):
+    entries = list(BundleEntry.objects.filter(bundle=released.release).order_by("path"))
+    missing, damaged = entries[0].blob_id, entries[1].blob_id
+    blobstore.delete(missing)
+    storage = blobstore.get_storage()
+    storage.delete(blob_storage_name(damaged))
+    storage.save(blob_storage_name(damaged), ContentFile(b"tampered"))
+
+    report = storage_checks.verify_storage()
+    assert report.missing == [missing]
+    assert [sha for sha, _ in report.corrupt] == [damaged]
+    assert "hash to" in report.corrupt[0][1]
+    quick = storage_checks.verify_storage(quick=True)
+    assert quick.missing == [missing] and "the database says" in quick.corrupt[0][1]
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="1 referenced file\\(s\\) missing and 1 damaged"):
+        call_command("verify_storage", stdout=out, stderr=err)
+    assert f"MISSING  {missing}" in out.getvalue()
+    assert f"DAMAGED  {damaged}" in out.getvalue()
+
+
+def test_same_size_damage_is_found_by_the_hash(backend, released):
+    entry = BundleEntry.objects.filter(bundle=released.release).select_related("blob").first()
+    storage = blobstore.get_storage()
+    storage.delete(blob_storage_name(entry.blob_id))
+    storage.save(blob_storage_name(entry.blob_id), ContentFile(b"\0" * entry.blob.size))
+    assert storage_checks.verify_storage(quick=True).ok
+    assert not storage_checks.verify_storage().ok
+
+
+def test_replaced_release_leaves_unreferenced_blobs_that_gc_removes(backend, released, people):
+    old = set(BundleEntry.objects.filter(bundle=released.release).values_list("blob", flat=True))
+    services.release_assignment(
+        actor=people["ines"],
+        course=released.course,
+        code="ps1",
+        upload=make_upload({"ps1.ipynb": b'{"cells": ["v2"]}'}),
+    )
+    assert sorted(storage_checks.verify_storage().unreferenced_rows) == sorted(old)
+    out, _ = run("verify_storage", "--quick")
+    assert "2 unreferenced blob(s) (gc_blobs removes those)" in out
+
+    young = storage_checks.gc_blobs(grace=HOUR)
+    assert young.rows == [] and young.kept_recent == 2
+
+    dry = storage_checks.gc_blobs(grace=NOW, dry_run=True)
+    assert sorted(dry.rows) == sorted(old) and dry.bytes_freed > 4000
+    assert Blob.objects.filter(sha256__in=old).count() == 2
+
+    out, _ = run("gc_blobs", "--grace", "0")
+    assert "deleted 2 unreferenced blob(s), 0 orphan file(s)" in out
+    assert not Blob.objects.filter(sha256__in=old).exists()
+    assert not any(blobstore.exists(sha) for sha in old)
+    report = storage_checks.verify_storage()
+    assert report.ok and report.checked == 1 and report.unreferenced_rows == []
+
+
+def test_blob_stored_again_during_grace_is_spared(released, people):
+    """An unreferenced blob whose bytes were just uploaded again is not collected."""
+    old = BundleEntry.objects.filter(bundle=released.release, path="ps1.ipynb").get().blob_id
+    services.unrelease_assignment(actor=people["ines"], assignment=released, force=True)
+    Blob.objects.filter(sha256=old).update(created_at=Blob.objects.get(pk=old).created_at - HOUR)
+    path = Path(blobstore.get_storage().path(blob_storage_name(old)))
+    os.utime(path, (time.time() - 7200, time.time() - 7200))
+    blobstore.store_bytes(b'{"cells": []}')  # the same bytes again: fresh
+    report = storage_checks.gc_blobs(grace=dt.timedelta(minutes=30))
+    assert old not in report.rows and blobstore.exists(old)
+
+
+def test_stale_temporary_files_are_removed_and_fresh_ones_kept(db):
+    tmp = Path(blobstore.get_storage().location) / "tmp"
+    tmp.mkdir(parents=True)
+    stale, fresh = tmp / "upload-stale", tmp / "upload-fresh"
+    stale.write_bytes(b"killed mid-upload")
+    fresh.write_bytes(b"in progress")
+    os.utime(stale, (time.time() - 3 * 86400, time.time() - 3 * 86400))
+    out, _ = run("gc_blobs", "--dry-run")
+    assert "would delete temporary file tmp/upload-stale" in out and stale.exists()
+    report = storage_checks.gc_blobs()
+    assert report.temp_files == ["tmp/upload-stale"]
+    assert not stale.exists() and fresh.exists()
+
+
+def test_gc_on_an_empty_install_does_nothing(backend, db):
+    report = storage_checks.gc_blobs(grace=NOW)
+    assert (report.rows, report.files, report.temp_files) == ([], [], [])
+    assert storage_checks.verify_storage().ok
+
+
+def test_upload_whose_bytes_vanish_before_recording_is_refused(backend, released, people):
+    """What a collection racing an upload would cause: the upload fails, records nothing."""
+    staged = services.stage_bundle(upload=make_upload({"new.txt": b"fresh bytes"}))
+    blobstore.delete(staged.entries[0].sha256)
+    with pytest.raises(Conflict, match="send it again"), transaction.atomic():
+        services.record_bundle(kind="submission", staged=staged)
+    assert not Blob.objects.filter(sha256=staged.entries[0].sha256).exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("30m", 1800), ("24h", 86400), ("7d", 604800), ("0s", 0)]
+)
+def test_parse_age(text, seconds):
+    assert storage_checks.parse_age(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["soon", "-1h", "h"])
+def test_bad_grace_is_refused(text, db):
+    with pytest.raises(CommandError, match="is not an age"):
+        run("gc_blobs", f"--grace={text}")
+
+
+def test_unreferenced_row_whose_bytes_are_gone_is_collected(backend, released, people):
+    old = BundleEntry.objects.filter(bundle=released.release, path="ps1.ipynb").get().blob_id
+    services.unrelease_assignment(actor=people["ines"], assignment=released, force=True)
+    blobstore.delete(old)
+    report = storage_checks.gc_blobs(grace=NOW)
+    assert old in report.rows and not Blob.objects.filter(pk=old).exists()
+
+
+def test_orphan_recorded_by_an_upload_meanwhile_is_spared(released, people, monkeypatch):
+    orphan = failed_upload(released, people["sam"])
+    listing = blobstore.iter_stored_shas
+
+    def listing_then_upload_records():
+        yield from listing()
+        Blob.objects.create(sha256=orphan, size=25)
+
+    monkeypatch.setattr(blobstore, "iter_stored_shas", listing_then_upload_records)
+    report = storage_checks.gc_blobs(grace=NOW)
+    assert report.files == [] and blobstore.exists(orphan)
