@@ -90,6 +90,7 @@ def test_values_files_cover_the_chart():
         "Job",
         "Ingress",
         "NetworkPolicy",
+        "PodDisruptionBudget",
     }
 
 
@@ -281,6 +282,7 @@ def test_migrations_run_in_a_pre_install_and_pre_upgrade_job_with_postgresql():
     assert "initContainers" not in deployment["spec"]["template"]["spec"]
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert deployment["spec"]["replicas"] == 3
+    assert one(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     assert by_kind(objects, "PersistentVolumeClaim") == []
 
 
@@ -291,6 +293,7 @@ def test_sqlite_migrates_in_the_single_pod_and_recreates_it_on_upgrade():
     spec = deployment["spec"]["template"]["spec"]
     assert [c["name"] for c in spec["initContainers"]] == ["migrate"]
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert by_kind(objects, "PodDisruptionBudget") == []
     claim = one(objects, "PersistentVolumeClaim")
     assert {"name": "data", "persistentVolumeClaim": {"claimName": claim["metadata"]["name"]}} in (
         spec["volumes"]
