@@ -18,6 +18,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from courses.dependencies import RETRY_AFTER_SECONDS, as_unavailable
 from courses.exceptions import ExchangeError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def _sentence(detail: Any) -> str:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's hook: every error an API view raises, in the one error form."""
     headers: dict[str, str] = {}
+    # A database or storage that is away is a 503 with a sentence, not a crash.
+    exc = as_unavailable(exc) or exc
     if isinstance(exc, ExchangeError):
         status, code, detail = exc.status_code, exc.code, exc.detail
     elif isinstance(exc, Http404):
@@ -72,6 +75,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
     else:
         return None
+    if status == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     set_rollback()
     return Response(error_body(code, detail), status=status, headers=headers)
 

@@ -1,0 +1,90 @@
+"""Which failures mean that a dependency (the database, the file storage) is away, and the
+sentence the caller gets for them: a 503 with a clear message, never a 500.
+
+The service needs no restart when the dependency comes back: Django opens a new database
+connection for the next request (``CONN_HEALTH_CHECKS``), and storage clients reconnect.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .exceptions import Unavailable
+
+logger = logging.getLogger(__name__)
+
+# Local storage errors that say the disk, not the request, is at fault.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}
+
+
+def _storage_connection_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from botocore import exceptions as boto
+    except ImportError:  # pragma: no cover - django-storages[s3] is a requirement
+        return ()
+    return (boto.ConnectionError, boto.HTTPClientError)
+
+
+def _is_storage_server_error(exc: BaseException) -> bool:
+    """An S3 answer of 5xx (SlowDown, InternalError, ServiceUnavailable)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return isinstance(status, int) and status >= 500
+
+
+def as_unavailable(exc: BaseException) -> Unavailable | None:
+    """The 503 that stands for ``exc`` when it means a dependency is away; None otherwise."""
+    if isinstance(exc, Unavailable):
+        return exc
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("The database is unavailable: %s", exc)
+        return Unavailable(
+            "The exchange's database is unavailable or overloaded. Try again in a minute."
+        )
+    if isinstance(exc, _storage_connection_errors()) or _is_storage_server_error(exc):
+        logger.warning("The file storage is unavailable: %s", exc)
+        return Unavailable("The exchange's file storage is unavailable. Try again in a minute.")
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        logger.error("The file storage failed: %s", exc)
+        return Unavailable(
+            f"The exchange's file storage failed ({exc.strerror}). "
+            "Tell the people who run the service."
+        )
+    return None
+
+
+RETRY_AFTER_SECONDS = 30
+
+
+class DependencyUnavailableMiddleware:
+    """Outside the API (whose exception handler does the same), a view that fails because a
+    dependency is away answers 503 with the sentence, as JSON under ``/api/`` and as a short
+    page elsewhere."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        unavailable = as_unavailable(exception)
+        if unavailable is None:
+            return None
+        if request.path_info.startswith("/api/"):
+            response: HttpResponse = JsonResponse(
+                {"error": unavailable.code, "detail": unavailable.detail}, status=503
+            )
+        else:
+            response = HttpResponse(
+                unavailable.detail, status=503, content_type="text/plain; charset=utf-8"
+            )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
