@@ -1,0 +1,121 @@
+"""schemathesis against the OpenAPI schema of a live server, as several roles, with a
+bounded number of examples per operation: no request may get a 500.
+
+Each role runs once with the real ids of a course, an assignment, a member and a
+submission (so requests reach the operations, not just the 404 of a missing course) and
+the instructor once more with generated ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from api.tests.live import LiveServer
+from courses.testing import manifest_of, tar_gz
+
+MAX_EXAMPLES = 8
+SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
+
+
+def _form(files: dict[str, bytes]) -> dict:
+    return {
+        "manifest": (None, json.dumps(manifest_of(files))),
+        "archive": ("a.tar.gz", tar_gz(files)),
+    }
+
+
+@pytest.fixture(scope="module")
+def world():
+    with LiveServer(workers=2, threads=4) as server:
+        tokens = {"ada": server.create_api_token("ada", staff=True)}
+        for name in ("ines", "gus", "sam", "tia"):
+            tokens[name] = server.create_api_token(name)
+
+        def call(who: str, method: str, path: str, **kwargs) -> requests.Response:
+            response = requests.request(
+                method,
+                f"{server.api_url}/{path}",
+                headers={"Authorization": f"token {tokens[who]}"},
+                timeout=60,
+                **kwargs,
+            )
+            assert response.status_code < 300, response.text
+            return response
+
+        call("ada", "POST", "courses", json={"course_id": "phys101", "instructors": ["ines"]})
+        for name, role in [("gus", "grader"), ("sam", "student"), ("tia", "student")]:
+            call("ines", "PUT", f"courses/phys101/members/{name}", json={"role": role})
+        release = {"ps1.ipynb": b'{"cells": []}'}
+        call("ines", "POST", "courses/phys101/assignments/ps1/release", files=_form(release))
+        submission = call(
+            "sam",
+            "POST",
+            "courses/phys101/assignments/ps1/submissions",
+            files=_form({"ps1.ipynb": b'{"cells": [1]}'}),
+        ).json()
+        call(
+            "gus",
+            "POST",
+            f"submissions/{submission['id']}/feedback",
+            files=_form({"feedback.html": b"<p>ok</p>"}),
+        )
+        yield server, tokens, submission["id"]
+
+
+def _run(server: LiveServer, token: str | None, tmp_path: Path, parameters: dict) -> None:
+    config = tmp_path / "schemathesis.toml"
+    lines = ["[parameters]"] + [f"{key} = {json.dumps(value)}" for key, value in parameters.items()]
+    config.write_text("\n".join(lines) + "\n")
+    command = [
+        SCHEMATHESIS,
+        "--config-file",
+        str(config),
+        "run",
+        f"{server.api_url}/schema/?format=json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--phases",
+        "examples,fuzzing",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "60",
+        "--warnings",
+        "off",
+        "--no-color",
+    ]
+    if token:
+        command += ["--header", f"Authorization: token {token}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    generated = re.search(r"(\d+) generated", result.stdout)
+    assert generated and int(generated.group(1)) > 100, result.stdout[-3000:]
+    print(f"{generated.group(0)} test cases, no server errors")
+    assert " 500 " not in server.log(), server.log()[-4000:]
+
+
+# The site admin last: deleting the course ends the other roles' data.
+@pytest.mark.parametrize("role", ["anonymous", "sam", "tia", "gus", "ines", "ada"])
+def test_no_server_errors_with_real_ids(world, tmp_path, role):
+    server, tokens, submission_id = world
+    parameters = {
+        "course_id": "phys101",
+        "assignment_id": "ps1",
+        "submission_id": submission_id,
+        "username": "tia",
+    }
+    _run(server, tokens.get(role), tmp_path, parameters)
+
+
+def test_no_server_errors_with_generated_ids(world, tmp_path):
+    server, tokens, _ = world
+    _run(server, tokens["ines"], tmp_path, {})
