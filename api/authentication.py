@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -110,11 +109,8 @@ def user_for_hub_identity(identity: HubIdentity) -> AbstractBaseUser:
     EXCHANGE_HUB_ADMINS_ARE_STAFF is on (and stop being staff when they stop being admins,
     superusers excepted)."""
     User = get_user_model()
-    try:
-        with transaction.atomic():
-            user, _ = User.objects.get_or_create(username=identity.name)
-    except IntegrityError:  # two first requests of a new user at once
-        user = User.objects.get(username=identity.name)
+    # get_or_create copes with two first requests of a new user at once.
+    user, _ = User.objects.get_or_create(username=identity.name)
     if settings.EXCHANGE_HUB_ADMINS_ARE_STAFF and not user.is_superuser:
         if user.is_staff != identity.admin:
             user.is_staff = identity.admin

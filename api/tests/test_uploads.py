@@ -242,3 +242,24 @@ def test_unparseable_json_body_is_400(people, released, client_for):
         content_type="application/json",
     )
     _refused(response, 400, "bad_request")
+
+
+def test_upload_fields_refuse_what_is_not_text(settings):
+    from rest_framework.exceptions import ValidationError
+
+    from api.fields import ManifestField, TimestampField
+
+    with pytest.raises(ValidationError):
+        TimestampField().to_internal_value(12)
+    with pytest.raises(ValidationError):
+        ManifestField().to_internal_value(12)
+    assert ManifestField().to_representation("[]") == "[]"
+    huge = io.BytesIO(b"[]")
+    huge.size = ManifestField.MAX_BYTES + 1
+    with pytest.raises(ValidationError, match="too large"):
+        ManifestField().to_internal_value(huge)
+
+
+def test_unreadable_content_length_is_left_to_the_parser(sam):
+    response = sam.post(SUBMIT, upload_form(NOTEBOOK), format="multipart", CONTENT_LENGTH="x")
+    assert 400 <= response.status_code < 500

@@ -1,0 +1,133 @@
+"""Download URLs: signed links for local storage (and their expiry), presigned URLs for S3,
+streamed zips, and the one error form for what fails outside a view."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pytest
+from django.core import signing
+from django.test import RequestFactory
+
+from api.downloads import blob_url, iter_zip
+from courses import selectors
+
+
+@pytest.fixture
+def fetched(people, released, client_for):
+    return client_for(people["sam"]).get("/api/v1/courses/phys101/assignments/ps1/release/files")
+
+
+def test_signed_link_expires(fetched, client_for, monkeypatch, settings):
+    url = fetched.json()["files"][0]["url"]
+    assert client_for().get(url).status_code == 200
+    now = time.time()
+    monkeypatch.setattr(
+        signing.time, "time", lambda: now + settings.EXCHANGE_SIGNED_URL_SECONDS + 5
+    )
+    response = client_for().get(url)
+    assert response.status_code == 403
+    assert response.json()["error"] == "link_expired"
+
+
+def test_signed_link_to_a_removed_blob_is_404(fetched, client_for):
+    from courses import blobstore
+
+    entry = fetched.json()["files"][0]
+    blobstore.delete(entry["sha256"])
+    response = client_for().get(entry["url"])
+    assert response.status_code == 404
+    assert "no longer stored" in response.json()["detail"]
+
+
+def test_s3_storage_gets_presigned_urls_that_never_pass_through_the_service(released, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "exchange",
+                "endpoint_url": "http://127.0.0.1:9",
+                "access_key": "key",
+                "secret_key": "secret",
+                "region_name": "us-east-1",
+                "addressing_style": "path",
+                "signature_version": "s3v4",
+                "querystring_auth": True,
+            },
+        },
+    }
+    settings.EXCHANGE_SIGNED_URL_SECONDS = 120
+    entry = selectors.bundle_entries(released.release).first()
+    url = blob_url(RequestFactory().get("/"), sha256=entry.blob_id, path=entry.path)
+    assert url.startswith(f"http://127.0.0.1:9/exchange/blobs/{entry.blob_id[:2]}/{entry.blob_id}?")
+    assert "X-Amz-Signature=" in url
+    assert "X-Amz-Expires=120" in url
+    assert "response-content-disposition=attachment" in url
+    assert "/api/v1/files/" not in url
+
+
+def test_zip_is_streamed_in_pieces_and_holds_every_file(released):
+    entries = list(selectors.bundle_entries(released.release))
+    pieces = list(iter_zip(entries, root="ps1"))
+    assert len(pieces) > 2
+    with zipfile.ZipFile(io.BytesIO(b"".join(pieces))) as archive:
+        assert sorted(archive.namelist()) == ["ps1/data/big.csv", "ps1/ps1.ipynb"]
+        assert archive.read("ps1/data/big.csv") == b"x,y\n" * 1000
+    with zipfile.ZipFile(io.BytesIO(b"".join(iter_zip(entries)))) as archive:
+        assert "ps1.ipynb" in archive.namelist()
+
+
+def test_crash_under_api_is_json_500(people, client_for, monkeypatch):
+    from api.views import me
+
+    def explode(self, request):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(me.MeView, "get", explode)
+    client = client_for(people["sam"])
+    client.raise_request_exception = False
+    response = client.get("/api/v1/me")
+    assert response.status_code == 500
+    assert response.json()["error"] == "server_error"
+    assert "boom" not in response.content.decode()
+
+
+def test_unknown_page_outside_api_is_html(client, db):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_django_error_handlers_answer_json_under_api_and_html_elsewhere(rf):
+    from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+
+    from api import errors
+
+    api, page = rf.get("/api/v1/x"), rf.get("/x")
+    assert errors.bad_request(api, RequestDataTooBig()).status_code == 413
+    assert errors.bad_request(api, SuspiciousOperation()).status_code == 400
+    assert errors.bad_request(page, SuspiciousOperation())["Content-Type"].startswith("text/html")
+    assert errors.permission_denied(api, Exception()).status_code == 403
+    assert errors.permission_denied(page, Exception())["Content-Type"].startswith("text/html")
+    assert errors.server_error(page).status_code == 500
+
+
+def test_drf_handler_maps_django_errors(rf):
+    from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+    from django.http import Http404
+
+    from api.errors import exception_handler
+
+    cases = [
+        (Http404(), 404, "not_found"),
+        (PermissionDenied(), 403, "forbidden"),
+        (RequestDataTooBig(), 413, "too_large"),
+        (SuspiciousOperation("odd"), 400, "bad_request"),
+    ]
+    for exc, status, code in cases:
+        response = exception_handler(exc, {})
+        assert (response.status_code, response.data["error"]) == (status, code)
+    assert exception_handler(RuntimeError(), {}) is None
