@@ -1,0 +1,565 @@
+"""Backup and restore: one archive holding every table, every referenced blob and a manifest.
+
+The archive is a tar file (gzip-compressed when its name ends in ``.gz`` or ``.tgz``):
+
+- ``manifest.json`` first: format and version, source database, applied migrations, one
+  entry per table (file, row count, SHA-256 of the file) in load order, and the blobs
+  (count, bytes, their SHA-256s);
+- ``db/<app>.<model>.jsonl``: the rows, one JSON object a line, in Django's database-neutral
+  serialization with natural keys for content types and permissions;
+- ``blobs/<aa>/<sha256>``: the bytes of every blob a bundle references.
+
+Every installed model is dumped (found through the app registry, so new models are
+included), except content types and permissions (``migrate`` makes those on the target) and
+sessions (people log in again). The dump is one snapshot while the service keeps serving:
+a REPEATABLE READ, READ ONLY transaction on PostgreSQL, a read transaction on SQLite (WAL).
+Blobs are immutable and content-addressed, so copying those the snapshot references gives a
+consistent archive; the garbage-collection lock is held so ``gc_blobs`` waits meanwhile.
+
+``restore`` reads the archive once: it checks the manifest, verifies every table file and
+every blob against its SHA-256 (blobs are stored as they are verified), and only then loads
+the rows in one transaction, checks the counts and resets PostgreSQL's sequences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import django
+from django.apps import apps
+from django.core import serializers
+from django.core.management.color import no_style
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.serializers.python import Serializer as PythonSerializer
+from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+from . import blobstore
+from .exceptions import Conflict, ExchangeError
+from .models import Blob, BundleEntry, blob_storage_name
+from .storage_checks import gc_guard
+
+FORMAT = "nbgrader-exchange-backup"
+VERSION = 1
+MANIFEST = "manifest.json"
+EXCLUDED = {"contenttypes.contenttype", "auth.permission", "sessions.session"}
+BATCH = 1000
+Progress = Callable[[str], None]
+
+
+class BackupError(ExchangeError):
+    """A backup that cannot be written or an archive that cannot be restored."""
+
+    status_code = 400
+    code = "backup"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _label(model: type[models.Model]) -> str:
+    return model._meta.label_lower
+
+
+def backup_models() -> list[type[models.Model]]:
+    """Every model whose rows a backup holds, parents before children (load order)."""
+    chosen = [
+        model
+        for model in apps.get_models()
+        if _label(model) not in EXCLUDED
+        and model._meta.managed
+        and not model._meta.proxy
+        and router.allow_migrate_model(DEFAULT_DB_ALIAS, model)
+    ]
+    chosen.sort(key=_label)
+    included = set(chosen)
+    ordered: list[type[models.Model]] = []
+    visiting: set[type[models.Model]] = set()
+
+    def visit(model: type[models.Model]) -> None:
+        if model in ordered or model in visiting:
+            return
+        visiting.add(model)
+        for dep in _dependencies(model):
+            if dep in included and dep is not model:
+                visit(dep)
+        visiting.discard(model)
+        ordered.append(model)
+
+    for model in chosen:
+        visit(model)
+    return ordered
+
+
+def _dependencies(model: type[models.Model]) -> list[type[models.Model]]:
+    deps = []
+    for f in model._meta.get_fields():
+        if (f.many_to_one or f.one_to_one or f.many_to_many) and f.concrete and f.related_model:
+            deps.append(f.related_model._meta.concrete_model)
+    return deps
+
+
+# --- backup -------------------------------------------------------------------------------
+
+
+class _Encoder(DjangoJSONEncoder):
+    """Django's encoder, but times keep their microseconds (submission timestamps need them)."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime | dt.time):
+            return o.isoformat()
+        return super().default(o)
+
+
+class _Serializer(PythonSerializer):
+    """Natural keys only for content types and permissions, which ``migrate`` numbers
+    differently on every install; plain primary keys everywhere else (no lookups on load)."""
+
+    def _natural_for(self, field: models.Field) -> None:
+        self.use_natural_foreign_keys = _label(field.remote_field.model) in EXCLUDED
+
+    def handle_fk_field(self, obj: models.Model, field: models.Field) -> None:
+        self._natural_for(field)
+        super().handle_fk_field(obj, field)
+
+    def handle_m2m_field(self, obj: models.Model, field: models.Field) -> None:
+        self._natural_for(field)
+        super().handle_m2m_field(obj, field)
+
+
+@contextmanager
+def snapshot(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """One consistent read of the whole database that does not stop writers."""
+    connection = connections[using]
+    if connection.in_atomic_block:
+        # Called inside a transaction (a test, a caller's own atomic block): read within it.
+        with gc_guard():
+            yield
+        return
+    if connection.vendor == "postgresql":
+        with transaction.atomic(using=using):
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with gc_guard():
+                yield
+        return
+    if connection.vendor == "sqlite":
+        # A deferred read transaction: with WAL it sees one snapshot from its first read
+        # on and lets writers go on. (Django's own atomic() would BEGIN IMMEDIATE here and
+        # hold the write lock for the whole backup.)
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+            cursor.execute("SELECT count(*) FROM sqlite_master")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")
+        return
+    with transaction.atomic(using=using):  # pragma: no cover - other databases
+        yield
+
+
+@dataclass
+class BackupReport:
+    path: Path
+    tables: dict[str, int] = field(default_factory=dict)
+    blobs: int = 0
+    blob_bytes: int = 0
+    archive_bytes: int = 0
+
+
+def _open_archive_for_writing(path: Path, *, gzip: bool) -> tarfile.TarFile:
+    if gzip:
+        return tarfile.open(path, "w:gz", compresslevel=6)
+    return tarfile.open(path, "w")
+
+
+def _add_file(archive: tarfile.TarFile, name: str, source: Path | IO[bytes], size: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = int(timezone.now().timestamp())
+    info.mode = 0o640
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            archive.addfile(info, handle)
+    else:
+        archive.addfile(info, source)
+
+
+def table_records(model: type[models.Model]) -> Iterator[dict[str, Any]]:
+    """A table's rows as a backup holds them (blobs: only those a bundle references)."""
+    queryset = model._base_manager.using(DEFAULT_DB_ALIAS).order_by("pk")
+    if model is Blob:
+        queryset = queryset.filter(pk__in=BundleEntry.objects.values("blob_id"))
+    m2m = [
+        f.name for f in model._meta.local_many_to_many if f.remote_field.through._meta.auto_created
+    ]
+    if m2m:
+        queryset = queryset.prefetch_related(*m2m)
+    chunk: list[models.Model] = []
+    for obj in queryset.iterator(chunk_size=BATCH):
+        chunk.append(obj)
+        if len(chunk) >= BATCH:
+            yield from _Serializer().serialize(chunk, use_natural_foreign_keys=True)
+            chunk.clear()
+    yield from _Serializer().serialize(chunk, use_natural_foreign_keys=True)
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, cls=_Encoder, sort_keys=True).encode() + b"\n"
+
+
+def _dump_model(model: type[models.Model], target: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    rows = 0
+    with target.open("wb") as out:
+        for record in table_records(model):
+            line = encode_record(record)
+            digest.update(line)
+            out.write(line)
+            rows += 1
+    return rows, digest.hexdigest()
+
+
+def _applied_migrations() -> dict[str, list[str]]:
+    applied: dict[str, list[str]] = {}
+    recorder = MigrationRecorder(connections[DEFAULT_DB_ALIAS])
+    for app, name in sorted(recorder.applied_migrations()):
+        applied.setdefault(app, []).append(name)
+    return applied
+
+
+def backup(*, out: Path | str, progress: Progress = _quiet) -> BackupReport:
+    """Write one archive of the whole service to ``out`` (see the module docstring)."""
+    out = Path(out)
+    if out.exists():
+        raise BackupError(f"{out} already exists; choose a new file name.")
+    if not out.parent.is_dir():
+        raise BackupError(f"The directory {out.parent} does not exist.")
+    report = BackupReport(path=out)
+    work = Path(tempfile.mkdtemp(prefix="exchange-backup-", dir=out.parent))
+    partial = out.with_name(out.name + ".partial")
+    try:
+        with snapshot():
+            taken_at = timezone.now()
+            tables = []
+            for model in backup_models():
+                label = _label(model)
+                name = f"db/{label}.jsonl"
+                rows, sha = _dump_model(model, work / f"{label}.jsonl")
+                tables.append({"model": label, "file": name, "rows": rows, "sha256": sha})
+                report.tables[label] = rows
+                progress(f"  {label}: {rows} row(s)")
+            blobs = list(
+                Blob.objects.filter(pk__in=BundleEntry.objects.values("blob_id"))
+                .order_by("sha256")
+                .values_list("sha256", "size")
+            )
+            manifest = {
+                "format": FORMAT,
+                "version": VERSION,
+                "created_at": taken_at.isoformat(),
+                "database": connections[DEFAULT_DB_ALIAS].vendor,
+                "django": django.get_version(),
+                "migrations": _applied_migrations(),
+                "tables": tables,
+                "blobs": {
+                    "count": len(blobs),
+                    "bytes": sum(size for _, size in blobs),
+                    "sha256": [sha for sha, _ in blobs],
+                },
+            }
+            progress(f"Copying {len(blobs)} blob(s), {manifest['blobs']['bytes']} bytes...")
+            with _open_archive_for_writing(
+                partial, gzip=out.name.endswith((".gz", ".tgz"))
+            ) as archive:
+                data = json.dumps(manifest, indent=1).encode()
+                _add_file(archive, MANIFEST, io.BytesIO(data), len(data))
+                for table in tables:
+                    source = work / f"{table['model']}.jsonl"
+                    _add_file(archive, table["file"], source, source.stat().st_size)
+                for number, (sha, size) in enumerate(blobs, start=1):
+                    try:
+                        handle = blobstore.open_blob(sha)
+                    except (FileNotFoundError, OSError) as exc:
+                        raise BackupError(
+                            f"Blob {sha} is referenced but missing from storage; run "
+                            "verify_storage, restore the file, and back up again."
+                        ) from exc
+                    with handle:
+                        _add_file(archive, blob_storage_name(sha), handle, size)
+                    report.blobs += 1
+                    report.blob_bytes += size
+                    if number % 500 == 0:
+                        progress(f"  {number}/{len(blobs)} blobs")
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report.archive_bytes = out.stat().st_size
+    return report
+
+
+# --- restore ------------------------------------------------------------------------------
+
+
+@dataclass
+class RestoreReport:
+    tables: dict[str, int] = field(default_factory=dict)
+    blobs: int = 0
+    blob_bytes: int = 0
+    created_at: str = ""
+    source_database: str = ""
+    cleared: dict[str, int] = field(default_factory=dict)
+
+
+def existing_rows() -> dict[str, int]:
+    """Rows already in the target, per model a backup restores (empty install: none)."""
+    counts = {}
+    for model in backup_models():
+        count = model._base_manager.count()
+        if count:
+            counts[_label(model)] = count
+    return counts
+
+
+def _read_manifest(archive: tarfile.TarFile) -> dict[str, Any]:
+    first = archive.next()
+    if first is None or first.name != MANIFEST:
+        raise BackupError("This is not an exchange backup: it does not start with manifest.json.")
+    handle = archive.extractfile(first)
+    assert handle is not None
+    try:
+        manifest = json.loads(handle.read())
+    except ValueError as exc:
+        raise BackupError("The backup's manifest.json is not valid JSON.") from exc
+    if manifest.get("format") != FORMAT:
+        raise BackupError("This is not an exchange backup (its manifest names another format).")
+    if manifest.get("version") != VERSION:
+        raise BackupError(
+            f"This backup has format version {manifest.get('version')}; this release "
+            f"restores version {VERSION}."
+        )
+    return manifest
+
+
+def _check_migrations(manifest: dict[str, Any]) -> None:
+    applied = _applied_migrations()
+    missing = [
+        f"{app}.{name}"
+        for app, names in manifest.get("migrations", {}).items()
+        for name in names
+        if name not in applied.get(app, [])
+    ]
+    if missing:
+        raise BackupError(
+            "The target database lacks migrations the backup was taken with "
+            f"({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}): run "
+            "`manage.py migrate` with the same or a newer release first."
+        )
+
+
+def _hash_copy(source: IO[bytes], target: IO[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(blobstore.CHUNK_SIZE):
+        digest.update(chunk)
+        size += len(chunk)
+        target.write(chunk)
+    return digest.hexdigest(), size
+
+
+def _clear(progress: Progress) -> dict[str, int]:
+    cleared = {}
+    for model in reversed(backup_models()):
+        # Children first; _raw_delete skips cascades and signals, which an ordered wipe of
+        # every table does not need.
+        for m2m in model._meta.local_many_to_many:
+            if m2m.remote_field.through._meta.auto_created:
+                m2m.remote_field.through._base_manager.all()._raw_delete(DEFAULT_DB_ALIAS)
+        count = model._base_manager.count()
+        if count:
+            model._base_manager.all()._raw_delete(DEFAULT_DB_ALIAS)
+            cleared[_label(model)] = count
+            progress(f"  cleared {_label(model)}: {count} row(s)")
+    return cleared
+
+
+def _load_table(model: type[models.Model], path: Path) -> int:
+    """Insert the rows of one table file with their primary keys and timestamps as saved."""
+    fields = [f for f in model._meta.local_concrete_fields]
+    rows = 0
+    with path.open("rb") as handle:
+        while True:
+            lines = [line for _, line in zip(range(BATCH), handle, strict=False)]
+            if not lines:
+                break
+            records = [json.loads(line) for line in lines]
+            objects = list(
+                serializers.deserialize("python", records, handle_forward_references=False)
+            )
+            instances = [obj.object for obj in objects]
+            if model._meta.parents:  # pragma: no cover - multi-table inheritance
+                for obj in objects:
+                    obj.save()
+            else:
+                # raw: keep auto_now / auto_now_add values as they were saved.
+                model._base_manager._insert(
+                    instances, fields=fields, raw=True, using=DEFAULT_DB_ALIAS
+                )
+            for obj in objects:
+                for name, values in (obj.m2m_data or {}).items():
+                    if values:
+                        getattr(obj.object, name).set(values)
+            rows += len(instances)
+    return rows
+
+
+def _reset_sequences(models_: list[type[models.Model]]) -> None:
+    connection = connections[DEFAULT_DB_ALIAS]
+    statements = connection.ops.sequence_reset_sql(no_style(), models_)
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+
+
+def restore(
+    *, source: Path | str, force: bool = False, progress: Progress = _quiet
+) -> RestoreReport:
+    """Load an archive into this install (see the module docstring).
+
+    Refuses a target that already holds rows unless ``force``, which first deletes every
+    row of every table the backup holds. Nothing is written to the database unless every
+    checksum is right; blobs verified before a failure stay in storage as orphans that
+    ``gc_blobs`` removes.
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise BackupError(f"{source} does not exist or is not a file.")
+    report = RestoreReport()
+    present = existing_rows()
+    if present and not force:
+        listing = ", ".join(f"{label} ({count})" for label, count in sorted(present.items()))
+        raise Conflict(
+            f"The target is not empty: {listing}. Restore into a new, migrated database, "
+            "or pass --force to delete those rows first.",
+            code="not_empty",
+        )
+    work = Path(tempfile.mkdtemp(prefix="exchange-restore-"))
+    try:
+        try:
+            archive = tarfile.open(source, "r:*")
+        except (tarfile.TarError, OSError) as exc:
+            raise BackupError(f"{source} is not a readable backup archive ({exc}).") from exc
+        with archive:
+            manifest = _read_manifest(archive)
+            _check_migrations(manifest)
+            report.created_at = manifest.get("created_at", "")
+            report.source_database = manifest.get("database", "")
+            tables = {table["file"]: table for table in manifest["tables"]}
+            expected_blobs = set(manifest["blobs"]["sha256"])
+            seen_tables: set[str] = set()
+            seen_blobs: set[str] = set()
+            progress(f"Verifying and storing {len(expected_blobs)} blob(s)...")
+            for member in archive:
+                if not member.isfile() or member.name == MANIFEST:
+                    continue
+                handle = archive.extractfile(member)
+                assert handle is not None
+                if member.name in tables:
+                    table = tables[member.name]
+                    with (work / f"{table['model']}.jsonl").open("wb") as out:
+                        sha, _ = _hash_copy(handle, out)
+                    if sha != table["sha256"]:
+                        raise BackupError(
+                            f"{member.name} in the backup is damaged: its SHA-256 is {sha}, "
+                            f"the manifest says {table['sha256']}. Nothing was restored."
+                        )
+                    seen_tables.add(member.name)
+                elif member.name.startswith("blobs/"):
+                    sha = member.name.rsplit("/", 1)[-1]
+                    if sha not in expected_blobs or member.name != blob_storage_name(sha):
+                        raise BackupError(f"The backup holds an unexpected file {member.name}.")
+                    try:
+                        blobstore.store_stream(
+                            handle, path=member.name, size=member.size, sha256=sha
+                        )
+                    except ExchangeError as exc:
+                        raise BackupError(
+                            f"Blob {sha} in the backup is damaged ({exc.detail}) Nothing was "
+                            "restored to the database."
+                        ) from exc
+                    seen_blobs.add(sha)
+                    report.blobs += 1
+                    report.blob_bytes += member.size
+                    if report.blobs % 500 == 0:
+                        progress(f"  {report.blobs}/{len(expected_blobs)} blobs")
+                else:
+                    raise BackupError(f"The backup holds an unexpected file {member.name}.")
+        if set(tables) - seen_tables or expected_blobs - seen_blobs:
+            lost = sorted(set(tables) - seen_tables) + sorted(expected_blobs - seen_blobs)
+            raise BackupError(
+                f"The backup is incomplete: {len(lost)} file(s) listed in its manifest are "
+                f"missing (first: {lost[0]}). Nothing was restored."
+            )
+        by_label = {_label(model): model for model in backup_models()}
+        unknown = [t["model"] for t in manifest["tables"] if t["model"] not in by_label]
+        if unknown:
+            raise BackupError(
+                f"The backup holds tables this release does not know ({', '.join(unknown)}): "
+                "restore with the release the backup was taken with."
+            )
+        progress("Loading the database...")
+        with transaction.atomic():
+            if force:
+                report.cleared = _clear(progress)
+            for table in manifest["tables"]:
+                model = by_label[table["model"]]
+                rows = _load_table(model, work / f"{table['model']}.jsonl")
+                if rows != table["rows"]:
+                    raise BackupError(
+                        f"{table['file']} holds {rows} row(s), the manifest says "
+                        f"{table['rows']}. Nothing was restored."
+                    )
+                report.tables[table["model"]] = rows
+                progress(f"  {table['model']}: {rows} row(s)")
+            _reset_sequences([by_label[t["model"]] for t in manifest["tables"]])
+            _check_blob_rows(expected_blobs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _check_blob_rows(expected: set[str]) -> None:
+    referenced = set(BundleEntry.objects.values_list("blob_id", flat=True).distinct())
+    if referenced - expected:
+        raise BackupError(
+            f"The backup's rows reference {len(referenced - expected)} blob(s) that it does "
+            "not hold. Nothing was restored."
+        )
+
+
+def describe(report: BackupReport | RestoreReport) -> str:
+    rows = sum(report.tables.values())
+    return (
+        f"{rows} row(s) in {len(report.tables)} table(s), {report.blobs} blob(s) "
+        f"({report.blob_bytes} bytes)"
+    )
