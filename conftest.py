@@ -55,3 +55,53 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
         if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
             pytest.skip("needs PostgreSQL (the `make test-postgres` pass runs it)")
+
+
+class _ThrowawayPostgres:
+    """A PostgreSQL cluster started by scripts/throwaway-postgres; new databases on demand."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import tempfile
+        from pathlib import Path
+
+        # Under /tmp, not pytest's private temp dir: the server runs as the postgres user.
+        self.directory = Path(tempfile.mkdtemp(prefix="exchange-pg-"))
+        os.chmod(self.directory, 0o755)
+        self.script = Path(__file__).parent / "scripts" / "throwaway-postgres"
+        self.url = subprocess.run(
+            [str(self.script), "start", str(self.directory / "pg")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        self._count = 0
+
+    def create_database(self, prefix: str = "t") -> str:
+        """The DATABASE_URL of a new, empty database on this cluster."""
+        import psycopg
+
+        self._count += 1
+        name = f"{prefix}_{os.getpid()}_{self._count}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def stop(self) -> None:
+        import subprocess
+
+        subprocess.run([str(self.script), "stop", str(self.directory / "pg")], check=False)
+        self.directory.rmdir()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL for tests that need one beside the suite's own database."""
+    import glob
+    import shutil
+
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and not shutil.which("initdb"):
+        pytest.skip("PostgreSQL server binaries are not installed")
+    server = _ThrowawayPostgres()
+    yield server
+    server.stop()

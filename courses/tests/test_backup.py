@@ -1,0 +1,488 @@
+"""backup and restore: round trips between SQLite and PostgreSQL, local files and S3 (every
+row and every byte equal), a backup taken while submissions arrive, and every refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from courses import backup, blobstore, services, storage_checks
+from courses.models import AuditEvent, Blob, Submission
+from courses.testing import make_upload
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Runs in `manage.py shell`: a course with every kind of row the service keeps.
+POPULATE = r"""
+import os
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from courses import services
+from courses.testing import make_upload
+from api.models import ApiToken
+
+User = get_user_model()
+course = services.create_course(code="phys101", title="Physics 101", instructors=["ines"])
+for name, role in [("gus", "grader"), ("sam", "student"), ("tia", "student")]:
+    services.add_member(course=course, username=name, role=role, first_name=name.title(),
+                        email=f"{name}@example.edu")
+staff = Group.objects.create(name="it-staff")
+staff.permissions.add(Permission.objects.get(codename="view_course"))
+admin = User.objects.create_superuser("root", "root@example.edu", "a-long-password")
+admin.groups.add(staff)
+admin.user_permissions.add(Permission.objects.get(codename="change_membership"))
+ApiToken.objects.create(user=admin, token_hash="ab" * 32)
+binary = os.urandom(300_000)
+released = services.release_assignment(
+    actor=None, course=course, code="ps1",
+    upload=make_upload({"ps1.ipynb": b'{"cells": []}', "data/big.bin": binary}))
+for student in ("sam", "tia"):
+    user = User.objects.get(username=student)
+    for attempt in range(2):
+        sub = services.submit_assignment(
+            student=user, assignment=released,
+            upload=make_upload({"ps1.ipynb": f"{student} {attempt}".encode(),
+                                "data/big.bin": binary}, omit=["data/big.bin"]))
+    services.release_feedback(actor=None, submission=sub,
+                              upload=make_upload({"ps1.html": f"<p>{student}</p>".encode()}))
+services.release_assignment(actor=None, course=course, code="ps2",
+                            upload=make_upload({"ps2.ipynb": b"{}"}))
+"""
+
+# Runs in `manage.py shell`: every row of every table and the hash of every stored byte.
+FINGERPRINT = r"""
+import hashlib, json, os
+from courses import backup, blobstore
+from courses.models import Blob, BundleEntry
+
+tables = {
+    backup._label(model): [backup.encode_record(r).decode() for r in backup.table_records(model)]
+    for model in backup.backup_models()
+}
+blobs = {}
+for sha in BundleEntry.objects.values_list("blob_id", flat=True).distinct():
+    digest = hashlib.sha256()
+    for chunk in blobstore.iter_blob(sha):
+        digest.update(chunk)
+    blobs[sha] = digest.hexdigest()
+with open(os.environ["FINGERPRINT_OUT"], "w") as out:
+    json.dump({"tables": tables, "blobs": blobs}, out)
+"""
+
+
+class Install:
+    """One install of the service (database + storage) driven through manage.py."""
+
+    def __init__(self, tmp_path: Path, name: str, database_url: str, storage_env: dict) -> None:
+        self.dir = tmp_path / name
+        self.dir.mkdir()
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("EXCHANGE_", "DATABASE_URL", "COV_CORE"))
+        }
+        self.env.update(
+            {
+                "DATABASE_URL": database_url,
+                "EXCHANGE_DATA_DIR": str(self.dir),
+                "SECRET_KEY": "backup-test",
+                "DJANGO_SETTINGS_MODULE": "exchange_site.settings",
+                **storage_env,
+            }
+        )
+
+    def manage(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, str(REPO / "manage.py"), *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            **kwargs,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"manage.py {args} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def shell(self, code: str, **env: str) -> None:
+        saved = dict(self.env)
+        self.env.update(env)
+        try:
+            self.manage("shell", "-c", code)
+        finally:
+            self.env = saved
+
+    def fingerprint(self) -> dict:
+        out = self.dir / f"fingerprint-{time.monotonic_ns()}.json"
+        self.shell(FINGERPRINT, FINGERPRINT_OUT=str(out))
+        return json.loads(out.read_text())
+
+
+def make_install(kind: str, tmp_path, name, request) -> Install:
+    database, storage = kind.split("+")
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path / name}.sqlite3"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database(name)
+    if storage == "local":
+        storage_env = {
+            "EXCHANGE_STORAGE": "local",
+            "EXCHANGE_FILES_DIR": str(tmp_path / name / "f"),
+        }
+    else:
+        server = request.getfixturevalue("seaweedfs")
+        bucket = server.create_bucket(f"{name}-{os.getpid()}-{time.monotonic_ns()}"[:63])
+        storage_env = server.env(bucket)
+    install = Install(tmp_path, name, url, storage_env)
+    install.manage("migrate", "--noinput", "-v", "0")
+    return install
+
+
+@pytest.mark.parametrize(
+    ("source_kind", "target_kind"),
+    [("sqlite+local", "postgres+s3"), ("postgres+s3", "sqlite+local")],
+)
+def test_round_trip_keeps_every_row_and_every_byte(source_kind, target_kind, tmp_path, request):
+    source = make_install(source_kind, tmp_path, "src", request)
+    source.shell(POPULATE)
+    before = source.fingerprint()
+    archive = tmp_path / "exchange.tar.gz"
+    result = source.manage("backup", str(archive))
+    assert "Backed up" in result.stdout and "courses.submission: 4 row(s)" in result.stderr
+
+    target = make_install(target_kind, tmp_path, "dst", request)
+    result = target.manage("restore", str(archive))
+    assert "courses.submission: 4" in result.stdout and "Restored" in result.stdout
+    after = target.fingerprint()
+    assert after["tables"] == before["tables"]
+    assert after["blobs"] == before["blobs"]
+    assert all(sha == digest for sha, digest in after["blobs"].items())
+    assert len(after["blobs"]) == 9
+    assert target.manage("verify_storage").returncode == 0
+    # Sequences continue after the restored ids: new rows can be written.
+    target.shell(
+        "from courses import services; services.create_course(code='after', instructors=['new'])"
+    )
+    # A restored target is no longer empty.
+    refused = target.manage("restore", str(archive), check=False)
+    assert refused.returncode == 1 and "The target is not empty" in refused.stderr
+
+
+WRITER = r"""
+import os, time
+from django.contrib.auth import get_user_model
+from courses import services
+from courses.models import Assignment
+from courses.testing import make_upload
+
+stop_file = os.environ["STOP_FILE"]
+log = open(os.environ["WRITER_LOG"], "a")
+student = get_user_model().objects.get(username="sam")
+assignment = Assignment.objects.get(code="ps1")
+n = 0
+while not os.path.exists(stop_file) and n < 2000:
+    n += 1
+    sub = services.submit_assignment(
+        student=student, assignment=assignment,
+        upload=make_upload({f"f{i}.bin": os.urandom(20_000) for i in range(3)}))
+    log.write(f"{time.time()} {sub.pk}\n")
+    log.flush()
+"""
+
+
+@pytest.mark.parametrize("source_kind", ["sqlite+local", "postgres+local"])
+def test_backup_while_submissions_arrive_restores_a_consistent_state(
+    source_kind, tmp_path, request
+):
+    source = make_install(source_kind, tmp_path, "src", request)
+    source.shell(POPULATE)
+    # Bulk for the backup to copy, so it takes a while.
+    source.shell(
+        "import os\nfrom courses import blobstore\nfrom courses.models import Blob\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from courses.models import Assignment\nfrom courses import services\n"
+        "from courses.testing import make_upload\n"
+        "u = get_user_model().objects.get(username='tia')\n"
+        "a = Assignment.objects.get(code='ps1')\n"
+        "services.submit_assignment(student=u, assignment=a, upload=make_upload("
+        "{f'bulk{i}.bin': os.urandom(100_000) for i in range(150)}))\n"
+    )
+    stop, writer_log = tmp_path / "stop", tmp_path / "writer.log"
+    writer_env = {**source.env, "STOP_FILE": str(stop), "WRITER_LOG": str(writer_log)}
+    writer = subprocess.Popen(
+        [sys.executable, str(REPO / "manage.py"), "shell", "-c", WRITER],
+        cwd=REPO,
+        env=writer_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not writer_log.exists() or len(writer_log.read_text().splitlines()) < 3:
+            assert writer.poll() is None, writer.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        archive = tmp_path / "busy.tar"
+        started = time.time()
+        source.manage("backup", str(archive))
+        finished = time.time()
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        writer.wait(timeout=120)
+    lines = [line.split() for line in writer_log.read_text().splitlines()]
+    during = [pk for at, pk in lines if started <= float(at) <= finished]
+    assert during, "no submission arrived while the backup ran"
+
+    target = make_install("sqlite+local", tmp_path, "dst", request)
+    target.manage("restore", str(archive))
+    check = tmp_path / "check.json"
+    target.shell(
+        "import json, os\n"
+        "from courses.models import Submission, AuditEvent, BundleEntry\n"
+        "subs = set(Submission.objects.values_list('pk', flat=True))\n"
+        "events = set(AuditEvent.objects.filter(action='submitted')"
+        ".values_list('submission_id', flat=True))\n"
+        "empty = Submission.objects.filter(bundle__entries__isnull=True).count()\n"
+        "json.dump({'subs': sorted(subs), 'events': sorted(events), 'empty': empty},"
+        " open(os.environ['OUT'], 'w'))",
+        OUT=str(check),
+    )
+    restored = json.loads(check.read_text())
+    # Each submission is wholly in (with its audit event and files) or wholly out.
+    assert restored["subs"] == restored["events"]
+    assert restored["empty"] == 0
+    written = [int(pk) for _, pk in lines]
+    in_backup = [pk for pk in written if pk in set(restored["subs"])]
+    # The snapshot is a prefix of what the writer committed: no gaps.
+    assert in_backup == written[: len(in_backup)]
+    assert target.manage("verify_storage").returncode == 0
+
+
+# --- in-process: refusals and damage ------------------------------------------------------
+
+
+@pytest.fixture
+def data(released, people):
+    for student in ("sam", "tia"):
+        services.submit_assignment(
+            student=people[student],
+            assignment=released,
+            upload=make_upload({"a.txt": student.encode()}),
+        )
+    return released
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def fingerprint() -> dict:
+    return {
+        backup._label(model): [backup.encode_record(r) for r in backup.table_records(model)]
+        for model in backup.backup_models()
+    }
+
+
+def rewrite(archive: Path, target: Path, change) -> Path:
+    """A copy of the archive with ``change(name, bytes) -> bytes | None`` applied per member."""
+    with tarfile.open(archive) as src, tarfile.open(target, "w") as dst:
+        for member in src:
+            data = src.extractfile(member).read()
+            new = change(member.name, data)
+            if new is None:
+                continue
+            info = tarfile.TarInfo(member.name)
+            info.size = len(new)
+            dst.addfile(info, io.BytesIO(new))
+    return target
+
+
+def test_backup_models_covers_every_table_parents_first():
+    labels = [backup._label(m) for m in backup.backup_models()]
+    assert {"auth.user", "api.apitoken", "courses.blob", "courses.auditevent"} <= set(labels)
+    assert not set(labels) & backup.EXCLUDED
+    assert labels.index("courses.bundle") < labels.index("courses.assignment")
+    assert labels.index("courses.blob") < labels.index("courses.bundleentry")
+    assert labels.index("auth.user") < labels.index("courses.submission")
+
+
+@pytest.mark.parametrize("name", ["b.tar", "b.tar.gz"])
+def test_in_place_restore_with_force_gives_back_the_same_rows(data, tmp_path, name):
+    before = fingerprint()
+    out, err = run("backup", str(tmp_path / name))
+    assert "Backed up" in out and "Copying" in err
+    with pytest.raises(CommandError, match=r"The target is not empty: auth\.user"):
+        run("restore", str(tmp_path / name))
+    services.create_course(code="extra")
+    out, err = run("restore", str(tmp_path / name), "--force")
+    assert "Deleted" in out and "cleared courses.course" in err
+    assert fingerprint() == before
+    assert storage_checks.verify_storage().ok
+
+
+def test_restore_refuses_damage_and_writes_nothing(data, tmp_path):
+    archive = tmp_path / "good.tar"
+    backup.backup(out=archive)
+    blob = next(iter(Blob.objects.values_list("sha256", flat=True)))
+    cases = {
+        "table": (
+            lambda n, d: d.replace(b"phys101", b"phys102") if "course.jsonl" in n else d,
+            "damaged",
+        ),
+        "blob": (lambda n, d: b"?" * len(d) if n.endswith(blob) else d, "is damaged"),
+        "lost": (lambda n, d: None if n.endswith(blob) else d, "incomplete"),
+    }
+    Submission.objects.all().delete()
+    for label, (change, message) in cases.items():
+        bad = rewrite(archive, tmp_path / f"{label}.tar", change)
+        with pytest.raises(backup.BackupError, match=message):
+            backup.restore(source=bad, force=True)
+    assert Submission.objects.count() == 0  # nothing restored
+
+
+def test_restore_refuses_what_is_not_a_backup(db, tmp_path):
+    with pytest.raises(backup.BackupError, match="does not exist"):
+        backup.restore(source=tmp_path / "nope.tar")
+    (tmp_path / "text.tar").write_text("hello")
+    with pytest.raises(backup.BackupError, match="not a readable backup"):
+        backup.restore(source=tmp_path / "text.tar")
+    other = rewrite_new(tmp_path / "other.tar", {"readme.txt": b"hi"})
+    with pytest.raises(backup.BackupError, match=r"does not start with manifest\.json"):
+        backup.restore(source=other)
+    for manifest, message in [
+        (b"{", "not valid JSON"),
+        (json.dumps({"format": "zip"}).encode(), "names another format"),
+        (json.dumps({"format": backup.FORMAT, "version": 99}).encode(), "version 99"),
+    ]:
+        bad = rewrite_new(tmp_path / "bad.tar", {"manifest.json": manifest})
+        with pytest.raises(backup.BackupError, match=message):
+            backup.restore(source=bad)
+
+
+def rewrite_new(path: Path, members: dict[str, bytes]) -> Path:
+    path.unlink(missing_ok=True)
+    with tarfile.open(path, "w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def edit_manifest(archive: Path, target: Path, edit) -> Path:
+    def change(name, data):
+        if name != "manifest.json":
+            return data
+        manifest = json.loads(data)
+        edit(manifest)
+        return json.dumps(manifest).encode()
+
+    return rewrite(archive, target, change)
+
+
+def test_restore_refuses_missing_migrations_unknown_tables_and_strays(data, tmp_path):
+    archive = tmp_path / "good.tar"
+    backup.backup(out=archive)
+    newer = edit_manifest(
+        archive,
+        tmp_path / "newer.tar",
+        lambda m: m["migrations"]["courses"].append("9999_future"),
+    )
+    with pytest.raises(backup.BackupError, match=r"courses\.9999_future.*run `manage\.py migrate`"):
+        backup.restore(source=newer, force=True)
+
+    def unknown(manifest):
+        manifest["tables"][0]["model"] = "gone.model"
+
+    with pytest.raises(backup.BackupError, match="tables this release does not know"):
+        backup.restore(source=edit_manifest(archive, tmp_path / "u.tar", unknown), force=True)
+
+    with tarfile.open(archive) as src:
+        members = {m.name: src.extractfile(m).read() for m in src}
+    members["notes.txt"] = b"stray"
+    with pytest.raises(backup.BackupError, match=r"unexpected file notes\.txt"):
+        backup.restore(source=rewrite_new(tmp_path / "s.tar", members), force=True)
+    members.pop("notes.txt")
+    members["blobs/00/" + "0" * 64] = b"x"
+    with pytest.raises(backup.BackupError, match="unexpected file blobs/00"):
+        backup.restore(source=rewrite_new(tmp_path / "s2.tar", members), force=True)
+
+    def fewer_blobs(manifest):
+        manifest["blobs"]["sha256"] = manifest["blobs"]["sha256"][1:]
+
+    with pytest.raises(backup.BackupError, match="unexpected file"):
+        backup.restore(source=edit_manifest(archive, tmp_path / "f.tar", fewer_blobs), force=True)
+
+    def wrong_count(manifest):
+        manifest["tables"][-1]["rows"] += 1
+
+    with pytest.raises(backup.BackupError, match="the manifest says"):
+        backup.restore(source=edit_manifest(archive, tmp_path / "c.tar", wrong_count), force=True)
+
+
+def test_rows_referencing_blobs_the_archive_lacks_are_refused(data, tmp_path):
+    archive = tmp_path / "good.tar"
+    backup.backup(out=archive)
+    victim = Blob.objects.order_by("sha256").first().sha256
+
+    def drop_blob(name, data):
+        if name.endswith(victim):
+            return None
+        if name == "manifest.json":
+            manifest = json.loads(data)
+            manifest["blobs"]["sha256"].remove(victim)
+            return json.dumps(manifest).encode()
+        return data
+
+    with pytest.raises(backup.BackupError, match="reference 1 blob"):
+        backup.restore(source=rewrite(archive, tmp_path / "d.tar", drop_blob), force=True)
+
+
+def test_backup_refuses_existing_files_missing_dirs_and_missing_blobs(data, tmp_path):
+    (tmp_path / "exists.tar").write_bytes(b"")
+    with pytest.raises(CommandError, match="already exists"):
+        run("backup", str(tmp_path / "exists.tar"))
+    with pytest.raises(CommandError, match="does not exist"):
+        run("backup", str(tmp_path / "no" / "b.tar"))
+    blobstore.delete(Blob.objects.first().sha256)
+    with pytest.raises(CommandError, match="referenced but missing from storage"):
+        run("backup", str(tmp_path / "b.tar"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.tar", "files"]
+
+
+def test_restored_audit_trail_keeps_microseconds(data, tmp_path):
+    stamps = list(Submission.objects.order_by("pk").values_list("timestamp", flat=True))
+    events = AuditEvent.objects.count()
+    backup.backup(out=tmp_path / "b.tar")
+    backup.restore(source=tmp_path / "b.tar", force=True)
+    assert list(Submission.objects.order_by("pk").values_list("timestamp", flat=True)) == stamps
+    assert AuditEvent.objects.count() == events
+    assert any(stamp.microsecond % 1000 for stamp in stamps)
+
+
+def test_blob_hashes_in_the_manifest_match_the_bytes(data, tmp_path):
+    backup.backup(out=tmp_path / "b.tar")
+    with tarfile.open(tmp_path / "b.tar") as archive:
+        manifest = json.loads(archive.extractfile("manifest.json").read())
+        for sha in manifest["blobs"]["sha256"]:
+            data_ = archive.extractfile(f"blobs/{sha[:2]}/{sha}").read()
+            assert hashlib.sha256(data_).hexdigest() == sha
+        for table in manifest["tables"]:
+            body = archive.extractfile(table["file"]).read()
+            assert hashlib.sha256(body).hexdigest() == table["sha256"]
+            assert body.count(b"\n") == table["rows"]
