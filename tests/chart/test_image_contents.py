@@ -9,6 +9,7 @@ read-only.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -16,13 +17,17 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 
-from .helpers import REPO, manifests, one, pod_containers
+from .helpers import REPO, by_kind, manifests, one, pod_containers, values_file
 from .test_dockerfile import instructions
 
 SECRETS = {
@@ -85,13 +90,17 @@ def _image_env() -> dict[str, str]:
     return env
 
 
-def _container_env(container: dict[str, Any], data: Path) -> dict[str, str]:
+def _container_env(
+    container: dict[str, Any], data: Path, secrets: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The container's environment with the Secret's values filled in, /data moved to data."""
+    secrets = secrets or SECRETS
     env = {}
     for item in container["env"]:
         if "value" in item:
             env[item["name"]] = item["value"]
         else:
-            env[item["name"]] = SECRETS[item["valueFrom"]["secretKeyRef"]["key"]]
+            env[item["name"]] = secrets[item["valueFrom"]["secretKeyRef"]["key"]]
     assert env.pop("EXCHANGE_DATA_DIR") == "/data"
     env["EXCHANGE_DATA_DIR"] = str(data)
     return env
@@ -131,6 +140,51 @@ def image(tmp_path):
     return app, base_env
 
 
+def _run_to_completion(container: dict[str, Any], app: Path, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        container["command"], cwd=app, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@contextmanager
+def serving(server: dict[str, Any], app: Path, env: dict[str, str], log: Path) -> Iterator[str]:
+    """The chart's server command on a free 127.0.0.1 port, ready; yields its base URL."""
+    port = _free_port()
+    command = [
+        f"--bind=127.0.0.1:{port}" if arg.startswith("--bind=") else arg
+        for arg in server["command"]
+    ]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=app, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/healthz", headers={"Host": _probe_host(server)}, timeout=5)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _probe_host(server: dict[str, Any]) -> str:
+    headers = server["readinessProbe"]["httpGet"]["httpHeaders"]
+    return {header["name"]: header["value"] for header in headers}["Host"]
+
+
+def _ready(base: str, server: dict[str, Any]) -> requests.Response:
+    return requests.get(f"{base}/readyz", headers={"Host": _probe_host(server)}, timeout=10)
+
+
 def test_image_migrates_serves_and_writes_only_to_data_and_tmp(image, tmp_path):
     app, base_env = image
     data, tmp = tmp_path / "data", tmp_path / "tmp"
@@ -141,43 +195,13 @@ def test_image_migrates_serves_and_writes_only_to_data_and_tmp(image, tmp_path):
     init, server = pod_containers(deployment)
     env = {**base_env, "TMPDIR": str(tmp)}
 
-    migrate = subprocess.run(
-        init["command"],
-        cwd=app,
-        env={**env, **_container_env(init, data)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    _run_to_completion(init, app, {**env, **_container_env(init, data)})
     assert (data / "db.sqlite3").exists()
 
-    port = _free_port()
-    command = [
-        f"--bind=127.0.0.1:{port}" if arg.startswith("--bind=") else arg
-        for arg in server["command"]
-    ]
-    log = tmp_path / "server.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=app,
-            env={**env, **_container_env(server, data)},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        probe_host = server["readinessProbe"]["httpGet"]["httpHeaders"][0]["value"]
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                ready = requests.get(f"{base}/readyz", headers={"Host": probe_host}, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+    server_env = {**env, **_container_env(server, data)}
+    with serving(server, app, server_env, tmp_path / "server.log") as base:
+        probe_host = _probe_host(server)
+        ready = _ready(base, server)
         assert ready.status_code == 200, ready.text
         assert ready.json() == {"status": "ok", "database": "ok", "storage": "ok"}
         alive = requests.get(f"{base}/healthz", headers={"Host": probe_host}, timeout=5)
@@ -195,8 +219,70 @@ def test_image_migrates_serves_and_writes_only_to_data_and_tmp(image, tmp_path):
             f"{base}/static/admin/css/base.css", headers={"Host": probe_host}, timeout=5
         )
         assert static.status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
     assert _snapshot(app) == before, "the server wrote outside /data and /tmp"
+
+
+@pytest.fixture
+def empty_postgresql_database():
+    """A database of its own on the suite's PostgreSQL server, dropped afterwards."""
+    import psycopg
+
+    url = urlsplit(os.environ["DATABASE_URL"])
+    name = f"chart_{uuid.uuid4().hex[:12]}"
+    admin = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(url._replace(path=f"/{name}"))
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.mark.postgres_only
+def test_replicated_values_run_two_replicas_on_postgresql_and_s3(
+    image, tmp_path, seaweedfs, empty_postgresql_database
+):
+    """The replicated values file, pointed at real servers: one migration Job, two replicas."""
+    app, base_env = image
+    from courses.tests.seaweedfs import ACCESS_KEY, SECRET_KEY
+
+    bucket = seaweedfs.create_bucket(f"chart-{uuid.uuid4().hex[:8]}")
+    values = values_file("replicated-postgresql-s3")
+    values["replicas"] = 2
+    values["gunicorn"] = {"workers": 1, "threads": 2}
+    values["database"]["url"] = empty_postgresql_database
+    values["storage"]["s3"].update(
+        bucket=bucket,
+        endpointUrl=seaweedfs.endpoint,
+        accessKeyId=ACCESS_KEY,
+        secretAccessKey=SECRET_KEY,
+    )
+    objects = manifests(values)
+    secrets = {}
+    for secret in by_kind(objects, "Secret"):
+        secrets.update(
+            {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+        )
+    (job,) = pod_containers(one(objects, "Job"))
+    (server,) = pod_containers(one(objects, "Deployment"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**base_env, "TMPDIR": str(tmp)}
+
+    _run_to_completion(job, app, {**env, **_container_env(job, tmp_path / "job", secrets)})
+
+    replicas = []
+    with ExitStack() as stack:
+        for number in range(2):
+            data = tmp_path / f"replica-{number}"
+            data.mkdir()
+            replica_env = {**env, **_container_env(server, data, secrets)}
+            log = tmp_path / f"replica-{number}.log"
+            replicas.append(stack.enter_context(serving(server, app, replica_env, log)))
+        for base in replicas:
+            ready = _ready(base, server)
+            assert ready.status_code == 200, ready.text
+            assert ready.json() == {"status": "ok", "database": "ok", "storage": "ok"}
+    # Nothing in the pods' own /data: the state is all in PostgreSQL and the bucket.
+    assert not any((tmp_path / "replica-0").iterdir())
