@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from .models import Assignment, Bundle, BundleEntry, Course, Membership, Submission
+from .models import (
+    Assignment,
+    AuditEvent,
+    Bundle,
+    BundleEntry,
+    Course,
+    Membership,
+    Submission,
+)
 from .permissions import Action, is_site_admin, may
 
 
@@ -75,3 +85,79 @@ def assignment_counts(assignment: Assignment) -> dict[str, int]:
         with_feedback=Count("feedback", distinct=True),
     )
     return figures
+
+
+def roster_counts(course: Course) -> dict[str, int]:
+    """How many members the course has in each role."""
+    counts = dict(
+        Membership.objects.filter(course=course)
+        .values_list("role")
+        .annotate(n=Count("pk"))
+        .values_list("role", "n")
+    )
+    return {role: counts.get(role, 0) for role in Membership.Role.values}
+
+
+def fetched_count(assignment: Assignment) -> int:
+    """How many people fetched the assignment (from the audit trail)."""
+    return (
+        AuditEvent.objects.filter(assignment=assignment, action=AuditEvent.Action.FETCHED)
+        .values("actor")
+        .distinct()
+        .count()
+    )
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    """One student's standing on one assignment."""
+
+    username: str
+    full_name: str
+    latest: Submission | None
+    submission_count: int
+    any_feedback: bool
+
+    @property
+    def is_late(self) -> bool:
+        return self.latest is not None and self.latest.is_late
+
+    @property
+    def latest_has_feedback(self) -> bool:
+        return self.latest is not None and hasattr(self.latest, "feedback")
+
+
+def student_rows(assignment: Assignment) -> list[StudentRow]:
+    """A row per student of the course, and per former student who submitted: their latest
+    submission, how many they made, whether any has feedback. Ordered by user name."""
+    latest = {s.student_id: s for s in list_submissions(assignment=assignment, latest_only=True)}
+    figures = {
+        row["student"]: row
+        for row in Submission.objects.filter(assignment=assignment)
+        .values("student")
+        .annotate(n=Count("pk"), feedback=Count("feedback"))
+    }
+    students = {
+        m.user_id: m.user
+        for m in Membership.objects.filter(
+            course=assignment.course, role=Membership.Role.STUDENT
+        ).select_related("user")
+    }
+    for submission in latest.values():
+        students.setdefault(submission.student_id, submission.student)
+    rows = [
+        StudentRow(
+            username=user.get_username(),
+            full_name=user.get_full_name(),
+            latest=latest.get(pk),
+            submission_count=figures.get(pk, {}).get("n", 0),
+            any_feedback=bool(figures.get(pk, {}).get("feedback")),
+        )
+        for pk, user in students.items()
+    ]
+    return sorted(rows, key=lambda row: row.username)
+
+
+def audit_events(course: Course) -> QuerySet[AuditEvent]:
+    """The course's audit trail, newest first."""
+    return AuditEvent.objects.filter(course=course).order_by("-at", "-id")

@@ -94,11 +94,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "social_django",
     "courses",
     "api",
+    "web",
 ]
 
 MIDDLEWARE = [
+    "exchange_site.prefix.ServicePrefixMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,6 +127,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context.site",
             ],
         },
     },
@@ -237,12 +241,74 @@ JUPYTERHUB_API_URL = os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
 JUPYTERHUB_API_TOKEN = env_str("JUPYTERHUB_API_TOKEN")
 EXCHANGE_HUB_TOKEN_CACHE_SECONDS = env_int("EXCHANGE_HUB_TOKEN_CACHE_SECONDS", 60)
 EXCHANGE_HUB_ADMINS_ARE_STAFF = env_bool("EXCHANGE_HUB_ADMINS_ARE_STAFF", False)
+# The rest of the standard environment JupyterHub gives a service (hub-managed services get
+# it from the hub; external ones, e.g. in the Helm chart, set it themselves).
+JUPYTERHUB_CLIENT_ID = os.environ.get("JUPYTERHUB_CLIENT_ID", "").strip()
+JUPYTERHUB_SERVICE_PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").strip()
+JUPYTERHUB_OAUTH_CALLBACK_URL = os.environ.get("JUPYTERHUB_OAUTH_CALLBACK_URL", "").strip()
+JUPYTERHUB_BASE_URL = os.environ.get("JUPYTERHUB_BASE_URL", "").strip() or "/"
+JUPYTERHUB_HOST = os.environ.get("JUPYTERHUB_HOST", "").strip().rstrip("/")
+
+
+def _service_prefix(raw: str) -> str:
+    """``/services/name/`` -> ``/services/name``; empty when the service is at the root."""
+    raw = raw.strip()
+    if raw and not raw.startswith("/"):
+        raise ImproperlyConfigured(f"EXCHANGE_URL_PREFIX={raw!r}: must start with '/'")
+    return raw.rstrip("/")
+
+
+# The path the proxy forwards to us without stripping it; requests under it are served as
+# if it were the script name, requests without it (health probes) as before.
+EXCHANGE_URL_PREFIX = _service_prefix(
+    os.environ.get("EXCHANGE_URL_PREFIX", "") or JUPYTERHUB_SERVICE_PREFIX
+)
+JUPYTERHUB_SERVICE_NAME = os.environ.get("JUPYTERHUB_SERVICE_NAME", "").strip() or (
+    EXCHANGE_URL_PREFIX.rsplit("/", 1)[-1] if EXCHANGE_URL_PREFIX.startswith("/services/") else ""
+)
+# The hub as a browser reaches it: relative (same host, behind the same proxy) by default.
+EXCHANGE_HUB_URL = (
+    os.environ.get("EXCHANGE_HUB_URL", "").strip() or (JUPYTERHUB_HOST + JUPYTERHUB_BASE_URL)
+).rstrip("/") + "/"
+# Log people in through the hub when it is configured; Django's own login otherwise.
+EXCHANGE_HUB_LOGIN = bool(JUPYTERHUB_API_URL and JUPYTERHUB_CLIENT_ID and JUPYTERHUB_API_TOKEN)
+# Accept only hub tokens that may access this service (JupyterHub's convention for services).
+EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE = env_bool("EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE", True)
+# Course rosters from hub groups: nbgrader-<course> -> student, formgrade-<course> -> instructor.
+EXCHANGE_HUB_GROUP_ROSTER = env_bool("EXCHANGE_HUB_GROUP_ROSTER", False)
+if EXCHANGE_URL_PREFIX:
+    # Our cookies stay under our prefix, away from the hub's and other services'.
+    SESSION_COOKIE_PATH = EXCHANGE_URL_PREFIX + "/"
+    CSRF_COOKIE_PATH = EXCHANGE_URL_PREFIX + "/"
+    SESSION_COOKIE_NAME = "exchange-session"
+    CSRF_COOKIE_NAME = "exchange-csrftoken"
+
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if EXCHANGE_HUB_LOGIN:
+    AUTHENTICATION_BACKENDS.insert(0, "web.hub.JupyterHubOAuth2")
+SOCIAL_AUTH_JUPYTERHUB_KEY = JUPYTERHUB_CLIENT_ID
+SOCIAL_AUTH_JUPYTERHUB_SECRET = JUPYTERHUB_API_TOKEN
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_LOGIN_ERROR_URL = "web:login-failed"
+SOCIAL_AUTH_RAISE_EXCEPTIONS = False
+# The hub's user name is the account: no renaming, no e-mail matching, no stored hub tokens.
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "web.hub.user_from_hub",
+    "social_core.pipeline.social_auth.social_user",
+    "social_core.pipeline.social_auth.associate_user",
+)
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:logged-out"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
