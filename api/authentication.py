@@ -21,6 +21,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from courses.exceptions import Unavailable
+from courses.hub_groups import apply_hub_groups
 
 from .tokens import hash_token, is_api_token, user_for_api_token
 
@@ -51,6 +52,15 @@ class HubIdentity:
     name: str
     admin: bool = False
     scopes: tuple[str, ...] = field(default_factory=tuple)
+    groups: tuple[str, ...] = field(default_factory=tuple)
+
+    def may_access_service(self) -> bool:
+        """Whether the token carries ``access:services`` for this service, as JupyterHub's
+        own services require (single-user servers' tokens do not, unless the hub grants it:
+        see docs/jupyterhub.md)."""
+        name = settings.JUPYTERHUB_SERVICE_NAME
+        wanted = {"access:services"} | ({f"access:services!service={name}"} if name else set())
+        return bool(wanted & set(self.scopes))
 
 
 def ask_hub(token: str) -> HubIdentity | None:
@@ -82,7 +92,10 @@ def ask_hub(token: str) -> HubIdentity | None:
     if model.get("kind", "user") != "user" or not isinstance(name, str) or not name:
         return None
     return HubIdentity(
-        name=name, admin=bool(model.get("admin")), scopes=tuple(model.get("scopes") or ())
+        name=name,
+        admin=bool(model.get("admin")),
+        scopes=tuple(model.get("scopes") or ()),
+        groups=tuple(model.get("groups") or ()),
     )
 
 
@@ -96,7 +109,12 @@ def hub_identity(token: str) -> HubIdentity | None:
     timeout = settings.EXCHANGE_HUB_TOKEN_CACHE_SECONDS
     if timeout:
         value = (
-            {"name": identity.name, "admin": identity.admin, "scopes": identity.scopes}
+            {
+                "name": identity.name,
+                "admin": identity.admin,
+                "scopes": identity.scopes,
+                "groups": identity.groups,
+            }
             if identity
             else {}
         )
@@ -107,7 +125,8 @@ def hub_identity(token: str) -> HubIdentity | None:
 def user_for_hub_identity(identity: HubIdentity) -> AbstractBaseUser:
     """The local user of a hub user, created on first sight; hub admins become staff when
     EXCHANGE_HUB_ADMINS_ARE_STAFF is on (and stop being staff when they stop being admins,
-    superusers excepted)."""
+    superusers excepted); with EXCHANGE_HUB_GROUP_ROSTER on, the user's hub groups give
+    course roles. Shared by API tokens and the browser login through the hub."""
     User = get_user_model()
     # get_or_create copes with two first requests of a new user at once.
     user, _ = User.objects.get_or_create(username=identity.name)
@@ -115,6 +134,8 @@ def user_for_hub_identity(identity: HubIdentity) -> AbstractBaseUser:
         if user.is_staff != identity.admin:
             user.is_staff = identity.admin
             user.save(update_fields=["is_staff"])
+    if settings.EXCHANGE_HUB_GROUP_ROSTER:
+        apply_hub_groups(user, identity.groups)
     return user
 
 
@@ -129,6 +150,13 @@ class JupyterHubTokenAuthentication(BaseAuthentication):
         if identity is None:
             # Not a hub token: the API token class has the last word.
             return None
+        if settings.EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE and not identity.may_access_service():
+            raise exceptions.AuthenticationFailed(
+                f"Your JupyterHub token may not access this service: it lacks the scope "
+                f"access:services!service={settings.JUPYTERHUB_SERVICE_NAME or '<name>'}. "
+                f"The hub's administrators grant it (c.Spawner.server_token_scopes and the "
+                f"user role); see docs/jupyterhub.md."
+            )
         user = user_for_hub_identity(identity)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(f"The account {user} is disabled.")

@@ -94,10 +94,18 @@ class _ZipSink:
 def iter_zip(entries: Iterable[BundleEntry], *, root: str = "") -> Iterator[bytes]:
     """A zip of the entries' files, produced piece by piece as it is sent (never whole in
     memory); each file under ``root/`` when a root is given."""
+    return iter_zip_members(
+        (posixpath.join(root, entry.path) if root else entry.path, entry) for entry in entries
+    )
+
+
+def iter_zip_members(members: Iterable[tuple[str, BundleEntry]]) -> Iterator[bytes]:
+    """A zip of files from any bundles, each under the name given with it (the web pages
+    put every student's latest submission under ``<student>/``)."""
     sink = _ZipSink()
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
-        for entry in entries:
-            info = zipfile.ZipInfo(posixpath.join(root, entry.path) if root else entry.path)
+        for name, entry in members:
+            info = zipfile.ZipInfo(name)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.file_size = entry.blob.size
             with archive.open(info, mode="w") as member, blobstore.open_blob(entry.blob_id) as src:

@@ -22,10 +22,9 @@ class ServicePrefixMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.prefix = settings.EXCHANGE_URL_PREFIX
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        prefix = self.prefix
+        prefix = settings.EXCHANGE_URL_PREFIX
         path = request.path_info
         if prefix and (path == prefix or path.startswith(prefix + "/")):
             request.path_info = path[len(prefix) :] or "/"

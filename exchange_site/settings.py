@@ -317,6 +317,11 @@ TIME_ZONE = "UTC"
 USE_TZ = True
 
 STATIC_URL = "static/"
+if EXCHANGE_URL_PREFIX:
+    # Django caches STATIC_URL at first use, so the prefix is written in; WhiteNoise still
+    # matches the path it sees once the prefix middleware has moved the prefix out of it.
+    STATIC_URL = EXCHANGE_URL_PREFIX + "/static/"
+    WHITENOISE_STATIC_PREFIX = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Tests and `make run` serve static files without collectstatic.
 WHITENOISE_USE_FINDERS = True

@@ -183,7 +183,11 @@ class JupyterHub:
             roles.append({"name": "user", "scopes": self.user_scopes})
         if self.service_scopes is not None:
             roles.append(
-                {"name": "exchange-service", "scopes": self.service_scopes, "services": [SERVICE_NAME]}
+                {
+                    "name": "exchange-service",
+                    "scopes": self.service_scopes,
+                    "services": [SERVICE_NAME],
+                }
             )
         config = {
             "ip": "127.0.0.1",
@@ -218,7 +222,9 @@ class JupyterHub:
             timeout=300,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+            raise RuntimeError(
+                f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+            )
         return result.stdout
 
     def start(self) -> JupyterHub:

@@ -74,7 +74,9 @@ def render_file(path: str, data: bytes) -> HttpResponse:
         page = data.decode("utf-8", errors="replace")
     else:
         text = html.escape(data.decode("utf-8", errors="replace"))
-        page = f'<!doctype html><meta charset="utf-8"><pre style="white-space:pre-wrap">{text}</pre>'
+        page = (
+            f'<!doctype html><meta charset="utf-8"><pre style="white-space:pre-wrap">{text}</pre>'
+        )
     response = HttpResponse(page, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = SANDBOX_POLICY
     response["X-Content-Type-Options"] = "nosniff"

@@ -31,8 +31,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from api.downloads import iter_zip_members
 from courses import blobstore, selectors, services
-from courses.exceptions import ExchangeError, NotFound, PermissionDenied
+from courses.exceptions import NotFound, PermissionDenied
 from courses.models import BundleEntry, Membership, Submission
 from courses.permissions import (
     Action,
@@ -42,7 +43,7 @@ from courses.permissions import (
     may,
 )
 
-from . import rendering, zips
+from . import rendering
 
 Role = Membership.Role
 AUDIT_PAGE_SIZE = 50
@@ -176,7 +177,9 @@ def _student_course_page(
         {"assignment": a, "submissions": by_assignment.get(a.pk, [])}
         for a in sorted([*assignments, *extra], key=lambda a: a.code)
     ]
-    return render(request, "web/student_course.html", {"course": course, "role": role, "rows": rows})
+    return render(
+        request, "web/student_course.html", {"course": course, "role": role, "rows": rows}
+    )
 
 
 def _filtered(rows: list[selectors.StudentRow], status: str, query: str) -> list[Any]:
@@ -253,7 +256,7 @@ def download_latest(request: HttpRequest, course_code: str, assignment_code: str
         for entry in selectors.bundle_entries(s.bundle)
     ]
     name = f"{assignment.course.code}-{assignment.code}-latest.zip"
-    return _zip_response(zips.iter_zip_members(members), name)
+    return _zip_response(iter_zip_members(members), name)
 
 
 def _zip_response(chunks: Any, name: str) -> StreamingHttpResponse:
@@ -275,9 +278,7 @@ def submission_page(request: HttpRequest, submission_id: int) -> HttpResponse:
         "is_staff_view": may(role, Action.VIEW_ALL_SUBMISSIONS),
         "files": _file_rows(selectors.bundle_entries(submission.bundle)),
         "feedback": feedback,
-        "feedback_files": _file_rows(selectors.bundle_entries(feedback.bundle))
-        if feedback
-        else [],
+        "feedback_files": _file_rows(selectors.bundle_entries(feedback.bundle)) if feedback else [],
         "count": Submission.objects.filter(
             assignment=submission.assignment, student=submission.student
         ).count(),
@@ -293,6 +294,8 @@ def _file_rows(entries: Any) -> list[dict[str, Any]]:
 
 
 def _entry(submission: Submission, which: str, path: str) -> BundleEntry:
+    if which not in ("submission", "feedback"):
+        raise NotFound(_("There is no such file."))
     if which == "feedback":
         feedback = getattr(submission, "feedback", None)
         if feedback is None:
@@ -308,7 +311,9 @@ def _entry(submission: Submission, which: str, path: str) -> BundleEntry:
 
 @require_GET
 @page_view
-def submission_file(request: HttpRequest, submission_id: int, which: str, path: str) -> HttpResponse:
+def submission_file(
+    request: HttpRequest, submission_id: int, which: str, path: str
+) -> HttpResponse:
     """One file of a submission or of its feedback, downloaded as it is."""
     submission, _role = get_submission_for(request.user, submission_id)
     entry = _entry(submission, which, path)
@@ -341,7 +346,7 @@ def submission_zip(request: HttpRequest, submission_id: int) -> HttpResponse:
     entries = selectors.bundle_entries(submission.bundle)
     stamp = submission.timestamp.strftime("%Y%m%d-%H%M%S")
     name = f"{submission.assignment.code}-{submission.student.get_username()}-{stamp}.zip"
-    return _zip_response(zips.iter_zip_members([(e.path, e) for e in entries]), name)
+    return _zip_response(iter_zip_members([(e.path, e) for e in entries]), name)
 
 
 @require_http_methods(["GET"])
@@ -351,5 +356,3 @@ def audit_page(request: HttpRequest, course_code: str) -> HttpResponse:
     paginator = Paginator(selectors.audit_events(course), AUDIT_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     return render(request, "web/audit.html", {"course": course, "role": role, "page": page})
-
-

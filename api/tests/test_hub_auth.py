@@ -63,14 +63,34 @@ class FakeHub:
         self.server.server_close()
 
 
-def user_model(name: str, *, admin: bool = False, kind: str = "user") -> dict:
-    return {"kind": kind, "name": name, "admin": admin, "groups": [], "scopes": ["self"]}
+SERVICE = "nbgrader-exchange"
+# What JupyterHub's /user answers for a token that may access the service.
+ACCESS_SCOPES = [f"access:services!service={SERVICE}", "read:users:name!user=x"]
+
+
+def user_model(
+    name: str,
+    *,
+    admin: bool = False,
+    kind: str = "user",
+    scopes: list[str] | None = None,
+    groups: list[str] | None = None,
+) -> dict:
+    return {
+        "kind": kind,
+        "name": name,
+        "admin": admin,
+        "groups": groups or [],
+        "scopes": ACCESS_SCOPES if scopes is None else scopes,
+    }
 
 
 @pytest.fixture
 def hub(settings, db):
     fake = FakeHub()
     settings.JUPYTERHUB_API_URL = fake.api_url
+    settings.JUPYTERHUB_SERVICE_NAME = SERVICE
+    settings.EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE = True
     settings.EXCHANGE_HUB_TOKEN_CACHE_SECONDS = 60
     cache.clear()
     yield fake
@@ -172,3 +192,32 @@ def test_without_a_hub_tokens_are_checked_as_api_tokens_only(settings, db):
 def test_unreadable_hub_answer_is_503(hub, monkeypatch):
     hub.tokens["hub-token-sam"] = {"kind": "user"}  # no name: not JupyterHub's shape
     assert me("hub-token-sam").status_code == 503
+
+
+def test_token_without_access_to_the_service_is_401_with_the_scope_named(hub):
+    # What a single-user server's own token carries by default (JupyterHub 6.1).
+    server_scopes = ["access:servers!server=sam/", "read:users:name!user=sam"]
+    hub.tokens["server-token"] = user_model("sam", scopes=server_scopes)
+    response = me("server-token")
+    assert response.status_code == 401
+    assert "access:services!service=nbgrader-exchange" in response.json()["detail"]
+
+
+def test_unfiltered_access_services_scope_is_enough(hub):
+    hub.tokens["t"] = user_model("sam", scopes=["access:services"])
+    assert me("t").status_code == 200
+
+
+def test_scope_check_can_be_turned_off(hub, settings):
+    settings.EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE = False
+    hub.tokens["server-token"] = user_model("sam", scopes=["read:users:name!user=sam"])
+    assert me("server-token").status_code == 200
+
+
+def test_hub_groups_give_course_roles_when_enabled(hub, settings, course):
+    hub.tokens["t"] = user_model("sam", groups=["nbgrader-phys101", "other"])
+    assert me("t").json()["courses"] == []
+    settings.EXCHANGE_HUB_GROUP_ROSTER = True
+    cache.clear()
+    courses = me("t").json()["courses"]
+    assert [(c["course_id"], c["role"]) for c in courses] == [("phys101", "student")]
