@@ -1,6 +1,18 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def create_cache_table(using: str = "default", **kwargs: object) -> None:
+    """Every ``migrate`` makes the database cache's table when EXCHANGE_CACHE_URL=db:// (and
+    does nothing otherwise, or when it exists), so switching the cache later needs no step."""
+    from django.core.management import call_command
+
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 class CoursesConfig(AppConfig):
     name = "courses"
     verbose_name = "Courses"
+
+    def ready(self) -> None:
+        post_migrate.connect(create_cache_table, sender=self)

@@ -150,6 +150,7 @@ def make_install(kind: str, tmp_path, name, request) -> Install:
     return install
 
 
+@pytest.mark.sqlite_only  # brings its own PostgreSQL; once per suite is enough
 @pytest.mark.parametrize(
     ("source_kind", "target_kind"),
     [("sqlite+local", "postgres+s3"), ("postgres+s3", "sqlite+local")],
@@ -202,6 +203,7 @@ while not os.path.exists(stop_file) and n < 2000:
 """
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("source_kind", ["sqlite+local", "postgres+local"])
 def test_backup_while_submissions_arrive_restores_a_consistent_state(
     source_kind, tmp_path, request
@@ -217,7 +219,7 @@ def test_backup_while_submissions_arrive_restores_a_consistent_state(
         "u = get_user_model().objects.get(username='tia')\n"
         "a = Assignment.objects.get(code='ps1')\n"
         "services.submit_assignment(student=u, assignment=a, upload=make_upload("
-        "{f'bulk{i}.bin': os.urandom(100_000) for i in range(150)}))\n"
+        "{f'bulk{i}.bin': os.urandom(100_000) for i in range(80)}))\n"
     )
     stop, writer_log = tmp_path / "stop", tmp_path / "writer.log"
     writer_env = {**source.env, "STOP_FILE": str(stop), "WRITER_LOG": str(writer_log)}

@@ -1,0 +1,136 @@
+"""Several replicas: two gunicorn servers on different ports, one PostgreSQL, one S3 bucket
+(SeaweedFS) and the database cache, drive one course; file bytes go from the object store to
+the client through presigned URLs and never through either server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+from api.tests.live import LiveServer
+from tests.live_setup import create_course, make_tokens, session, upload_form
+
+pytestmark = pytest.mark.sqlite_only  # brings its own PostgreSQL; once per suite is enough
+
+RELEASE = {"ps1.ipynb": b'{"cells": []}', "data/big.bin": os.urandom(2_000_000)}
+REQUEST_LINE = re.compile(r'"(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP')
+
+
+def requests_seen(server: LiveServer) -> list[str]:
+    return [match.group(2) for match in REQUEST_LINE.finditer(server.log())]
+
+
+def download(files: list[dict], store_endpoint: str) -> dict[str, bytes]:
+    """What the plugin does: fetch every URL and check each hash."""
+    got = {}
+    for entry in files:
+        assert urlparse(entry["url"]).netloc == urlparse(store_endpoint).netloc, entry["url"]
+        response = requests.get(entry["url"], timeout=60)
+        assert response.status_code == 200, response.text
+        assert hashlib.sha256(response.content).hexdigest() == entry["sha256"]
+        got[entry["path"]] = response.content
+    return got
+
+
+@pytest.fixture
+def replicas(postgres_server, seaweedfs, tmp_path):
+    database = postgres_server.create_database("replicas")
+    bucket = seaweedfs.create_bucket(f"replicas-{os.getpid()}")
+    shared = {
+        **seaweedfs.env(bucket),
+        "EXCHANGE_CACHE_URL": "db://",
+        "SECRET_KEY": "one-secret-for-every-replica",
+    }
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    servers = [
+        LiveServer(database_url=database, env=shared, data_dir=tmp_path / name, workers=1)
+        for name in ("a", "b")
+    ]
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_two_replicas_drive_one_course_and_bytes_bypass_both(replicas, seaweedfs):
+    a, b = replicas
+    assert a.port != b.port
+    tokens = make_tokens(a, {"ada": True, "ines": False, "sam": False, "tia": False})
+    ines, sam, tia = (session(tokens[name]) for name in ("ines", "sam", "tia"))
+    create_course(
+        a,
+        code="phys101",
+        admin_token=tokens["ada"],
+        instructor="ines",
+        instructor_token=tokens["ines"],
+        students=["sam", "tia"],
+    )
+    course_b = f"{b.api_url}/courses/phys101"
+    course_a = f"{a.api_url}/courses/phys101"
+    # The roster written through A is what B answers.
+    members = ines.get(f"{course_b}/members", timeout=30).json()
+    assert {m["username"] for m in members} == {"ines", "sam", "tia"}
+
+    response = ines.post(
+        f"{course_a}/assignments/ps1/release", files=upload_form(RELEASE), timeout=120
+    )
+    assert response.status_code == 201, response.text
+
+    before = {server.port: requests_seen(server) for server in replicas}
+    fetched = sam.get(f"{course_b}/assignments/ps1/release/files", timeout=60)
+    assert fetched.status_code == 200, fetched.text
+    assert download(fetched.json()["files"], seaweedfs.endpoint) == RELEASE
+    # The bytes came from the object store: B answered the manifest only, A nothing.
+    after = {server.port: requests_seen(server) for server in replicas}
+    assert after[a.port] == before[a.port]
+    assert after[b.port][len(before[b.port]) :] == [
+        "/api/v1/courses/phys101/assignments/ps1/release/files"
+    ]
+
+    mine = {"ps1.ipynb": b'{"cells": ["sam"]}', "data/big.bin": RELEASE["data/big.bin"]}
+    response = sam.post(
+        f"{course_a}/assignments/ps1/submissions",
+        files=upload_form(mine, omit=["data/big.bin"]),
+        timeout=120,
+    )
+    assert response.status_code == 201, response.text
+    response = tia.post(
+        f"{course_b}/assignments/ps1/submissions",
+        files=upload_form({"ps1.ipynb": b"tia"}),
+        timeout=120,
+    )
+    assert response.status_code == 201, response.text
+
+    collected = ines.post(f"{course_b}/assignments/ps1/collect", json={}, timeout=60)
+    assert collected.status_code == 200, collected.text
+    by_student = {s["student"]: s for s in collected.json()}
+    assert set(by_student) == {"sam", "tia"}
+    assert download(by_student["sam"]["files"], seaweedfs.endpoint) == mine
+
+    submission_id = by_student["sam"]["id"]
+    feedback = {"ps1.html": b"<p>well done</p>"}
+    response = ines.post(
+        f"{a.api_url}/submissions/{submission_id}/feedback",
+        files=upload_form(feedback),
+        timeout=60,
+    )
+    assert response.status_code == 201, response.text
+    got = sam.get(f"{course_b}/assignments/ps1/feedback", timeout=60)
+    assert got.status_code == 200, got.text
+    (only,) = got.json()
+    assert download(only["files"], seaweedfs.endpoint) == feedback
+
+    # No request of either server ever carried file bytes out.
+    for server in replicas:
+        assert not [path for path in requests_seen(server) if "/files/" in path]
+    # The storage checks agree from either replica's point of view.
+    assert "0 missing, 0 damaged" in b.manage("verify_storage").stdout
