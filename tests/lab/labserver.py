@@ -1,0 +1,185 @@
+"""Real JupyterLab servers for the browser tests: one per user, each with its own HOME.
+
+Each user gets a home directory with its own Jupyter config, data and runtime directories
+and an ``nbgrader_config.py`` in the config directory, the way a single-user image puts one
+in ``/etc/jupyter``. The server listens on 127.0.0.1 on a free port with a random token and
+is stopped through its own process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# JupyterLab asks new users whether to fetch Jupyter news and checks for updates: both
+# show a toast over the page, and neither belongs in a test.
+QUIET_LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LabUser:
+    """One person's JupyterLab: a HOME, an nbgrader config, and (once started) a server."""
+
+    name: str
+    home: Path
+    log_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    token: str = ""
+    process: subprocess.Popen | None = None
+
+    @property
+    def config_dir(self) -> Path:
+        return self.home / ".jupyter"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def lab_url(self) -> str:
+        return f"{self.url}/lab?token={self.token}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    def env(self) -> dict[str, str]:
+        """The environment this user's server and nbgrader commands run with."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("JUPYTER", "NBGRADER_EXCHANGE", "IPYTHON"))
+        }
+        env.update(
+            HOME=str(self.home),
+            USER=self.name,
+            LOGNAME=self.name,
+            JUPYTER_CONFIG_DIR=str(self.config_dir),
+            JUPYTER_DATA_DIR=str(self.home / ".local/share/jupyter"),
+            JUPYTER_RUNTIME_DIR=str(self.home / ".local/share/jupyter/runtime"),
+            JUPYTERLAB_SETTINGS_DIR=str(self.config_dir / "lab/user-settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.config_dir / "lab/workspaces"),
+            IPYTHONDIR=str(self.home / ".ipython"),
+            PYTHONUNBUFFERED="1",
+            # nbgrader runs `alembic` and kernels by name: the test's own environment first.
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        )
+        env.update(self.extra_env)
+        return env
+
+    def write_nbgrader_config(self, text: str) -> None:
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        (self.config_dir / "nbgrader_config.py").write_text(text)
+
+    def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        settings_dir = self.config_dir / "lab/user-settings"
+        for relative, values in QUIET_LAB_SETTINGS.items():
+            path = settings_dir / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
+
+    def start(self) -> None:
+        """Start ``jupyter lab`` in the background; :meth:`wait_ready` waits for it."""
+        self.prepare()
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        command = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.home}",
+            "--FileContentsManager.delete_to_trash=False",
+        ]
+        if os.geteuid() == 0:  # CI machines run everything as root
+            command.append("--allow-root")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.home,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        status_url = f"{self.url}/api/status?token={self.token}"
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"JupyterLab for {self.name} exited: see {self.log_path}")
+            try:
+                with urllib.request.urlopen(status_url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"JupyterLab for {self.name} did not answer: see {self.log_path}")
+
+    def stop(self) -> None:
+        """Stop the server and its kernels (its own process group), politely first."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        pgid = self.process.pid  # start_new_session: the server leads its own group
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """Run a command as this user (same HOME and config as the server)."""
+        return subprocess.run(
+            args,
+            cwd=cwd or self.home,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def nbgrader(self, *args: str, cwd: Path | None = None) -> str:
+        """Run the real ``nbgrader`` CLI as this user; fail loudly with its output."""
+        result = self.run(sys.executable, "-m", "nbgrader", *args, cwd=cwd)
+        if result.returncode != 0:
+            raise AssertionError(
+                f"nbgrader {' '.join(args)} failed for {self.name}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result.stdout + result.stderr

@@ -1,0 +1,221 @@
+"""JupyterLab in a real browser: the students' Assignments tab and the instructor's formgrader.
+
+An instructor and two students each run their own JupyterLab server (own HOME, port and
+token, on 127.0.0.1). Chromium clicks through a whole assignment: the instructor generates
+and releases ``ps1`` in the formgrader; each student fetches it in the Assignments tab,
+opens the notebook and submits; the instructor collects (the formgrader then counts two
+submissions); autograde and generate_feedback run on the command line; the instructor
+releases feedback from the formgrader; each student fetches their feedback and opens it.
+
+Every step is saved as a screenshot under ``test-artifacts/lab-screenshots/``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from . import pages
+from .conftest import Screenshots
+from .labserver import LabUser
+from .notebooks import write_source_assignment
+
+pytestmark = [pytest.mark.sqlite_only]
+
+COURSE = "phys101"
+OTHER_COURSE = "chem201"
+ASSIGNMENT = "ps1"
+NOTEBOOK = "ps1"
+STUDENTS = ("sam", "tia")
+
+
+@dataclass
+class Classroom:
+    instructor: LabUser
+    students: dict[str, LabUser]
+    course_root: Path
+
+    @property
+    def users(self) -> list[LabUser]:
+        return [self.instructor, *self.students.values()]
+
+
+class FilesystemExchange:
+    """nbgrader's own exchange: a directory every user can reach."""
+
+    name = "filesystem"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "exchange"
+        self.root.mkdir(parents=True)
+        self.root.chmod(0o777)
+
+    def config(self, user: LabUser) -> str:
+        return f"c.Exchange.root = {str(self.root)!r}\n"
+
+    def stop(self) -> None:
+        pass
+
+
+def _config(exchange, user: LabUser, course_root: Path | None = None) -> str:
+    lines = ["c = get_config()  # noqa: F821\n"]
+    if course_root is not None:
+        lines.append(f"c.CourseDirectory.root = {str(course_root)!r}\n")
+        lines.append(f"c.CourseDirectory.course_id = {course_root.name!r}\n")
+    lines.append(exchange.config(user))
+    return "".join(lines)
+
+
+@pytest.fixture(params=["filesystem"])
+def exchange(request, tmp_path):
+    backend = FilesystemExchange(tmp_path)
+    yield backend
+    backend.stop()
+
+
+@pytest.fixture
+def classroom(exchange, tmp_path, lab_log_dir) -> Classroom:
+    """Three running JupyterLab servers, and a second course with a released assignment."""
+    homes = tmp_path / "home"
+    instructor = LabUser("ines", homes / "ines", lab_log_dir)
+    course_root = instructor.home / COURSE
+    instructor.prepare()
+    instructor.write_nbgrader_config(_config(exchange, instructor, course_root))
+    write_source_assignment(course_root, ASSIGNMENT, NOTEBOOK)
+
+    students = {}
+    for name in STUDENTS:
+        student = LabUser(name, homes / name, lab_log_dir)
+        student.prepare()
+        student.write_nbgrader_config(_config(exchange, student))
+        students[name] = student
+
+    # A second course, released from the command line, so that the students' course list
+    # holds more than one course.
+    other = LabUser("olaf", homes / "olaf", lab_log_dir)
+    other_root = other.home / OTHER_COURSE
+    other.prepare()
+    other.write_nbgrader_config(_config(exchange, other, other_root))
+    write_source_assignment(other_root, "lab1", "lab1")
+    other.nbgrader("generate_assignment", "lab1", cwd=other_root)
+    other.nbgrader("release_assignment", "lab1", cwd=other_root)
+
+    room = Classroom(instructor, students, course_root)
+    for user in room.users:
+        user.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(room.users)) as pool:
+            list(pool.map(LabUser.wait_ready, room.users))
+        yield room
+    finally:
+        for user in room.users:
+            user.stop()
+
+
+def test_assignment_round_trip_by_clicking(
+    chromium, classroom: Classroom, screenshots: Screenshots
+) -> None:
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(pages.TIMEOUT_MS)
+    try:
+        _round_trip(context, classroom, screenshots)
+    finally:
+        context.close()
+
+
+def _round_trip(context, room: Classroom, shots: Screenshots) -> None:
+    # The instructor generates and releases ps1 in the formgrader.
+    teacher = context.new_page()
+    pages.open_lab(teacher, room.instructor.lab_url)
+    grader = pages.open_formgrader(teacher)
+    row = pages.formgrader_row(grader, ASSIGNMENT)
+    expect(row.locator("td.status")).to_have_text("draft")
+    shots.take(teacher, "instructor formgrader manage assignments")
+    pages.formgrader_action(
+        grader, ASSIGNMENT, "assign", lambda: shots.take(teacher, "instructor generated ps1")
+    )
+    pages.formgrader_action(
+        grader, ASSIGNMENT, "release", lambda: shots.take(teacher, "instructor released ps1")
+    )
+    expect(pages.formgrader_row(grader, ASSIGNMENT).locator("td.status")).to_have_text("released")
+    shots.take(teacher, "instructor sees ps1 released")
+
+    # Each student sees ps1, fetches it, opens the notebook and submits.
+    student_pages = {}
+    for name, student in room.students.items():
+        page = context.new_page()
+        student_pages[name] = page
+        pages.open_lab(page, student.lab_url)
+        pages.open_assignments(page)
+        assert set(pages.course_choices(page)) == {COURSE, OTHER_COURSE}
+        pages.select_course(page, COURSE)
+        released = pages.assignment_row(page, "released", ASSIGNMENT)
+        expect(released).to_have_count(1)
+        expect(released.locator(".item_course")).to_have_text(COURSE)
+        shots.take(page, f"{name} sees ps1 released")
+
+        pages.click_row_button(page, "released", ASSIGNMENT, "Fetch")
+        expect(pages.assignment_row(page, "fetched", ASSIGNMENT)).to_have_count(1)
+        assert (student.home / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()
+        shots.take(page, f"{name} fetched ps1")
+
+        pages.open_fetched_notebook(page, COURSE, ASSIGNMENT, NOTEBOOK)
+        expect(page.locator(".jp-NotebookPanel:visible")).to_contain_text("def add(a, b):")
+        shots.take(page, f"{name} opened the notebook")
+
+        pages.main_tab(page, "Assignments").click()
+        pages.click_row_button(page, "fetched", ASSIGNMENT, "Submit")
+        expect(pages.assignment_row(page, "submitted", ASSIGNMENT)).to_have_count(1)
+        expect(pages.submissions(page, COURSE, ASSIGNMENT)).to_have_count(1)
+        shots.take(page, f"{name} submitted ps1")
+
+    # The instructor collects: the formgrader counts two submissions.
+    pages.reload_manage_assignments(grader)
+    pages.formgrader_action(
+        grader, ASSIGNMENT, "collect", lambda: shots.take(teacher, "instructor collected")
+    )
+    expect(pages.formgrader_row(grader, ASSIGNMENT).locator("td.num-submissions")).to_have_text("2")
+    shots.take(teacher, "instructor sees 2 submissions")
+    for name in STUDENTS:
+        assert (room.course_root / "submitted" / name / ASSIGNMENT / "timestamp.txt").is_file()
+
+    # Autograding and generating feedback on the command line.
+    room.instructor.nbgrader("autograde", ASSIGNMENT, cwd=room.course_root)
+    room.instructor.nbgrader("generate_feedback", ASSIGNMENT, cwd=room.course_root)
+
+    # The instructor releases feedback from the formgrader.
+    pages.reload_manage_assignments(grader)
+    pages.formgrader_action(
+        grader,
+        ASSIGNMENT,
+        "release-feedback",
+        lambda: shots.take(teacher, "instructor released feedback"),
+    )
+
+    # Each student fetches their feedback and opens it.
+    for name, page in student_pages.items():
+        page.bring_to_front()
+        pages.refresh_assignments(page)
+        pages.select_course(page, COURSE)
+        submission = pages.submissions(page, COURSE, ASSIGNMENT)
+        expect(submission).to_contain_text("feedback available to fetch")
+        shots.take(page, f"{name} sees feedback available")
+
+        pages.click_row_button(page, "submitted", ASSIGNMENT, "Fetch Feedback")
+        view = pages.submissions(page, COURSE, ASSIGNMENT).get_by_text("(view feedback)")
+        expect(view).to_be_visible()
+        shots.take(page, f"{name} fetched feedback")
+
+        view.click()
+        listing = page.locator(".jp-DirListing-item", has_text=f"{NOTEBOOK}.html")
+        expect(listing).to_be_visible()
+        listing.dblclick()
+        report = page.frame_locator(".jp-HTMLViewer iframe")
+        expect(report.locator("body")).to_contain_text("Score", timeout=pages.TIMEOUT_MS)
+        shots.take(page, f"{name} opened their feedback")
+        feedback = list((room.students[name].home / ASSIGNMENT / "feedback").glob("*/*.html"))
+        assert len(feedback) == 1
