@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean
+.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ run: migrate
 		--timeout 300 --access-logfile -
 
 ## make test: lint, then the suite on SQLite with coverage, then on a throwaway PostgreSQL
-test: $(VENV)/.installed-dev lint test-sqlite test-postgres test-s3
+test: $(VENV)/.installed-dev lint chromium test-sqlite test-postgres test-s3
+
+## Debian's Chromium for the browser tests (tests/lab); Playwright never downloads a browser.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && apt-get install -y -q chromium; \
+	else echo "Install Debian's chromium package to run the browser tests (tests/lab)."; fi
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .

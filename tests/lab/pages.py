@@ -111,6 +111,19 @@ def open_fetched_notebook(page: Page, course: str, assignment: str, notebook: st
     )
 
 
+def answer_cell(page: Page, index: int, source: str) -> None:
+    """Replace the source of the open notebook's cell ``index`` by typing, then save."""
+    editor = page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(index).locator(".cm-content")
+    editor.click()
+    page.keyboard.press("ControlOrMeta+a")
+    # insert_text types without key events, so the editor adds no brackets or indents.
+    page.keyboard.insert_text(source)
+    page.locator("#jp-menu-panel .lm-MenuBar-itemLabel", has_text="File").click()
+    page.locator('#jp-mainmenu-file li[data-command="docmanager:save"]').click()
+    expect(page.locator(".jp-NotebookPanel:visible")).to_contain_text(source.splitlines()[-1])
+    expect(page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-dirty")).to_have_count(0)
+
+
 def submissions(page: Page, course: str, assignment: str) -> Locator:
     """The student's submissions of an assignment (the first row of the list is empty)."""
     return page.locator(
@@ -128,8 +141,15 @@ def open_formgrader(page: Page) -> FrameLocator:
     return frame
 
 
-def reload_manage_assignments(frame: FrameLocator) -> None:
-    frame.get_by_role("link", name="Manage Assignments").click()
+def reload_manage_assignments(page: Page, frame: FrameLocator) -> None:
+    """Click "Manage Assignments" in the formgrader's sidebar and wait for the new page.
+
+    Waiting for the navigation matters: a click on the old page's table would send its
+    request and then lose the answer (and its modal) when the page goes away.
+    """
+    document = page.locator("#formgrader-iframe iframe").element_handle().content_frame()
+    with document.expect_navigation(timeout=TIMEOUT_MS):
+        frame.get_by_role("link", name="Manage Assignments").click()
     expect(frame.locator("#main-table td.name").first).to_be_visible(timeout=TIMEOUT_MS)
 
 
@@ -150,6 +170,9 @@ def formgrader_action(frame: FrameLocator, assignment: str, column: str, on_moda
     formgrader_row(frame, assignment).locator(f"td.{column} a").click()
     modal = frame.locator("#success-modal, #error-modal")
     expect(modal).to_be_visible(timeout=TIMEOUT_MS)
+    # Bootstrap adds "in" once the modal has faded in: screenshots then show it sharp.
+    expect(modal).to_have_class(re.compile(r"\bin\b"))
+    modal.page.wait_for_timeout(400)
     text = modal.inner_text()
     if on_modal is not None:
         on_modal()

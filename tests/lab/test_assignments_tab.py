@@ -8,6 +8,9 @@ submissions); autograde and generate_feedback run on the command line; the instr
 releases feedback from the formgrader; each student fetches their feedback and opens it.
 
 Every step is saved as a screenshot under ``test-artifacts/lab-screenshots/``.
+
+(nbgrader's own filesystem exchange cannot stand in here as a baseline: it names a student
+by the operating-system account, and every server in this test runs under the same one.)
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from . import pages
-from .conftest import Screenshots
+from .conftest import REPO, Screenshots
 from .labserver import LabUser
 from .notebooks import write_source_assignment
 
@@ -31,6 +35,8 @@ OTHER_COURSE = "chem201"
 ASSIGNMENT = "ps1"
 NOTEBOOK = "ps1"
 STUDENTS = ("sam", "tia")
+SOLVERS = ("sam",)  # sam answers correctly, tia submits the notebook as released
+SOLUTION = "def add(a, b):\n    return a + b"
 
 
 @dataclass
@@ -44,21 +50,56 @@ class Classroom:
         return [self.instructor, *self.students.values()]
 
 
-class FilesystemExchange:
-    """nbgrader's own exchange: a directory every user can reach."""
+class ServiceExchange:
+    """The exchange service (gunicorn on 127.0.0.1) and this repository's nbgrader plugin.
 
-    name = "filesystem"
+    Every user's ``nbgrader_config.py`` calls ``configure(c, url=...)``; each user's API
+    token (from ``manage.py create_api_token``) reaches their server as
+    ``NBGRADER_EXCHANGE_TOKEN``, the way JupyterHub hands ``JUPYTERHUB_API_TOKEN`` to a
+    single-user server.
+    """
+
+    name = "service"
 
     def __init__(self, root: Path) -> None:
-        self.root = root / "exchange"
-        self.root.mkdir(parents=True)
-        self.root.chmod(0o777)
+        pytest.importorskip("nbgrader_exchange", reason="the nbgrader plugin is not installed")
+        from api.tests.live import LiveServer
+
+        (root / "service").mkdir()
+        self.server = LiveServer(data_dir=root / "service").start()
+        self.tokens: dict[str, str] = {}
+        admin = self.server.create_api_token("admin", staff=True)
+        for username in ("ines", "olaf", *STUDENTS):
+            self.tokens[username] = self.server.create_api_token(username)
+        for course, instructor in ((COURSE, "ines"), (OTHER_COURSE, "olaf")):
+            self._api(
+                "POST", "courses", admin, json={"course_id": course, "instructors": [instructor]}
+            )
+            for student in STUDENTS:
+                self._api(
+                    "PUT",
+                    f"courses/{course}/members/{student}",
+                    self.tokens[instructor],
+                    json={"role": "student"},
+                )
+
+    def _api(self, method: str, path: str, token: str, **kwargs) -> None:
+        response = requests.request(
+            method,
+            f"{self.server.api_url}/{path}",
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+            **kwargs,
+        )
+        assert response.status_code < 300, response.text
 
     def config(self, user: LabUser) -> str:
-        return f"c.Exchange.root = {str(self.root)!r}\n"
+        user.extra_env["NBGRADER_EXCHANGE_TOKEN"] = self.tokens[user.name]
+        user.extra_env["PYTHONPATH"] = str(REPO)
+        return f"from nbgrader_exchange import configure\nconfigure(c, url={self.server.url!r})\n"
 
     def stop(self) -> None:
-        pass
+        self.server.stop()
 
 
 def _config(exchange, user: LabUser, course_root: Path | None = None) -> str:
@@ -70,9 +111,9 @@ def _config(exchange, user: LabUser, course_root: Path | None = None) -> str:
     return "".join(lines)
 
 
-@pytest.fixture(params=["filesystem"])
+@pytest.fixture(params=["service"])
 def exchange(request, tmp_path):
-    backend = FilesystemExchange(tmp_path)
+    backend = ServiceExchange(tmp_path)
     yield backend
     backend.stop()
 
@@ -123,6 +164,10 @@ def test_assignment_round_trip_by_clicking(
     context.set_default_timeout(pages.TIMEOUT_MS)
     try:
         _round_trip(context, classroom, screenshots)
+    except Exception:
+        for page in context.pages:
+            screenshots.take(page, "failure")
+        raise
     finally:
         context.close()
 
@@ -146,6 +191,7 @@ def _round_trip(context, room: Classroom, shots: Screenshots) -> None:
 
     # Each student sees ps1, fetches it, opens the notebook and submits.
     student_pages = {}
+    submitted_at: dict[str, str] = {}
     for name, student in room.students.items():
         page = context.new_page()
         student_pages[name] = page
@@ -165,16 +211,21 @@ def _round_trip(context, room: Classroom, shots: Screenshots) -> None:
 
         pages.open_fetched_notebook(page, COURSE, ASSIGNMENT, NOTEBOOK)
         expect(page.locator(".jp-NotebookPanel:visible")).to_contain_text("def add(a, b):")
-        shots.take(page, f"{name} opened the notebook")
+        if name in SOLVERS:
+            pages.answer_cell(page, 1, SOLUTION)
+            shots.take(page, f"{name} answered and saved")
+        else:
+            shots.take(page, f"{name} opened the notebook")
 
         pages.main_tab(page, "Assignments").click()
         pages.click_row_button(page, "fetched", ASSIGNMENT, "Submit")
         expect(pages.assignment_row(page, "submitted", ASSIGNMENT)).to_have_count(1)
         expect(pages.submissions(page, COURSE, ASSIGNMENT)).to_have_count(1)
+        submitted_at[name] = pages.submissions(page, COURSE, ASSIGNMENT).inner_text().strip()
         shots.take(page, f"{name} submitted ps1")
 
     # The instructor collects: the formgrader counts two submissions.
-    pages.reload_manage_assignments(grader)
+    pages.reload_manage_assignments(teacher, grader)
     pages.formgrader_action(
         grader, ASSIGNMENT, "collect", lambda: shots.take(teacher, "instructor collected")
     )
@@ -188,7 +239,7 @@ def _round_trip(context, room: Classroom, shots: Screenshots) -> None:
     room.instructor.nbgrader("generate_feedback", ASSIGNMENT, cwd=room.course_root)
 
     # The instructor releases feedback from the formgrader.
-    pages.reload_manage_assignments(grader)
+    pages.reload_manage_assignments(teacher, grader)
     pages.formgrader_action(
         grader,
         ASSIGNMENT,
@@ -215,7 +266,11 @@ def _round_trip(context, room: Classroom, shots: Screenshots) -> None:
         expect(listing).to_be_visible()
         listing.dblclick()
         report = page.frame_locator(".jp-HTMLViewer iframe")
-        expect(report.locator("body")).to_contain_text("Score", timeout=pages.TIMEOUT_MS)
+        score = "1.0 / 1.0" if name in SOLVERS else "0.0 / 1.0"
+        expect(report.locator("body")).to_contain_text(
+            f"{NOTEBOOK} (Score: {score})", timeout=pages.TIMEOUT_MS
+        )
         shots.take(page, f"{name} opened their feedback")
+        # Their own feedback, for their own submission: the folder is its timestamp.
         feedback = list((room.students[name].home / ASSIGNMENT / "feedback").glob("*/*.html"))
-        assert len(feedback) == 1
+        assert [path.parent.name for path in feedback] == [submitted_at[name]]
