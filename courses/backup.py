@@ -42,7 +42,14 @@ from django.core import serializers
 from django.core.management.color import no_style
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.serializers.python import Serializer as PythonSerializer
-from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    connections,
+    models,
+    router,
+    transaction,
+)
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
@@ -455,7 +462,13 @@ def restore(
     if not source.is_file():
         raise BackupError(f"{source} does not exist or is not a file.")
     report = RestoreReport()
-    present = existing_rows()
+    try:
+        present = existing_rows()
+    except DatabaseError as exc:
+        raise BackupError(
+            "The target database has not been set up: run `manage.py migrate` first "
+            f"({str(exc).strip().splitlines()[0]})."
+        ) from exc
     if present and not force:
         listing = ", ".join(f"{label} ({count})" for label, count in sorted(present.items()))
         raise Conflict(

@@ -130,7 +130,7 @@ class Install:
         return json.loads(out.read_text())
 
 
-def make_install(kind: str, tmp_path, name, request) -> Install:
+def make_install(kind: str, tmp_path, name, request, *, migrate: bool = True) -> Install:
     database, storage = kind.split("+")
     if database == "sqlite":
         url = f"sqlite:///{tmp_path / name}.sqlite3"
@@ -146,7 +146,8 @@ def make_install(kind: str, tmp_path, name, request) -> Install:
         bucket = server.create_bucket(f"{name}-{os.getpid()}-{time.monotonic_ns()}"[:63])
         storage_env = server.env(bucket)
     install = Install(tmp_path, name, url, storage_env)
-    install.manage("migrate", "--noinput", "-v", "0")
+    if migrate:
+        install.manage("migrate", "--noinput", "-v", "0")
     return install
 
 
@@ -163,7 +164,11 @@ def test_round_trip_keeps_every_row_and_every_byte(source_kind, target_kind, tmp
     result = source.manage("backup", str(archive))
     assert "Backed up" in result.stdout and "courses.submission: 4 row(s)" in result.stderr
 
-    target = make_install(target_kind, tmp_path, "dst", request)
+    target = make_install(target_kind, tmp_path, "dst", request, migrate=False)
+    refused = target.manage("restore", str(archive), check=False)
+    assert refused.returncode == 1
+    assert "The target database has not been set up: run `manage.py migrate`" in refused.stderr
+    target.manage("migrate", "--noinput", "-v", "0")
     result = target.manage("restore", str(archive))
     assert "courses.submission: 4" in result.stdout and "Restored" in result.stdout
     after = target.fingerprint()
