@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,25 +21,41 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import blobstore
+from .exceptions import Unavailable
 from .models import Blob, BundleEntry, blob_storage_name
 
 Progress = Callable[[str], None]
 # Arbitrary constant naming the collection lock among PostgreSQL advisory locks.
 GC_LOCK_KEY = 7_307_211_042
 DEFAULT_GRACE = dt.timedelta(hours=24)
-BATCH = 500
+BATCH = 100
+GC_LOCK_WAIT_SECONDS = 600
 
 
 @contextmanager
 def gc_guard(*, exclusive: bool = False) -> Iterator[None]:
     """Inside a transaction: hold the collection lock (PostgreSQL advisory, transaction-scoped).
 
-    SQLite needs nothing: its write transactions already run one at a time.
+    Uploads and backups hold it shared; a collection takes it exclusively but only by trying
+    (never queueing: a queued exclusive request would hold up every upload behind it while a
+    long backup runs). SQLite needs nothing: its write transactions run one at a time.
     """
     if connection.vendor == "postgresql":
-        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [GC_LOCK_KEY])
+            if not exclusive:
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [GC_LOCK_KEY])
+            else:
+                deadline = time.monotonic() + GC_LOCK_WAIT_SECONDS
+                while True:
+                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [GC_LOCK_KEY])
+                    if cursor.fetchone()[0]:
+                        break
+                    if time.monotonic() > deadline:
+                        raise Unavailable(
+                            "A backup or uploads held the storage lock for "
+                            f"{GC_LOCK_WAIT_SECONDS} seconds; run gc_blobs again later."
+                        )
+                    time.sleep(0.2)
     yield
 
 

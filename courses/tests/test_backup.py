@@ -493,3 +493,35 @@ def test_blob_hashes_in_the_manifest_match_the_bytes(data, tmp_path):
             body = archive.extractfile(table["file"]).read()
             assert hashlib.sha256(body).hexdigest() == table["sha256"]
             assert body.count(b"\n") == table["rows"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_outside_a_transaction_takes_its_own_snapshot(tmp_path):
+    services.create_course(code="snap", instructors=["ines"])
+    report = backup.backup(out=tmp_path / "b.tar")
+    assert report.tables["courses.course"] == 1
+    assert backup.restore(source=tmp_path / "b.tar", force=True).tables["courses.course"] == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_snapshot_does_not_see_a_commit_made_while_it_reads():
+    import threading
+
+    from django.db import connection
+
+    from courses.models import Course
+
+    services.create_course(code="first")
+
+    def commit_another() -> None:
+        services.create_course(code="meanwhile")
+        connection.close()
+
+    with backup.snapshot():
+        assert Course.objects.count() == 1
+        writer = threading.Thread(target=commit_another)
+        writer.start()
+        writer.join(timeout=30)
+        assert Course.objects.count() == 1
+    assert Course.objects.count() == 2

@@ -217,3 +217,38 @@ def test_orphan_recorded_by_an_upload_meanwhile_is_spared(released, people, monk
     monkeypatch.setattr(blobstore, "iter_stored_shas", listing_then_upload_records)
     report = storage_checks.gc_blobs(grace=NOW)
     assert report.files == [] and blobstore.exists(orphan)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_gc_gives_way_to_a_running_backup_on_postgresql(monkeypatch):
+    import threading
+
+    from django.db import connection
+
+    from courses.exceptions import Unavailable
+
+    sha, size = blobstore.store_bytes(b"unreferenced")
+    Blob.objects.create(sha256=sha, size=size)
+    holding, release = threading.Event(), threading.Event()
+
+    def backup_like() -> None:
+        with transaction.atomic(), storage_checks.gc_guard():
+            holding.set()
+            release.wait(30)
+        connection.close()
+
+    reader = threading.Thread(target=backup_like)
+    reader.start()
+    holding.wait(30)
+    monkeypatch.setattr(storage_checks, "GC_LOCK_WAIT_SECONDS", 0.5)
+    try:
+        with pytest.raises(Unavailable, match="run gc_blobs again later"):
+            storage_checks.gc_blobs(grace=NOW)
+        # Uploads are not held up meanwhile: the shared lock is granted at once.
+        with transaction.atomic(), storage_checks.gc_guard():
+            pass
+    finally:
+        release.set()
+        reader.join(30)
+    assert storage_checks.gc_blobs(grace=NOW).rows == [sha]
