@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean chromium
+.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,24 @@ test-postgres: $(VENV)/.installed-dev
 ## make test-s3: the storage-facing tests (marker `storage`) again, files on SeaweedFS S3
 test-s3: $(VENV)/.installed-dev
 	EXCHANGE_TEST_STORAGE=s3 $(BIN)/pytest -m storage -p no:cacheprovider $(PYTEST_ARGS)
+
+## make bench: the deadline rush (bench/rush.py) on a throwaway PostgreSQL; figures in bench/RESULTS.md
+BENCH_STUDENTS ?= 500
+BENCH_CONCURRENCY ?= 32
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.rush --students $(BENCH_STUDENTS) --concurrency $(BENCH_CONCURRENCY) \
+		--json bench/out/rush.json
+
+## make bench-large: one 1 GiB file up and down, and one byte over the limit (bench/large.py)
+bench-large: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.large --json bench/out/large.json
+
+## make bench-soak: a steady rate for SOAK_MINUTES (default 10) minutes (bench/soak.py); not for CI
+SOAK_MINUTES ?= 10
+SOAK_RATE ?= 5
+bench-soak: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) \
+		--json bench/out/soak.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov

@@ -1,0 +1,311 @@
+"""What every benchmark shares: the server under test (gunicorn on a throwaway PostgreSQL or
+SQLite, local files or S3), the RSS sampler of its processes, per-phase statistics, clients
+that count the bytes they send and receive, and a description of the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from api.tests.live import LiveServer
+from tests import live_setup
+from tests.throwaway_postgres import ThrowawayPostgres
+
+MIB = 1024 * 1024
+
+
+def client_class() -> Any:
+    """The plugin's HTTP client class (imported late: the plugin is an optional part)."""
+    from nbgrader_exchange.client import ExchangeClient
+
+    return ExchangeClient
+
+
+# --- statistics ---------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, int(-(-fraction * len(ordered) // 1)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass
+class Phase:
+    """One phase of a benchmark: its operations' latencies, errors and bytes."""
+
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+    peak_rss: int = 0
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def wall(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def ops(self) -> int:
+        return len(self.latencies) + len(self.errors)
+
+    def count(self, sent: int = 0, received: int = 0) -> None:
+        with self.lock:
+            self.bytes_sent += sent
+            self.bytes_received += received
+
+    def run(self, operation: Callable[[], Any]) -> Any:
+        """Time one operation; an exception is an error of the phase, with its sentence."""
+        start = time.perf_counter()
+        try:
+            result = operation()
+        except Exception as exc:  # every failure counts, whatever it is
+            cause = exc.__cause__ or exc.__context__
+            because = f" [{type(cause).__name__}: {cause}]" if cause is not None else ""
+            with self.lock:
+                self.errors.append(f"{type(exc).__name__}: {exc}{because}")
+                if len(self.errors) <= 3:
+                    traceback.print_exc()
+            return None
+        with self.lock:
+            self.latencies.append(time.perf_counter() - start)
+        return result
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "phase": self.name,
+            "ops": self.ops,
+            "wall_s": round(self.wall, 2),
+            "ops_per_s": round(self.ops / self.wall, 1) if self.wall else 0.0,
+            "p50_ms": round(percentile(self.latencies, 0.50) * 1000),
+            "p95_ms": round(percentile(self.latencies, 0.95) * 1000),
+            "p99_ms": round(percentile(self.latencies, 0.99) * 1000),
+            "errors": len(self.errors),
+            "sent_MB": round(self.bytes_sent / 1e6, 1),
+            "received_MB": round(self.bytes_received / 1e6, 1),
+            "server_peak_rss_MB": round(self.peak_rss / 1e6),
+            "server_cpu_s": round(self.server_cpu, 1),
+            "client_cpu_s": round(self.client_cpu, 1),
+            **self.notes,
+        }
+
+
+def counting_client(url: str, token: str, phase_ref: Callable[[], Phase], **options: Any) -> Any:
+    """The plugin's client, counting request and response bodies into the current phase."""
+    client = client_class()(url, token, **options)
+
+    def count(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        body = response.request.body
+        sent = len(body) if body is not None and hasattr(body, "__len__") else 0
+        received = int(response.headers.get("Content-Length") or 0)
+        phase_ref().count(sent, received)
+
+    client.session.hooks["response"].append(count)
+    return client
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Rows as a Markdown table (columns of the first row)."""
+    if not rows:
+        return ""
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+# --- the server under test ----------------------------------------------------------------
+
+
+class RssSampler:
+    """Samples the summed RSS of a process and all its children (gunicorn's master and
+    workers) in a thread; ``peak`` since start, ``phase_peak`` since the last ``mark``."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.phase_peak = 0
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's processes have used so far."""
+        total = 0.0
+        try:
+            processes = [self.process, *self.process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def current(self) -> int:
+        total = 0
+        try:
+            processes = [self.process, *self.process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            value = self.current()
+            self.samples.append((time.monotonic(), value))
+            self.peak = max(self.peak, value)
+            self.phase_peak = max(self.phase_peak, value)
+            self._stop.wait(self.interval)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def mark(self) -> int:
+        """The peak since the last mark, and start a new one."""
+        peak, self.phase_peak = self.phase_peak, self.current()
+        return max(peak, self.phase_peak)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class Target:
+    """A running server under test, with what the report needs to know about it."""
+
+    server: LiveServer
+    database: str
+    storage: str
+    postgres: ThrowawayPostgres | None
+    sampler: RssSampler
+    workers: int
+    threads: int
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def tokens(self, users: dict[str, bool]) -> dict[str, str]:
+        return live_setup.make_tokens(self.server, users)
+
+    def bytes_stored(self) -> dict[str, int]:
+        """Bytes of file storage (local blobs) and of the database."""
+        result: dict[str, int] = {}
+        blobs = self.server.data_dir / "files" / "blobs"
+        if blobs.is_dir():
+            result["files"] = sum(p.stat().st_size for p in blobs.rglob("*") if p.is_file())
+        code = (
+            "from django.db import connection\n"
+            "c = connection.cursor()\n"
+            "c.execute('SELECT pg_database_size(current_database())')\n"
+            "print(c.fetchone()[0])"
+            if self.database == "postgres"
+            else "from django.conf import settings; import os\n"
+            "print(os.path.getsize(settings.DATABASES['default']['NAME']))"
+        )
+        result["database"] = int(self.server.manage("shell", "-c", code).stdout.split()[-1])
+        return result
+
+
+@contextmanager
+def server_under_test(
+    *,
+    database: str = "postgres",
+    storage: str = "local",
+    workers: int = 2,
+    threads: int = 8,
+    env: dict[str, str] | None = None,
+    workdir: Path | None = None,
+) -> Iterator[Target]:
+    """gunicorn serving the exchange on a fresh database and storage, sampled for RSS."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="exchange-bench-"))
+    data_dir = workdir / "server"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    extra = {"EXCHANGE_UPLOAD_TEMP_DIR": str(data_dir / "spool"), **(env or {})}
+    (data_dir / "spool").mkdir(exist_ok=True)
+    postgres = store = None
+    try:
+        if database == "postgres":
+            postgres = ThrowawayPostgres().start()
+        if storage == "s3":
+            from courses.tests.seaweedfs import SeaweedFS
+
+            store = SeaweedFS(workdir / "seaweedfs").start()
+            extra.update(store.env())
+        server = LiveServer(
+            data_dir=data_dir,
+            database_url=postgres.url if postgres else None,
+            env=extra,
+            workers=workers,
+            threads=threads,
+        )
+        server.start()
+        assert server.process is not None
+        sampler = RssSampler(server.process.pid).start()
+        try:
+            yield Target(server, database, storage, postgres, sampler, workers, threads)
+        finally:
+            sampler.stop()
+            server.stop()
+    finally:
+        if store is not None:
+            store.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def machine(target: Target | None = None) -> dict[str, Any]:
+    """The machine and software the figures come from."""
+    load = os.getloadavg()
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "memory_GB": round(psutil.virtual_memory().total / 1e9, 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "load_average_1_5_15": [round(x, 2) for x in load],
+    }
+    if target is not None:
+        info["database"] = target.database
+        if target.postgres is not None:
+            info["postgresql"] = target.postgres.version()
+        info["storage"] = target.storage
+        info["gunicorn"] = f"{target.workers} workers x {target.threads} threads"
+    return info

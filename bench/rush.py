@@ -1,0 +1,417 @@
+"""The deadline rush: N students fetch, submit and fetch feedback at concurrency C, through
+the plugin's own HTTP client, against gunicorn on PostgreSQL (or SQLite) and local files
+(or S3). Every downloaded byte is checked against what was uploaded; any difference, lost
+submission or failed operation is an error, and the run then reports FAILED and exits 1.
+
+    python -m bench.rush --students 500 --concurrency 32
+
+The assignment: three notebooks of about 200 KB and one 5 MB data file. Each student submits
+the notebooks changed and the data file unchanged (so its bytes are not sent again); the
+feedback is one 50 KB HTML file per notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .common import Phase, Target, counting_client, machine, server_under_test, table
+
+COURSE = "bench101"
+ASSIGNMENT = "ps1"
+NOTEBOOKS = ("ps1/problem1.ipynb", "ps1/problem2.ipynb", "ps1/problem3.ipynb")
+DATA_FILE = "ps1/data/measurements.bin"
+
+
+# --- the workload -------------------------------------------------------------------------
+
+
+def _text(seed: str, size: int) -> bytes:
+    """``size`` bytes of printable text, the same for the same seed."""
+    raw = random.Random(seed).randbytes(size * 3 // 4 + 3)
+    return base64.b64encode(raw)[:size]
+
+
+def notebook(seed: str, size: int, answer: bytes = b"") -> bytes:
+    """A notebook-shaped JSON document of about ``size`` bytes."""
+    body = _text(seed, size).decode()
+    cells = [{"cell_type": "code", "source": body, "metadata": {}, "outputs": []}]
+    if answer:
+        cells.append({"cell_type": "code", "source": answer.decode(), "metadata": {}})
+    return json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5}).encode()
+
+
+@dataclass
+class Workload:
+    """Every file of the run, made from seeds so that nothing large is kept per student."""
+
+    students: int
+    notebook_size: int = 200 * 1000
+    data_size: int = 5 * 1000 * 1000
+    feedback_size: int = 50 * 1000
+    release: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.release = {path: notebook(path, self.notebook_size) for path in NOTEBOOKS}
+        self.release[DATA_FILE] = random.Random("data").randbytes(self.data_size)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"student{i:04d}" for i in range(self.students)]
+
+    def submission(self, student: str) -> dict[str, bytes]:
+        """The student's notebooks (changed: an answer cell of their own), and the data file
+        unchanged."""
+        files = {
+            path: notebook(path, self.notebook_size, _text(f"{student}/{path}", 2000))
+            for path in NOTEBOOKS
+        }
+        files[DATA_FILE] = self.release[DATA_FILE]
+        return files
+
+    def feedback(self, student: str) -> dict[str, bytes]:
+        return {
+            Path(path).with_suffix(".html").name: b"<html><body><pre>"
+            + _text(f"feedback/{student}/{path}", self.feedback_size - 40)
+            + b"</pre></body></html>"
+            for path in NOTEBOOKS
+        }
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_directory(root: Path, expected: dict[str, bytes], what: str) -> None:
+    """Every expected file under ``root`` with exactly the expected bytes, and nothing else."""
+    found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    if found != set(expected):
+        raise AssertionError(f"{what}: files {sorted(found)} instead of {sorted(expected)}")
+    for path, data in expected.items():
+        actual = (root / path).read_bytes()
+        if actual != data:
+            raise AssertionError(
+                f"{what}: {path} differs ({len(actual)} bytes, SHA-256 {sha256(actual)}; "
+                f"uploaded {len(data)} bytes, SHA-256 {sha256(data)})"
+            )
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    phases: list[Phase]
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    totals: dict[str, Any]
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not any(p.errors for p in self.phases)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "settings": self.settings,
+            "machine": self.machine,
+            "phases": [p.summary() for p in self.phases],
+            "totals": self.totals,
+            "problems": self.problems,
+            "errors": {p.name: p.errors[:10] for p in self.phases if p.errors},
+        }
+
+    def markdown(self) -> str:
+        lines = [
+            f"Settings: {json.dumps(self.settings)}",
+            f"Machine: {json.dumps(self.machine)}",
+            "",
+            table([p.summary() for p in self.phases]),
+            "",
+            f"Totals: {json.dumps(self.totals)}",
+        ]
+        if self.problems:
+            lines += ["", "Problems:", *(f"- {p}" for p in self.problems)]
+        lines += ["", "RESULT: " + ("OK" if self.ok else "FAILED")]
+        return "\n".join(lines)
+
+
+def _parallel(concurrency: int, items: Iterable[Any], work: Callable[[Any], Any]) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(work, items))
+
+
+def run_rush(
+    target: Target,
+    *,
+    students: int,
+    concurrency: int,
+    workload: Workload | None = None,
+    workdir: Path | None = None,
+    course: str = COURSE,
+    log: Callable[[str], None] = print,
+) -> Report:
+    """The six phases against a running server; returns the report (never raises for a
+    failed operation: those are the report's errors)."""
+    work = workload or Workload(students)
+    names = work.names
+    scratch = Path(workdir or tempfile.mkdtemp(prefix="exchange-rush-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    tokens = target.tokens(
+        {"bench-admin": True, "bench-instructor": False, **dict.fromkeys(names, False)}
+    )
+    from tests import live_setup
+
+    live_setup.create_course(
+        target.server,
+        code=course,
+        admin_token=tokens["bench-admin"],
+        instructor="bench-instructor",
+        instructor_token=tokens["bench-instructor"],
+        students=names,
+    )
+    from nbgrader_exchange.client import BlobCache, DownloadStats, entry_from_bytes
+
+    phases: list[Phase] = []
+    current: list[Phase] = []
+    problems: list[str] = []
+    assignment_url = f"courses/{course}/assignments/{ASSIGNMENT}"
+
+    def client(user: str) -> Any:
+        return counting_client(target.url, tokens[user], lambda: current[0])
+
+    def begin(name: str) -> Phase:
+        phase = Phase(name)
+        current[:] = [phase]
+        phases.append(phase)
+        target.sampler.mark()
+        phase.server_cpu = -target.sampler.cpu_seconds()
+        phase.client_cpu = -time.process_time()
+        phase.started = time.perf_counter()
+        log(f"phase {name} ...")
+        return phase
+
+    def end(phase: Phase) -> None:
+        phase.ended = time.perf_counter()
+        phase.server_cpu += target.sampler.cpu_seconds()
+        phase.client_cpu += time.process_time()
+        phase.peak_rss = target.sampler.mark()
+        log(f"  {json.dumps(phase.summary())}")
+
+    idle_rss = target.sampler.current()
+    instructor = client("bench-instructor")
+
+    # 1. release
+    phase = begin("release")
+    phase.run(
+        lambda: instructor.upload_bundle(
+            f"{assignment_url}/release",
+            [entry_from_bytes(p, d) for p, d in work.release.items()],
+            what="release",
+        )
+    )
+    end(phase)
+
+    # 2. every student fetches
+    phase = begin("fetch")
+
+    def fetch(student: str) -> None:
+        with client(student) as http:
+            manifest = http.get(f"{assignment_url}/release/files", what="fetch")
+            dest = scratch / "fetch" / student
+            try:
+                http.download_bundle(manifest["files"], dest, what="fetch")
+                check_directory(dest, work.release, f"{student}'s fetch")
+            finally:
+                shutil.rmtree(dest, ignore_errors=True)
+
+    _parallel(concurrency, names, lambda s: phase.run(lambda: fetch(s)))
+    end(phase)
+
+    # 3. every student submits
+    phase = begin("submit")
+    submitted: dict[str, dict[str, Any]] = {}
+
+    def submit(student: str) -> None:
+        with client(student) as http:
+            detail = http.get(assignment_url, what="submit")
+            files = work.submission(student)
+            result = http.upload_bundle(
+                f"{assignment_url}/submissions",
+                [entry_from_bytes(p, d) for p, d in files.items()],
+                what="submit",
+                known_shas={f["sha256"] for f in detail["files"]},
+            )
+            submitted[student] = result
+
+    _parallel(concurrency, names, lambda s: phase.run(lambda: submit(s)))
+    end(phase)
+
+    # 4. the instructor collects the latest submission of every student, as the plugin does:
+    # one request for the list, then each submission's files, each distinct file once.
+    phase = begin("collect")
+    stats = DownloadStats()
+    collected: dict[str, dict[str, Any]] = {}
+
+    def collect() -> None:
+        records = instructor.post(f"{assignment_url}/collect", {"latest": True}, what="collect")
+        cache = BlobCache()
+        for record in records:
+            collected[record["student"]] = record
+            dest = scratch / "collect" / record["student"]
+            start = time.perf_counter()
+            instructor.download_bundle(
+                record["files"], dest, what="collect", cache=cache, stats=stats
+            )
+            phase.notes.setdefault("_per_submission", []).append(time.perf_counter() - start)
+        for student in names:
+            if student not in collected:
+                raise AssertionError(f"{student}'s submission was not collected")
+            record = collected[student]
+            if record["id"] != submitted.get(student, {}).get("id"):
+                raise AssertionError(
+                    f"{student}: collected submission {record['id']} is not the latest"
+                )
+            check_directory(
+                scratch / "collect" / student,
+                work.submission(student),
+                f"{student}'s collected submission",
+            )
+
+    phase.run(collect)
+    per_submission = phase.notes.pop("_per_submission", [])
+    phase.latencies = per_submission or phase.latencies
+    phase.notes.update(
+        collected=len(collected),
+        files_downloaded=stats.downloaded_files,
+        files_copied_locally=stats.reused_files,
+        data_file_downloads=stats.downloaded_files - len(NOTEBOOKS) * len(collected),
+    )
+    if collected and stats.downloaded_files != len(NOTEBOOKS) * len(collected) + 1:
+        problems.append(
+            f"collect downloaded {stats.downloaded_files} files; expected "
+            f"{len(NOTEBOOKS) * len(collected) + 1} (the shared data file once)"
+        )
+    shutil.rmtree(scratch / "collect", ignore_errors=True)
+    end(phase)
+
+    # 5. feedback released for every submission
+    phase = begin("release_feedback")
+
+    per_thread = threading.local()
+    feedback_clients: list[Any] = []
+
+    def release_feedback(student: str) -> None:
+        # Graders in parallel, each with a client of their own (as separate processes are).
+        if not hasattr(per_thread, "client"):
+            per_thread.client = client("bench-instructor")
+            feedback_clients.append(per_thread.client)
+        submission = submitted.get(student)
+        if submission is None:
+            raise AssertionError(f"{student} has no submission to give feedback on")
+        per_thread.client.upload_bundle(
+            f"submissions/{submission['id']}/feedback",
+            [entry_from_bytes(p, d) for p, d in work.feedback(student).items()],
+            what="release feedback",
+        )
+
+    _parallel(concurrency, names, lambda s: phase.run(lambda: release_feedback(s)))
+    for http in feedback_clients:
+        http.close()
+    end(phase)
+
+    # 6. every student fetches their feedback
+    phase = begin("fetch_feedback")
+
+    def fetch_feedback(student: str) -> None:
+        with client(student) as http:
+            released = http.get(f"{assignment_url}/feedback", what="fetch feedback")
+            if len(released) != 1:
+                raise AssertionError(f"{student} sees {len(released)} feedback bundles, not 1")
+            dest = scratch / "feedback" / student
+            try:
+                http.download_bundle(released[0]["files"], dest, what="fetch feedback")
+                check_directory(dest, work.feedback(student), f"{student}'s feedback")
+            finally:
+                shutil.rmtree(dest, ignore_errors=True)
+
+    _parallel(concurrency, names, lambda s: phase.run(lambda: fetch_feedback(s)))
+    end(phase)
+
+    instructor.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+    stored = target.bytes_stored()
+    totals = {
+        "wall_s": round(sum(p.wall for p in phases), 1),
+        "server_idle_rss_MB": round(idle_rss / 1e6),
+        "server_peak_rss_MB": round(target.sampler.peak / 1e6),
+        "stored_files_MB": round(stored.get("files", 0) / 1e6, 1),
+        "stored_database_MB": round(stored["database"] / 1e6, 1),
+        "uploaded_file_bytes_MB": round(
+            (
+                sum(map(len, work.release.values()))
+                + sum(
+                    sum(map(len, work.submission(s).values()))
+                    + sum(map(len, work.feedback(s).values()))
+                    for s in names
+                )
+            )
+            / 1e6,
+            1,
+        ),
+    }
+    return Report(
+        phases=phases,
+        machine=machine(target),
+        settings={"students": students, "concurrency": concurrency},
+        totals=totals,
+        problems=problems,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.rush", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--students", "-n", type=int, default=500)
+    parser.add_argument("--concurrency", "-c", type=int, default=32)
+    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--storage", choices=["local", "s3"], default="local")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--json", type=Path, help="also write the report here as JSON")
+    args = parser.parse_args(argv)
+    with server_under_test(
+        database=args.database, storage=args.storage, workers=args.workers, threads=args.threads
+    ) as target:
+        report = run_rush(target, students=args.students, concurrency=args.concurrency)
+        report.settings.update(
+            database=args.database, storage=args.storage, workers=args.workers, threads=args.threads
+        )
+    print(report.markdown())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report.as_dict(), indent=2))
+    if not report.ok:
+        for phase in report.phases:
+            for error in phase.errors[:5]:
+                print(f"{phase.name}: {error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""A tiny run of the deadline-rush benchmark (bench/), so that it keeps working: every phase
+runs through the plugin's client against gunicorn, and a byte that differs from what was
+uploaded makes the run fail."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("nbgrader_exchange.client")
+
+from bench.common import server_under_test
+from bench.rush import NOTEBOOKS, Workload, run_rush
+
+pytestmark = pytest.mark.sqlite_only
+
+PHASES = ["release", "fetch", "submit", "collect", "release_feedback", "fetch_feedback"]
+
+
+def small(students: int) -> Workload:
+    return Workload(students, notebook_size=20_000, data_size=300_000, feedback_size=5_000)
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("bench-server")
+    with server_under_test(database="sqlite", workers=1, threads=4, workdir=workdir) as target:
+        yield target
+
+
+def test_a_small_rush_passes_every_phase_with_every_byte_checked(target, tmp_path):
+    report = run_rush(
+        target,
+        students=3,
+        concurrency=2,
+        workload=small(3),
+        workdir=tmp_path,
+        course="smoke1",
+        log=lambda line: None,
+    )
+    assert report.ok, report.markdown()
+    summary = {row["phase"]: row for row in (p.summary() for p in report.phases)}
+    assert list(summary) == PHASES
+    assert all(row["ops"] == 3 for name, row in summary.items() if name != "release")
+    # Collecting downloads each student's notebooks and the shared data file once.
+    assert summary["collect"]["files_downloaded"] == 3 * len(NOTEBOOKS) + 1
+    assert summary["collect"]["data_file_downloads"] == 1
+    assert report.totals["server_peak_rss_MB"] > 0
+    assert "RESULT: OK" in report.markdown()
+
+
+class Tampered(Workload):
+    """Expects, when checking, a byte that differs from what the students uploaded."""
+
+    calls: dict[str, int]
+
+    def submission(self, student: str) -> dict[str, bytes]:
+        self.calls = getattr(self, "calls", {})
+        self.calls[student] = self.calls.get(student, 0) + 1
+        files = super().submission(student)
+        if self.calls[student] > 1:
+            data = bytearray(files[NOTEBOOKS[0]])
+            data[-3] ^= 1
+            files[NOTEBOOKS[0]] = bytes(data)
+        return files
+
+
+def test_the_rush_refuses_to_report_success_when_a_byte_differs(target, tmp_path):
+    tampered = Tampered(2, notebook_size=20_000, data_size=300_000, feedback_size=5_000)
+    report = run_rush(
+        target,
+        students=2,
+        concurrency=2,
+        workload=tampered,
+        workdir=tmp_path,
+        course="smoke2",
+        log=lambda line: None,
+    )
+    assert not report.ok
+    [error] = next(p for p in report.phases if p.name == "collect").errors
+    assert f"{NOTEBOOKS[0]} differs" in error
+    assert "RESULT: FAILED" in report.markdown()
