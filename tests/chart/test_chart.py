@@ -114,14 +114,20 @@ def test_several_replicas_with_local_files_fail_with_the_reason():
     ("values", "sentence"),
     [
         ({"database": {"type": "postgresql"}}, "database.type=postgresql needs database.url"),
-        ({"database": {"type": "mysql"}}, 'database.type="mysql": expected sqlite or postgresql'),
+        ({"database": {"type": "mysql"}}, "at '/database/type': value must be one of"),
         ({"storage": {"type": "s3"}}, "storage.type=s3 needs storage.s3.bucket"),
-        ({"storage": {"type": "nfs"}}, 'storage.type="nfs": expected local or s3'),
+        ({"storage": {"type": "nfs"}}, "at '/storage/type': value must be one of"),
         (
             {"storage": {"type": "s3", "s3": {"bucket": "b", "accessKeyId": "AK"}}},
             "accessKeyId and storage.s3.secretAccessKey go together",
         ),
-        ({"replicas": 0}, "replicas=0: at least one pod"),
+        ({"replicas": 0}, "at '/replicas': minimum: got 0, want 1"),
+        # values.schema.json: a misspelt key fails instead of being silently ignored.
+        ({"replica": 3}, "additional properties 'replica' not allowed"),
+        ({"storage": {"s3": {"bucketName": "b"}}}, "additional properties 'bucketName'"),
+        ({"limits": {"maxFileSize": "1G"}}, "'1G' does not match pattern"),
+        ({"gunicorn": {"workers": "2"}}, "at '/gunicorn/workers': got string, want integer"),
+        ({"cache": {"url": "memcached://m"}}, "at '/cache/url'"),
         (
             {"existingSecret": "mine", "database": {"type": "postgresql", "url": "postgresql://x"}},
             "put DATABASE_URL into that Secret",
@@ -436,6 +442,13 @@ def test_notes_follow_the_service_name_and_the_hub_secret():
     assert "apiToken" not in snippet["hub"]["services"]["exchange"]
     assert "access:services!service=exchange" in snippet["hub"]["loadRoles"]["user"]["scopes"]
     assert "Secret hub, key hub.services.exchange.apiToken" in text
+
+
+def test_notes_ask_for_the_public_hub_url_until_it_is_set():
+    assert "hub.publicUrl is not set" in notes({})
+    assert "hub.publicUrl is not set" not in notes(
+        {"hub": {"publicUrl": "https://hub.example.edu"}}
+    )
 
 
 def test_notes_warn_about_an_emptydir_database():
