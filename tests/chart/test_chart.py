@@ -37,6 +37,8 @@ NOT_FROM_THE_CHART = {
     "DEBUG": "never on in a cluster",
     "EXCHANGE_FILES_DIR": "local files live under EXCHANGE_DATA_DIR (/data/files)",
     "EXCHANGE_UPLOAD_TEMP_DIR": "uploads spool to /tmp, the emptyDir sized by tmpSizeLimit",
+    "EXCHANGE_URL_PREFIX": "follows JUPYTERHUB_SERVICE_PREFIX, which the chart sets",
+    "JUPYTERHUB_HOST": "the chart sets EXCHANGE_HUB_URL from hub.publicUrl instead",
     "SECRET_KEY_FILE": "SECRET_KEY comes from the Secret as a variable",
     "JUPYTERHUB_API_TOKEN_FILE": "JUPYTERHUB_API_TOKEN comes from the Secret as a variable",
     "EXCHANGE_S3_ACCESS_KEY_ID_FILE": "the S3 keys come from the Secret as variables",
@@ -196,6 +198,14 @@ def test_replicated_values_reach_the_server_environment():
     assert "hub.example.edu" in plain["ALLOWED_HOSTS"].split(",")
     assert f"{RELEASE}.{NAMESPACE}.svc.cluster.local" in plain["ALLOWED_HOSTS"].split(",")
     assert plain["CSRF_TRUSTED_ORIGINS"] == "https://hub.example.edu"
+    # The environment JupyterHub gives the services it manages, for the hub's proxy and OAuth.
+    assert plain["JUPYTERHUB_SERVICE_NAME"] == "nbgrader-exchange"
+    assert plain["JUPYTERHUB_SERVICE_PREFIX"] == "/services/nbgrader-exchange/"
+    assert plain["JUPYTERHUB_BASE_URL"] == "/"
+    assert plain["JUPYTERHUB_CLIENT_ID"] == "service-nbgrader-exchange"
+    assert plain["JUPYTERHUB_OAUTH_CALLBACK_URL"] == "/services/nbgrader-exchange/oauth_callback"
+    assert plain["EXCHANGE_HUB_URL"] == "https://hub.example.edu/"
+    assert plain["EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE"] == "true"
     for secret_name in [
         "SECRET_KEY",
         "DATABASE_URL",

@@ -212,11 +212,18 @@ def test_image_migrates_serves_and_writes_only_to_data_and_tmp(image, tmp_path):
             timeout=5,
         )
         assert in_cluster.status_code == 200
+        # Through the hub's proxy, which forwards the service prefix as it is.
+        proxied = requests.get(
+            f"{base}/services/nbgrader-exchange/healthz", headers={"Host": probe_host}, timeout=5
+        )
+        assert proxied.status_code == 200
         stranger = requests.get(f"{base}/healthz", headers={"Host": "evil.example"}, timeout=5)
         assert stranger.status_code == 400
-        # Collected at build time, served by whitenoise.
+        # Collected at build time, served by whitenoise under the service prefix.
         static = requests.get(
-            f"{base}/static/admin/css/base.css", headers={"Host": probe_host}, timeout=5
+            f"{base}/services/nbgrader-exchange/static/admin/css/base.css",
+            headers={"Host": probe_host},
+            timeout=5,
         )
         assert static.status_code == 200
 

@@ -275,6 +275,29 @@ need, from the Secret named. */}}
       {{- end }}
 {{- end }}
 {{- end }}
+{{- if $v.hub.apiUrl }}
+{{- /* What JupyterHub gives the services it manages; an external service sets it itself. */}}
+- name: JUPYTERHUB_SERVICE_NAME
+  value: {{ $v.hub.serviceName | quote }}
+- name: JUPYTERHUB_SERVICE_PREFIX
+  value: {{ include "nbgrader-exchange.servicePrefix" $root | quote }}
+- name: JUPYTERHUB_BASE_URL
+  value: {{ $v.hub.baseUrl | quote }}
+{{- if $v.hub.oauthLogin }}
+- name: JUPYTERHUB_CLIENT_ID
+  value: {{ printf "service-%s" $v.hub.serviceName | quote }}
+- name: JUPYTERHUB_OAUTH_CALLBACK_URL
+  value: {{ printf "%soauth_callback" (include "nbgrader-exchange.servicePrefix" $root) | quote }}
+{{- end }}
+{{- with $v.hub.publicUrl }}
+- name: EXCHANGE_HUB_URL
+  value: {{ printf "%s/%s" (trimSuffix "/" .) (trimPrefix "/" $v.hub.baseUrl) | quote }}
+{{- end }}
+- name: EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE
+  value: {{ $v.hub.requireAccessScope | toString | quote }}
+- name: EXCHANGE_HUB_GROUP_ROSTER
+  value: {{ $v.hub.groupRoster | toString | quote }}
+{{- end }}
 - name: EXCHANGE_HUB_ADMINS_ARE_STAFF
   value: {{ $v.hub.adminsAreStaff | toString | quote }}
 - name: LOG_LEVEL
