@@ -263,4 +263,9 @@ def test_oversized_upload_is_refused_with_413(tmp_path):
         form = upload({"a.bin": b"\0" * 5000})
         response = admin("POST", "courses/c1/assignments/a1/release", **form)
         assert (response.status_code, response.json()["error"]) == (413, "too_large")
+        # A body announced over the limit (plus room for the form) is refused unread.
+        files = {"manifest": (None, "[]"), "archive": ("a.tar.gz", b"\0" * (17 * 1024 * 1024))}
+        response = admin("POST", "courses/c1/assignments/a1/release", files=files)
+        assert (response.status_code, response.json()["error"]) == (413, "too_large")
+        assert "bytes of files" in response.json()["detail"]
         assert admin("GET", "courses/c1/assignments").json() == []
