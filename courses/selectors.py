@@ -46,7 +46,7 @@ def list_submissions(
 ) -> QuerySet[Submission]:
     """Submissions of an assignment: all of them, or each student's latest."""
     submissions = Submission.objects.filter(assignment=assignment).select_related(
-        "student", "bundle", "feedback"
+        "student", "bundle", "feedback", "assignment__course"
     )
     if student is not None:
         submissions = submissions.filter(student__username=student)

@@ -1,0 +1,43 @@
+"""Listing and collecting many submissions costs a bounded number of queries per submission
+(the deadline rush collects hundreds at once)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from courses import services
+from courses.testing import make_upload
+
+
+def _queries(client: APIClient, method: str, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = getattr(client, method)(url, {"latest": True}, format="json")
+    assert response.status_code == 200, response.content
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "per_submission"), [("post", "collect", 1), ("get", "submissions", 0)]
+)
+def test_queries_per_submission_stay_bounded(
+    people, course, released, django_user_model, method, path, per_submission
+):
+    client = APIClient()
+    client.force_authenticate(people["ines"])
+    url = f"/api/v1/courses/phys101/assignments/ps1/{path}"
+    counts = []
+    for total in (3, 13):
+        while released.submissions.count() < total:
+            index = released.submissions.count()
+            name = f"student{index}"
+            services.add_member(course=course, username=name, role="student")
+            services.submit_assignment(
+                student=django_user_model.objects.get(username=name),
+                assignment=released,
+                upload=make_upload({"a.txt": name.encode(), "data.csv": b"shared"}),
+            )
+        counts.append(_queries(client, method, url))
+    assert counts[1] - counts[0] <= 10 * per_submission
