@@ -131,6 +131,10 @@ def test_several_replicas_with_local_files_fail_with_the_reason():
         ({"gunicorn": {"workers": "2"}}, "at '/gunicorn/workers': got string, want integer"),
         ({"cache": {"url": "memcached://m"}}, "at '/cache/url'"),
         (
+            {"extraEnv": [{"name": "LOG_LEVEL", "value": "DEBUG"}]},
+            "extraEnv sets LOG_LEVEL, which the chart sets from its values",
+        ),
+        (
             {"existingSecret": "mine", "database": {"type": "postgresql", "url": "postgresql://x"}},
             "put DATABASE_URL into that Secret",
         ),
@@ -232,6 +236,14 @@ def test_secret_holds_the_values_given_and_generates_the_rest():
     given = manifests({"secretKey": "k" * 50, "hub": {"apiToken": "t0ken"}})
     data = {k: _b64(v) for k, v in one(given, "Secret")["data"].items()}
     assert data == {"SECRET_KEY": "k" * 50, "JUPYTERHUB_API_TOKEN": "t0ken"}
+
+
+def test_extra_env_reaches_the_libraries():
+    extra = {"name": "AWS_REQUEST_CHECKSUM_CALCULATION", "value": "when_required"}
+    objects = manifests({**values_file(REPLICATED), "extraEnv": [extra]})
+    for workload in by_kind(objects, "Deployment") + by_kind(objects, "Job"):
+        for container in pod_containers(workload):
+            assert env_of(container)[extra["name"]] == extra
 
 
 def test_existing_secret_is_read_and_no_secret_is_rendered():

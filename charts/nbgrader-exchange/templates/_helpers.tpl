@@ -122,6 +122,7 @@ its blobs. */}}
 {{- if not (regexMatch "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$" .Values.hub.serviceName) }}
 {{- fail (printf "hub.serviceName=%q: letters, digits, '_', '-' and '.' only, as JupyterHub service names." .Values.hub.serviceName) }}
 {{- end }}
+{{- include "nbgrader-exchange.validateExtraEnv" . }}
 {{- if and .Values.hub.publicUrl (not (regexMatch "^https?://[^/]+" .Values.hub.publicUrl)) }}
 {{- fail (printf "hub.publicUrl=%q: expected an absolute URL such as https://hub.example.edu." .Values.hub.publicUrl) }}
 {{- end }}
@@ -302,6 +303,31 @@ need, from the Secret named. */}}
   value: {{ $v.hub.adminsAreStaff | toString | quote }}
 - name: LOG_LEVEL
   value: {{ $v.logLevel | quote }}
+{{- if not .withoutExtra }}
+{{- with $v.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* extraEnv is for libraries' variables: a name the chart sets from values is refused. */}}
+{{- define "nbgrader-exchange.validateExtraEnv" -}}
+{{- $own := list }}
+{{- range (include "nbgrader-exchange.env" (dict "root" . "secret" "" "migrate" false "withoutExtra" true) | fromYamlArray) }}
+{{- $own = append $own .name }}
+{{- end }}
+{{- $seen := list }}
+{{- range .Values.extraEnv }}
+{{- if has .name $seen }}
+{{- fail (printf "extraEnv sets %s twice." .name) }}
+{{- end }}
+{{- $seen = append $seen .name }}
+{{- end }}
+{{- range $own }}
+{{- if has . $seen }}
+{{- fail (printf "extraEnv sets %s, which the chart sets from its values: use the value in values.yaml instead." .) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The command that brings the database schema up to date (and the cache table, when the
