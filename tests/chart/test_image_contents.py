@@ -30,6 +30,9 @@ import requests
 from .helpers import REPO, by_kind, manifests, one, pod_containers, values_file
 from .test_dockerfile import instructions
 
+# Generous: the first request loads Django in the worker, and CI machines are shared.
+TIMEOUT = 30
+
 SECRETS = {
     "SECRET_KEY": "test-secret-key-" + "x" * 40,
     "JUPYTERHUB_API_TOKEN": "test-hub-token",
@@ -161,12 +164,14 @@ def serving(server: dict[str, Any], app: Path, env: dict[str, str], log: Path) -
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
-                requests.get(f"{base}/healthz", headers={"Host": _probe_host(server)}, timeout=5)
+                requests.get(
+                    f"{base}/healthz", headers={"Host": _probe_host(server)}, timeout=TIMEOUT
+                )
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert process.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.2)
@@ -182,7 +187,7 @@ def _probe_host(server: dict[str, Any]) -> str:
 
 
 def _ready(base: str, server: dict[str, Any]) -> requests.Response:
-    return requests.get(f"{base}/readyz", headers={"Host": _probe_host(server)}, timeout=10)
+    return requests.get(f"{base}/readyz", headers={"Host": _probe_host(server)}, timeout=TIMEOUT)
 
 
 def test_image_migrates_serves_and_writes_only_to_data_and_tmp(image, tmp_path):
@@ -204,26 +209,30 @@ def test_image_migrates_serves_and_writes_only_to_data_and_tmp(image, tmp_path):
         ready = _ready(base, server)
         assert ready.status_code == 200, ready.text
         assert ready.json() == {"status": "ok", "database": "ok", "storage": "ok"}
-        alive = requests.get(f"{base}/healthz", headers={"Host": probe_host}, timeout=5)
+        alive = requests.get(f"{base}/healthz", headers={"Host": probe_host}, timeout=TIMEOUT)
         assert alive.status_code == 200
         in_cluster = requests.get(
             f"{base}/healthz",
             headers={"Host": "nbgrader-exchange.jhub.svc.cluster.local:8000"},
-            timeout=5,
+            timeout=TIMEOUT,
         )
         assert in_cluster.status_code == 200
         # Through the hub's proxy, which forwards the service prefix as it is.
         proxied = requests.get(
-            f"{base}/services/nbgrader-exchange/healthz", headers={"Host": probe_host}, timeout=5
+            f"{base}/services/nbgrader-exchange/healthz",
+            headers={"Host": probe_host},
+            timeout=TIMEOUT,
         )
         assert proxied.status_code == 200
-        stranger = requests.get(f"{base}/healthz", headers={"Host": "evil.example"}, timeout=5)
+        stranger = requests.get(
+            f"{base}/healthz", headers={"Host": "evil.example"}, timeout=TIMEOUT
+        )
         assert stranger.status_code == 400
         # Collected at build time, served by whitenoise under the service prefix.
         static = requests.get(
             f"{base}/services/nbgrader-exchange/static/admin/css/base.css",
             headers={"Host": probe_host},
-            timeout=5,
+            timeout=TIMEOUT,
         )
         assert static.status_code == 200
 
