@@ -32,4 +32,7 @@ class ServicePrefixMiddleware:
             request.META["SCRIPT_NAME"] = prefix
             request.META["PATH_INFO"] = request.path_info
             set_script_prefix(prefix + "/")
+        else:
+            # The prefix is per thread: never let a previous request's leak into this one.
+            set_script_prefix(request.META.get("SCRIPT_NAME", "").rstrip("/") + "/")
         return self.get_response(request)

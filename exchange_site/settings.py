@@ -112,6 +112,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "courses.dependencies.DependencyUnavailableMiddleware",
+    # A failed sign-in through the hub ends on a page saying so, not on a server error.
+    "social_django.middleware.SocialAuthExceptionMiddleware",
 ]
 
 ROOT_URLCONF = "exchange_site.urls"

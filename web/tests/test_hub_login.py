@@ -1,0 +1,196 @@
+"""Signing in through JupyterHub's OAuth2 provider, in process, against a small HTTP server
+on 127.0.0.1 that answers the token and user endpoints as the hub does (the same round trip
+through a real hub and browser is in tests/test_jupyterhub.py)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from social_core.backends import utils as social_utils
+
+from courses import services
+from courses.models import Membership
+
+PREFIX = "/services/nbgrader-exchange"
+CALLBACK = PREFIX + "/oauth_callback"
+
+
+class FakeHubOAuth:
+    """Hands out ``code-<name>`` codes' access tokens and says whose they are."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict] = {}
+        self.token_requests: list[dict] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                hub.token_requests.append(form)
+                name = form.get("code", "").removeprefix("code-")
+                if self.path != "/hub/api/oauth2/token" or name not in hub.users:
+                    return self._answer(400, {"error": "invalid_grant"})
+                self._answer(200, {"access_token": f"at-{name}", "token_type": "Bearer"})
+
+            def do_GET(self) -> None:
+                token = self.headers.get("Authorization", "").removeprefix("token ")
+                name = token.removeprefix("at-")
+                if self.path != "/hub/api/user" or name not in hub.users:
+                    return self._answer(403, {"status": 403})
+                self._answer(200, hub.users[name])
+
+            def _answer(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.api_url = f"http://127.0.0.1:{self.server.server_port}/hub/api"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hub(settings, db):
+    fake = FakeHubOAuth()
+    settings.JUPYTERHUB_API_URL = fake.api_url
+    settings.JUPYTERHUB_CLIENT_ID = "service-nbgrader-exchange"
+    settings.JUPYTERHUB_API_TOKEN = "service-secret"
+    settings.SOCIAL_AUTH_JUPYTERHUB_KEY = "service-nbgrader-exchange"
+    settings.SOCIAL_AUTH_JUPYTERHUB_SECRET = "service-secret"
+    settings.JUPYTERHUB_OAUTH_CALLBACK_URL = CALLBACK
+    settings.JUPYTERHUB_SERVICE_NAME = "nbgrader-exchange"
+    settings.EXCHANGE_URL_PREFIX = PREFIX
+    settings.EXCHANGE_HUB_URL = "/"
+    settings.EXCHANGE_HUB_LOGIN = True
+    settings.AUTHENTICATION_BACKENDS = [
+        "web.hub.JupyterHubOAuth2",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    social_utils.BACKENDSCACHE.clear()
+    yield fake
+    fake.stop()
+    social_utils.BACKENDSCACHE.clear()
+
+
+def hub_user(name: str, *, admin: bool = False, groups: list[str] | None = None) -> dict:
+    return {"kind": "user", "name": name, "admin": admin, "groups": groups or [], "scopes": []}
+
+
+def sign_in(client: Client, hub: FakeHubOAuth, name: str, next_url: str) -> object:
+    """Follow the round trip as a browser does: our login page, the hub's authorize page
+    (which, with oauth_no_confirm, redirects straight back with a code), our callback."""
+    login = client.get(f"{PREFIX}/login/", {"next": next_url})
+    assert login.status_code == 302
+    begin = client.get(login["Location"])
+    assert begin.status_code == 302
+    authorize = urlsplit(begin["Location"])
+    assert authorize.path == "/hub/api/oauth2/authorize"
+    params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    assert params["client_id"] == "service-nbgrader-exchange"
+    assert params["redirect_uri"] == CALLBACK
+    assert params["response_type"] == "code"
+    return client.get(params["redirect_uri"], {"code": f"code-{name}", "state": params["state"]})
+
+
+def test_login_goes_through_the_hub_and_lands_where_asked(hub, course):
+    services.add_member(course=course, username="ines", role="instructor")
+    hub.users["ines"] = hub_user("ines")
+    client = Client()
+    done = sign_in(client, hub, "ines", f"{PREFIX}/courses/phys101/")
+    assert done.status_code == 302
+    assert done["Location"] == f"{PREFIX}/courses/phys101/"
+    page = client.get(done["Location"])
+    assert page.status_code == 200 and b"phys101" in page.content
+    # The code was exchanged with our client id and secret, for the same redirect URI.
+    (form,) = hub.token_requests
+    assert form["client_id"] == "service-nbgrader-exchange"
+    assert form["client_secret"] == "service-secret"
+    assert form["redirect_uri"] == CALLBACK
+    assert form["grant_type"] == "authorization_code"
+
+
+def test_existing_account_of_the_same_name_is_used_never_renamed(hub, course, django_user_model):
+    existing = services.add_member(course=course, username="sam", role="student").user
+    hub.users["sam"] = hub_user("sam")
+    client = Client()
+    sign_in(client, hub, "sam", f"{PREFIX}/")
+    assert django_user_model.objects.filter(username__startswith="sam").count() == 1
+    assert client.get(f"{PREFIX}/").wsgi_request.user.pk == existing.pk
+
+
+def test_hub_admins_become_staff_only_when_the_setting_says_so(hub, settings):
+    hub.users["ada"] = hub_user("ada", admin=True)
+    settings.EXCHANGE_HUB_ADMINS_ARE_STAFF = False
+    sign_in(Client(), hub, "ada", f"{PREFIX}/")
+    assert not get_user_model().objects.get(username="ada").is_staff
+    settings.EXCHANGE_HUB_ADMINS_ARE_STAFF = True
+    client = Client()
+    sign_in(client, hub, "ada", f"{PREFIX}/admin/")
+    assert get_user_model().objects.get(username="ada").is_staff
+    assert client.get(f"{PREFIX}/admin/").status_code == 200
+
+
+def test_hub_groups_become_course_roles_on_login_when_enabled(hub, settings, course):
+    settings.EXCHANGE_HUB_GROUP_ROSTER = True
+    hub.users["ines"] = hub_user("ines", groups=["formgrade-phys101", "nbgrader-phys101"])
+    hub.users["sam"] = hub_user("sam", groups=["nbgrader-phys101", "nbgrader-nosuchcourse"])
+    sign_in(Client(), hub, "ines", f"{PREFIX}/")
+    sign_in(Client(), hub, "sam", f"{PREFIX}/")
+    roles = dict(Membership.objects.filter(course=course).values_list("user__username", "role"))
+    assert roles == {"ines": "instructor", "sam": "student"}
+
+
+def test_a_refused_code_ends_on_the_sign_in_failed_page(hub):
+    client = Client()
+    login = client.get(f"{PREFIX}/login/")
+    begin = client.get(login["Location"])
+    state = parse_qs(urlsplit(begin["Location"]).query)["state"][0]
+    done = client.get(CALLBACK, {"code": "code-nobody", "state": state}, follow=True)
+    assert done.status_code == 403
+    assert b"JupyterHub did not confirm who you are" in done.content
+    assert not done.wsgi_request.user.is_authenticated
+
+
+def test_admin_site_signs_in_through_the_hub_too(hub):
+    response = Client().get(f"{PREFIX}/admin/")
+    assert response.status_code == 302
+    login = Client().get(response["Location"])
+    assert login["Location"] == f"{PREFIX}/login/?next={PREFIX}/admin/"
+
+
+def test_hub_home_link_and_no_password_form_with_the_hub(hub, course):
+    hub.users["ines"] = hub_user("ines")
+    client = Client()
+    sign_in(client, hub, "ines", f"{PREFIX}/")
+    page = client.get(f"{PREFIX}/").content.decode()
+    assert 'href="/hub/home"' in page
+
+
+def test_without_the_hub_django_login_form_works(db, django_user_model):
+    django_user_model.objects.create_user(username="ines", password="a long password")
+    client = Client()
+    form = client.get("/login/")
+    assert form.status_code == 200 and b'name="password"' in form.content
+    bad = client.post("/login/", {"username": "ines", "password": "wrong"})
+    assert b"did not match" in bad.content
+    good = client.post("/login/", {"username": "ines", "password": "a long password"})
+    assert good.status_code == 302 and good["Location"] == "/"
+    assert b"Back to JupyterHub" not in client.get("/").content
+    assert client.get("/logged-out/").status_code == 200
