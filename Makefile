@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak chromium
+.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak chromium hub-proxy gettext messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: migrate
 		--timeout 300 --access-logfile -
 
 ## make test: lint, then the suite on SQLite with coverage, then on a throwaway PostgreSQL
-test: $(VENV)/.installed-dev lint chromium test-sqlite test-postgres test-s3
+test: $(VENV)/.installed-dev lint chromium hub-proxy gettext test-sqlite test-postgres test-s3
 
 ## Debian's Chromium for the browser tests (tests/lab); Playwright never downloads a browser.
 chromium:
@@ -41,6 +41,27 @@ chromium:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -q && apt-get install -y -q chromium; \
 	else echo "Install Debian's chromium package to run the browser tests (tests/lab)."; fi
+
+## JupyterHub's proxy (npm configurable-http-proxy) in ./node_modules for the hub tests.
+CHP_VERSION ?= 5.3.0
+hub-proxy: node_modules/.bin/configurable-http-proxy
+node_modules/.bin/configurable-http-proxy:
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && apt-get install -y -q nodejs npm; fi
+	npm install --no-save --no-audit --no-fund --loglevel=error configurable-http-proxy@$(CHP_VERSION)
+
+## gettext (msgfmt) to check the translations; the compiled .mo files are committed.
+gettext:
+	@if command -v msgfmt >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && apt-get install -y -q gettext; \
+	else echo "Install gettext to check the translations."; fi
+
+## make messages: collect the pages' strings into locale/*/django.po and compile them
+messages: $(VENV)/.installed-dev gettext
+	$(BIN)/python manage.py makemessages -l es --no-location --ignore "node_modules/*" \
+		--ignore "test-artifacts/*" --ignore "staticfiles/*" --ignore "data/*" --ignore "bench/*"
+	$(BIN)/python manage.py compilemessages -l es
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import requests
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from . import services
+from .exceptions import Unavailable
 from .models import Course, Membership
 
 Role = Membership.Role
 GROUP_ROLES = (("formgrade-", Role.INSTRUCTOR), ("nbgrader-", Role.STUDENT))
 RANK = {Role.STUDENT: 0, Role.GRADER: 1, Role.INSTRUCTOR: 2}
+GROUP_PAGE = 200
 
 
 def course_role_of_group(group: str) -> tuple[str, str] | None:
@@ -69,3 +73,53 @@ def apply_roles(
 def apply_hub_groups(user: AbstractBaseUser, groups: Iterable[str]) -> list[tuple[str, str]]:
     """The roles one user's hub groups name, applied."""
     return apply_roles(user.get_username(), roles_from_groups(groups))
+
+
+def hub_group_members() -> dict[str, list[str]]:
+    """Every hub group's members, asked of ``JUPYTERHUB_API_URL/groups`` with the service's
+    token (which needs ``list:groups`` and ``read:groups``). Unavailable when the hub does
+    not answer or refuses."""
+    if not settings.JUPYTERHUB_API_URL or not settings.JUPYTERHUB_API_TOKEN:
+        raise Unavailable("JUPYTERHUB_API_URL and JUPYTERHUB_API_TOKEN must be set.")
+    groups: dict[str, list[str]] = {}
+    offset = 0
+    while True:
+        try:
+            response = requests.get(
+                f"{settings.JUPYTERHUB_API_URL}/groups",
+                params={"offset": offset, "limit": GROUP_PAGE},
+                headers={
+                    "Authorization": f"token {settings.JUPYTERHUB_API_TOKEN}",
+                    "Accept": "application/jupyterhub-pagination+json",
+                },
+                timeout=30,
+            )
+        except requests.RequestException as exc:
+            raise Unavailable(f"JupyterHub did not answer: {exc}") from exc
+        if response.status_code != 200:
+            raise Unavailable(
+                f"JupyterHub answered {response.status_code} when asked for its groups; the "
+                f"service's token needs the scopes list:groups and read:groups."
+            )
+        page = response.json()
+        for group in page["items"]:
+            groups[group["name"]] = list(group.get("users") or [])
+        following = (page.get("_pagination") or {}).get("next")
+        if not following:
+            return groups
+        offset = following["offset"]
+
+
+def sync_hub_groups(*, dry_run: bool = False) -> list[tuple[str, str, str]]:
+    """Apply every hub group of the convention to the rosters: (user, course, role) changes."""
+    by_user: dict[str, list[str]] = {}
+    for group, users in hub_group_members().items():
+        if course_role_of_group(group) is None:
+            continue
+        for user in users:
+            by_user.setdefault(user, []).append(group)
+    changes = []
+    for username, groups in sorted(by_user.items()):
+        for code, role in apply_roles(username, roles_from_groups(groups), dry_run=dry_run):
+            changes.append((username, code, role))
+    return changes

@@ -121,6 +121,7 @@ class JupyterHub:
         self.service_prefix = f"/services/{SERVICE_NAME}/"
         self.service_url = self.url + self.service_prefix
         self.admin_token = secrets.token_hex(24)
+        self.service_token = secrets.token_hex(24)
         self.startup_timeout = startup_timeout
         self.exchange_data = self.dir / "exchange"
         self.exchange_data.mkdir()
@@ -169,6 +170,7 @@ class JupyterHub:
                 "-",
             ],
             "cwd": str(REPO),
+            "api_token": self.service_token,
             "environment": self.exchange_env,
             "oauth_no_confirm": True,
         }
@@ -212,11 +214,15 @@ class JupyterHub:
     # --- the process ----------------------------------------------------------------------
 
     def manage(self, *args: str) -> str:
-        """``manage.py <args>`` against the exchange's database; returns its output."""
+        """``manage.py <args>`` as the service (its database, its hub token); the output."""
+        hub_env = {
+            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{self.hub_port}/hub/api",
+            "JUPYTERHUB_API_TOKEN": self.service_token,
+        }
         result = subprocess.run(
             [str(BIN / "python"), str(REPO / "manage.py"), *args],
             cwd=REPO,
-            env={**os.environ, **self.exchange_env},
+            env={**os.environ, **self.exchange_env, **hub_env},
             capture_output=True,
             text=True,
             timeout=300,

@@ -106,6 +106,8 @@ def exchange() -> Iterator[Exchange]:
     hub = JupyterHub(
         user_scopes=["self", ACCESS],
         server_token_scopes=["access:servers!server", "users:activity!user", ACCESS],
+        service_scopes=["list:groups", "read:groups"],
+        groups={"formgrade-phys101": {"users": ["wes"]}, "nbgrader-phys101": {"users": ["uma"]}},
         exchange_env={
             "EXCHANGE_HUB_TOKEN_CACHE_SECONDS": str(CACHE_SECONDS),
             "EXCHANGE_HUB_ADMINS_ARE_STAFF": "true",
@@ -185,6 +187,16 @@ def test_static_files_and_links_are_served_under_the_prefix(exchange):
     assert requests.get(exchange.hub.service_url + "healthz", timeout=30).status_code == 200
 
 
+def test_sync_hub_groups_applies_the_hubs_groups_to_rosters(exchange):
+    output = exchange.hub.manage("sync_hub_groups")
+    assert "uma is now student in phys101." in output
+    assert "wes is now instructor in phys101." in output
+    members = requests.get(
+        f"{exchange.api}/courses/phys101/members", headers=auth(exchange.tokens["ines"]), timeout=30
+    ).json()
+    assert {m["username"]: m["role"] for m in members}["wes"] == "instructor"
+
+
 # --- a browser ----------------------------------------------------------------------------
 
 
@@ -229,13 +241,14 @@ def test_instructor_signs_in_through_the_hub_and_walks_course_assignment_submiss
     context, page = signed_in(browser, exchange, "ines", "courses/phys101/")
     assert page.url == exchange.hub.service_url + "courses/phys101/"
     assert page.locator("h1").inner_text().startswith("phys101")
-    assert "2 students" in page.inner_text(".figures")
+    assert "3 students" in page.inner_text(".figures")  # sam, tia, and uma from the hub group
     shot(page, "course")
 
     page.click("text=ps1")
     page.wait_for_url("**/assignments/ps1/")
     rows = page.locator("table.students tbody tr")
-    assert rows.count() == 2
+    assert rows.count() == 3
+    assert "not submitted" in rows.nth(2).inner_text()
     shot(page, "assignment")
 
     with page.expect_download() as download_info:
@@ -246,13 +259,20 @@ def test_instructor_signs_in_through_the_hub_and_walks_course_assignment_submiss
         "sam/notes.txt",
         "sam/ps1.ipynb",
         "tia/ps1.ipynb",  # tia's latest came from her server, with one file
-    ] or sorted(archive.namelist()) == ["sam/notes.txt", "sam/ps1.ipynb", "tia/notes.txt", "tia/ps1.ipynb"]
+    ] or sorted(archive.namelist()) == [
+        "sam/notes.txt",
+        "sam/ps1.ipynb",
+        "tia/notes.txt",
+        "tia/ps1.ipynb",
+    ]
 
     page.click("table.students tbody tr:first-child td:nth-child(2) a")
     page.wait_for_url("**/submissions/*/")
     frame = page.frame_locator("iframe[title='ps1.ipynb']")
     assert "Answer of sam" in frame.locator("h1").first.inner_text()
     assert "42" in frame.locator("body").inner_text()
+    page.locator("iframe[title='ps1.ipynb']").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "submission-notebook.png"))
     feedback = page.frame_locator("iframe[title='ps1.html']")
     assert "Well done, sam" in feedback.locator("h2").inner_text()
     shot(page, "submission")
@@ -302,7 +322,7 @@ def test_spanish_browser_gets_the_spanish_pages(browser, exchange):
     )
     assert page.locator("html").get_attribute("lang") == "es"
     main = page.inner_text("main")
-    assert "Tareas" in main and "2 estudiantes" in main
+    assert "Tareas" in main and "3 estudiantes" in main
     assert "Volver a JupyterHub" in page.inner_text("header")
     shot(page, "course-es")
     context.close()
