@@ -1,10 +1,13 @@
-"""OpenAPI descriptions of the API's authentication, for drf-spectacular."""
+"""OpenAPI details drf-spectacular cannot see by itself: the authentication schemes and the
+error responses (the one error form, with each status an operation can answer)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
 
 
 class JupyterHubTokenScheme(OpenApiAuthenticationExtension):
@@ -26,3 +29,42 @@ class JupyterHubTokenScheme(OpenApiAuthenticationExtension):
 class ApiTokenScheme(JupyterHubTokenScheme):
     target_class = "api.authentication.ApiTokenAuthentication"
     name = "apiTokenAuth"
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="A stable code, e.g. not_found or missing_file.")
+    detail = serializers.CharField(help_text="A sentence for people.")
+
+
+ERRORS = {
+    "400": "Bad input; the detail says which.",
+    "401": "No or bad credentials (WWW-Authenticate: token).",
+    "403": "A member whose role does not allow this.",
+    "404": "Not found, or not visible to the caller.",
+    "409": "Conflicts with the current state (in use, not released, exists).",
+    "413": "Over an upload limit.",
+    "415": "Wrong content type.",
+    "503": "A dependency (JupyterHub, database, storage) does not answer.",
+}
+WRITE_ONLY = {"409", "413", "415"}
+
+
+class ExchangeAutoSchema(AutoSchema):
+    """Every operation also documents the error responses it can give."""
+
+    def error_statuses(self) -> list[str]:
+        if not self.get_auth():
+            return ["403", "404"]  # signed download links: expired, or not valid
+        codes = [code for code in ERRORS if code not in WRITE_ONLY]
+        if self.method in ("POST", "PUT", "DELETE"):
+            codes += sorted(WRITE_ONLY)
+        return sorted(codes)
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        for code in self.error_statuses():
+            if code not in responses:
+                response = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+                response["description"] = ERRORS[code]
+                responses[code] = response
+        return responses

@@ -1,5 +1,6 @@
 """schemathesis against the OpenAPI schema of a live server, as several roles, with a
-bounded number of examples per operation: no request may get a 500.
+bounded number of examples per operation: no request may get a 500, and every response
+must be one the schema documents.
 
 Each role runs once with the real ids of a course, an assignment, a member and a
 submission (so requests reach the operations, not just the 404 of a missing course) and
@@ -21,6 +22,15 @@ from api.tests.live import LiveServer
 from courses.testing import manifest_of, tar_gz
 
 MAX_EXAMPLES = 8
+# No 500s, and every answer is one the schema documents (status, content type, body).
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
 
@@ -80,7 +90,7 @@ def _run(server: LiveServer, token: str | None, tmp_path: Path, parameters: dict
         "run",
         f"{server.api_url}/schema/?format=json",
         "--checks",
-        "not_a_server_error",
+        CHECKS,
         "--max-examples",
         str(MAX_EXAMPLES),
         "--phases",
