@@ -16,6 +16,7 @@ by the operating-system account, and every server in this test runs under the sa
 from __future__ import annotations
 
 import concurrent.futures
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,64 +94,70 @@ class ServiceExchange:
         )
         assert response.status_code < 300, response.text
 
-    def config(self, user: LabUser) -> str:
+    def setup(self, user: LabUser, course_root: Path | None = None) -> None:
+        """Write the user's ``nbgrader_config.py`` and enable the plugin's Lab extension."""
+        user.prepare()
         user.extra_env["NBGRADER_EXCHANGE_TOKEN"] = self.tokens[user.name]
         user.extra_env["PYTHONPATH"] = str(REPO)
-        return f"from nbgrader_exchange import configure\nconfigure(c, url={self.server.url!r})\n"
+        lines = [
+            "from nbgrader_exchange import configure\n",
+            "c = get_config()  # noqa: F821\n",
+            f"configure(c, url={self.server.url!r})\n",
+        ]
+        if course_root is not None:
+            lines.append(f"c.CourseDirectory.root = {str(course_root)!r}\n")
+            lines.append(f"c.CourseDirectory.course_id = {course_root.name!r}\n")
+        user.write_nbgrader_config("".join(lines))
+        server_config = {"ServerApp": {"jpserver_extensions": {"nbgrader_exchange.lab": True}}}
+        (user.config_dir / "jupyter_server_config.json").write_text(json.dumps(server_config))
 
     def stop(self) -> None:
         self.server.stop()
 
 
-def _config(exchange, user: LabUser, course_root: Path | None = None) -> str:
-    lines = ["c = get_config()  # noqa: F821\n"]
-    if course_root is not None:
-        lines.append(f"c.CourseDirectory.root = {str(course_root)!r}\n")
-        lines.append(f"c.CourseDirectory.course_id = {course_root.name!r}\n")
-    lines.append(exchange.config(user))
-    return "".join(lines)
-
-
-@pytest.fixture(params=["service"])
-def exchange(request, tmp_path):
+@pytest.fixture
+def service(tmp_path):
     backend = ServiceExchange(tmp_path)
     yield backend
     backend.stop()
 
 
+def start_all(users: list[LabUser]) -> None:
+    for user in users:
+        user.start()
+    with concurrent.futures.ThreadPoolExecutor(len(users)) as pool:
+        list(pool.map(LabUser.wait_ready, users))
+
+
+def release_from_cli(user: LabUser, course_root: Path, assignment: str) -> None:
+    write_source_assignment(course_root, assignment, assignment)
+    user.nbgrader("generate_assignment", assignment, cwd=course_root)
+    user.nbgrader("release_assignment", assignment, cwd=course_root)
+
+
 @pytest.fixture
-def classroom(exchange, tmp_path, lab_log_dir) -> Classroom:
+def classroom(service, tmp_path, lab_log_dir) -> Classroom:
     """Three running JupyterLab servers, and a second course with a released assignment."""
     homes = tmp_path / "home"
     instructor = LabUser("ines", homes / "ines", lab_log_dir)
     course_root = instructor.home / COURSE
-    instructor.prepare()
-    instructor.write_nbgrader_config(_config(exchange, instructor, course_root))
+    service.setup(instructor, course_root)
     write_source_assignment(course_root, ASSIGNMENT, NOTEBOOK)
 
     students = {}
     for name in STUDENTS:
-        student = LabUser(name, homes / name, lab_log_dir)
-        student.prepare()
-        student.write_nbgrader_config(_config(exchange, student))
-        students[name] = student
+        students[name] = LabUser(name, homes / name, lab_log_dir)
+        service.setup(students[name])
 
     # A second course, released from the command line, so that the students' course list
     # holds more than one course.
     other = LabUser("olaf", homes / "olaf", lab_log_dir)
-    other_root = other.home / OTHER_COURSE
-    other.prepare()
-    other.write_nbgrader_config(_config(exchange, other, other_root))
-    write_source_assignment(other_root, "lab1", "lab1")
-    other.nbgrader("generate_assignment", "lab1", cwd=other_root)
-    other.nbgrader("release_assignment", "lab1", cwd=other_root)
+    service.setup(other, other.home / OTHER_COURSE)
+    release_from_cli(other, other.home / OTHER_COURSE, "lab1")
 
     room = Classroom(instructor, students, course_root)
-    for user in room.users:
-        user.start()
     try:
-        with concurrent.futures.ThreadPoolExecutor(len(room.users)) as pool:
-            list(pool.map(LabUser.wait_ready, room.users))
+        start_all(room.users)
         yield room
     finally:
         for user in room.users:
@@ -274,3 +281,80 @@ def _round_trip(context, room: Classroom, shots: Screenshots) -> None:
         # Their own feedback, for their own submission: the folder is its timestamp.
         feedback = list((room.students[name].home / ASSIGNMENT / "feedback").glob("*/*.html"))
         assert [path.parent.name for path in feedback] == [submitted_at[name]]
+
+
+@pytest.fixture
+def stranded_student(service, tmp_path, lab_log_dir) -> LabUser:
+    """A student whose Lab is running, with ps1 fetched and ps2 released but not fetched."""
+    homes = tmp_path / "home"
+    instructor = LabUser("ines", homes / "ines", lab_log_dir)
+    course_root = instructor.home / COURSE
+    service.setup(instructor, course_root)
+    release_from_cli(instructor, course_root, "ps1")
+    release_from_cli(instructor, course_root, "ps2")
+    student = LabUser("sam", homes / "sam", lab_log_dir)
+    service.setup(student)
+    student.nbgrader("fetch_assignment", "ps1", "--course", COURSE)
+    try:
+        start_all([student])
+        yield student
+    finally:
+        student.stop()
+
+
+def test_assignments_tab_explains_that_the_exchange_is_down(
+    chromium, service, stranded_student: LabUser, screenshots: Screenshots
+) -> None:
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(pages.TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        pages.open_lab(page, stranded_student.lab_url)
+        pages.open_assignments(page)
+        expect(pages.assignment_row(page, "released", "ps2")).to_have_count(1)
+        expect(pages.assignment_row(page, "fetched", "ps1")).to_have_count(1)
+        screenshots.take(page, "sam sees ps1 fetched and ps2 released")
+
+        service.stop()
+        unreachable = f"the exchange server at {service.server.url} is not reachable"
+
+        # Submit: nbgrader's "Invalid Submission" dialog carries the sentence.
+        pages.assignment_row(page, "fetched", "ps1").locator(
+            ".item_status button", has_text="Submit"
+        ).click()
+        dialog = page.locator(".jp-Dialog")
+        expect(dialog).to_contain_text("Assignment not submitted")
+        expect(dialog).to_contain_text(unreachable)
+        expect(dialog).not_to_contain_text("Traceback")
+        screenshots.take(page, "submit while the exchange is down")
+        dialog.locator("button", has_text="Ok").click()
+        expect(dialog).to_have_count(0)
+
+        # Fetch: the tab says what failed instead of listing again as if nothing happened.
+        pages.assignment_row(page, "released", "ps2").locator(
+            ".item_status button", has_text="Fetch"
+        ).click()
+        pages.wait_loaded(page)
+        error = pages.section_error(page, "released")
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("Could not fetch")
+        expect(error).to_contain_text(unreachable)
+        screenshots.take(page, "fetch while the exchange is down")
+
+        # Refresh: the course list and every section explain, nothing spins.
+        pages.refresh_assignments(page)
+        expect(page.locator("#course_list_default")).to_have_text("Error fetching courses!")
+        for section in pages.SECTIONS:
+            error = pages.section_error(page, section)
+            expect(error).to_be_visible()
+            expect(error).to_contain_text(unreachable)
+            expect(error).not_to_contain_text("Traceback")
+            expect(error).not_to_contain_text("exchange directory")
+            expect(page.locator(f"#{section}_assignments_list_loading")).to_be_hidden()
+        assert pages.rows(page, "released").count() == 0
+        screenshots.take(page, "assignments tab while the exchange is down")
+    except Exception:
+        screenshots.take(page, "failure")
+        raise
+    finally:
+        context.close()
