@@ -36,7 +36,7 @@ def upload_form(files: Mapping[str, bytes], *, omit: Iterable[str] = ()) -> dict
 
 
 @pytest.fixture
-def admin_user(django_user_model):
+def site_admin(django_user_model):
     return django_user_model.objects.create(username="ada", is_staff=True)
 
 

@@ -109,3 +109,20 @@ def test_browser_session_works(django_user_model):
     client = APIClient()
     client.force_login(user)
     assert client.get("/api/v1/me").json()["username"] == "sess"
+
+
+@pytest.mark.django_db
+def test_admin_lists_tokens_by_hash_and_revokes_them(admin_client, django_user_model):
+    token = make_token("sam", "--create-user")
+    page = admin_client.get("/admin/api/apitoken/")
+    assert page.status_code == 200
+    assert b"sam" in page.content and token.encode() not in page.content
+    assert admin_client.get("/admin/api/apitoken/add/").status_code == 403
+    stored = ApiToken.objects.get()
+    response = admin_client.post(
+        "/admin/api/apitoken/",
+        {"action": "revoke", "_selected_action": [stored.pk]},
+        follow=True,
+    )
+    assert b"Revoked 1 token" in response.content
+    assert me(token)[0] == 401

@@ -21,9 +21,9 @@ def test_me_lists_memberships_with_roles(people, client_for):
 
 
 def test_site_admin_sees_every_course_and_creates_one_with_instructors(
-    people, admin_user, client_for
+    people, site_admin, client_for
 ):
-    ada = client_for(admin_user)
+    ada = client_for(site_admin)
     response = ada.post(
         "/api/v1/courses",
         {"course_id": "chem1", "title": "Chemistry", "instructors": ["ines", "ivy"]},
@@ -40,8 +40,8 @@ def test_site_admin_sees_every_course_and_creates_one_with_instructors(
     }
 
 
-def test_creating_an_existing_or_badly_named_course_is_refused(admin_user, course, client_for):
-    ada = client_for(admin_user)
+def test_creating_an_existing_or_badly_named_course_is_refused(site_admin, course, client_for):
+    ada = client_for(site_admin)
     response = ada.post("/api/v1/courses", {"course_id": "phys101"}, format="json")
     assert (response.status_code, response.json()["error"]) == (409, "conflict")
     response = ada.post("/api/v1/courses", {"course_id": "no spaces"}, format="json")
@@ -52,7 +52,7 @@ def test_creating_an_existing_or_badly_named_course_is_refused(admin_user, cours
 
 
 def test_deleting_a_course_removes_its_rows_but_keeps_the_users(
-    admin_user, people, released, client_for
+    site_admin, people, released, client_for
 ):
     from courses.services import submit_assignment
     from courses.testing import make_upload
@@ -60,7 +60,7 @@ def test_deleting_a_course_removes_its_rows_but_keeps_the_users(
     submit_assignment(
         student=people["sam"], assignment=released, upload=make_upload({"a.txt": b"a"})
     )
-    assert client_for(admin_user).delete(C).status_code == 204
+    assert client_for(site_admin).delete(C).status_code == 204
     assert not Course.objects.exists()
     assert not Assignment.objects.exists() and not Submission.objects.exists()
     assert not Bundle.objects.exists() and not Membership.objects.exists()

@@ -144,8 +144,8 @@ CELLS = [
 
 
 @pytest.fixture
-def world(people, admin_user, released, unreleased, submission, feedback, client_for):
-    users = {**people, "ada": admin_user, "anonymous": None}
+def world(people, site_admin, released, unreleased, submission, feedback, client_for):
+    users = {**people, "ada": site_admin, "anonymous": None}
     fetched = client_for(people["ines"]).get(f"{A}/release/files").json()
     return {"users": users, "sid": submission.pk, "file_url": fetched["files"][0]["url"]}
 
