@@ -26,11 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import shutil
 import tarfile
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +59,7 @@ from django.utils import timezone
 from . import blobstore
 from .exceptions import Conflict, ExchangeError
 from .models import Blob, BundleEntry, blob_storage_name
-from .storage_checks import gc_guard
+from .storage_checks import gc_guard, io_threads
 
 FORMAT = "nbgrader-exchange-backup"
 VERSION = 1
@@ -243,6 +246,47 @@ def _dump_model(model: type[models.Model], target: Path) -> tuple[int, str]:
     return rows, digest.hexdigest()
 
 
+def _missing(sha: str) -> BackupError:
+    return BackupError(
+        f"Blob {sha} is referenced but missing from storage; run verify_storage, restore "
+        "the file, and back up again."
+    )
+
+
+def _download(sha: str, work: Path) -> Path:
+    if not blobstore.exists(sha):
+        raise _missing(sha)
+    target = work / f"blob-{sha}"
+    with blobstore.open_blob(sha) as source, target.open("wb") as out:
+        shutil.copyfileobj(source, out, blobstore.CHUNK_SIZE)
+    return target
+
+
+def _blob_sources(blobs: list[tuple[str, int]], work: Path) -> Iterator[tuple[str, Path]]:
+    """Each blob's bytes as a local file, in order: the file itself on local storage; from
+    an object store, several downloaded at once into ``work`` ahead of the archive writer."""
+    storage = blobstore.get_storage()
+    if blobstore.is_local(storage):
+        for sha, _ in blobs:
+            path = Path(storage.path(blob_storage_name(sha)))
+            if not path.is_file():
+                raise _missing(sha)
+            yield sha, path
+        return
+    threads = io_threads(storage)
+    shas = iter(sha for sha, _ in blobs)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending = deque(
+            (sha, pool.submit(_download, sha, work)) for sha in itertools.islice(shas, 2 * threads)
+        )
+        while pending:
+            sha, future = pending.popleft()
+            yield sha, future.result()
+            following = next(shas, None)
+            if following is not None:
+                pending.append((following, pool.submit(_download, following, work)))
+
+
 def _applied_migrations() -> dict[str, list[str]]:
     applied: dict[str, list[str]] = {}
     recorder = MigrationRecorder(connections[DEFAULT_DB_ALIAS])
@@ -300,16 +344,11 @@ def backup(*, out: Path | str, progress: Progress = _quiet) -> BackupReport:
                 for table in tables:
                     source = work / f"{table['model']}.jsonl"
                     _add_file(archive, table["file"], source, source.stat().st_size)
-                for number, (sha, size) in enumerate(blobs, start=1):
-                    try:
-                        handle = blobstore.open_blob(sha)
-                    except (FileNotFoundError, OSError) as exc:
-                        raise BackupError(
-                            f"Blob {sha} is referenced but missing from storage; run "
-                            "verify_storage, restore the file, and back up again."
-                        ) from exc
-                    with handle:
-                        _add_file(archive, blob_storage_name(sha), handle, size)
+                for number, (sha, path) in enumerate(_blob_sources(blobs, work), start=1):
+                    size = path.stat().st_size
+                    _add_file(archive, blob_storage_name(sha), path, size)
+                    if not blobstore.is_local():
+                        path.unlink()
                     report.blobs += 1
                     report.blob_bytes += size
                     if number % 500 == 0:
@@ -492,41 +531,41 @@ def restore(
             seen_tables: set[str] = set()
             seen_blobs: set[str] = set()
             progress(f"Verifying and storing {len(expected_blobs)} blob(s)...")
-            for member in archive:
-                if not member.isfile() or member.name == MANIFEST:
-                    continue
-                handle = archive.extractfile(member)
-                assert handle is not None
-                if member.name in tables:
-                    table = tables[member.name]
-                    with (work / f"{table['model']}.jsonl").open("wb") as out:
-                        sha, _ = _hash_copy(handle, out)
-                    if sha != table["sha256"]:
-                        raise BackupError(
-                            f"{member.name} in the backup is damaged: its SHA-256 is {sha}, "
-                            f"the manifest says {table['sha256']}. Nothing was restored."
-                        )
-                    seen_tables.add(member.name)
-                elif member.name.startswith("blobs/"):
-                    sha = member.name.rsplit("/", 1)[-1]
-                    if sha not in expected_blobs or member.name != blob_storage_name(sha):
+            with _Puts() as puts:
+                for member in archive:
+                    if not member.isfile() or member.name == MANIFEST:
+                        continue
+                    handle = archive.extractfile(member)
+                    assert handle is not None
+                    if member.name in tables:
+                        table = tables[member.name]
+                        with (work / f"{table['model']}.jsonl").open("wb") as out:
+                            sha, _ = _hash_copy(handle, out)
+                        if sha != table["sha256"]:
+                            raise BackupError(
+                                f"{member.name} in the backup is damaged: its SHA-256 is {sha}, "
+                                f"the manifest says {table['sha256']}. Nothing was restored."
+                            )
+                        seen_tables.add(member.name)
+                    elif member.name.startswith("blobs/"):
+                        sha = member.name.rsplit("/", 1)[-1]
+                        if sha not in expected_blobs or member.name != blob_storage_name(sha):
+                            raise BackupError(f"The backup holds an unexpected file {member.name}.")
+                        staged = blobstore.stage(handle)
+                        if staged.sha256 != sha or staged.size != member.size:
+                            blobstore.discard(staged)
+                            raise BackupError(
+                                f"Blob {sha} in the backup is damaged: its {staged.size} bytes "
+                                f"hash to {staged.sha256}. Nothing was restored to the database."
+                            )
+                        puts.submit(staged)
+                        seen_blobs.add(sha)
+                        report.blobs += 1
+                        report.blob_bytes += member.size
+                        if report.blobs % 500 == 0:
+                            progress(f"  {report.blobs}/{len(expected_blobs)} blobs")
+                    else:
                         raise BackupError(f"The backup holds an unexpected file {member.name}.")
-                    try:
-                        blobstore.store_stream(
-                            handle, path=member.name, size=member.size, sha256=sha
-                        )
-                    except ExchangeError as exc:
-                        raise BackupError(
-                            f"Blob {sha} in the backup is damaged ({exc.detail}) Nothing was "
-                            "restored to the database."
-                        ) from exc
-                    seen_blobs.add(sha)
-                    report.blobs += 1
-                    report.blob_bytes += member.size
-                    if report.blobs % 500 == 0:
-                        progress(f"  {report.blobs}/{len(expected_blobs)} blobs")
-                else:
-                    raise BackupError(f"The backup holds an unexpected file {member.name}.")
         if set(tables) - seen_tables or expected_blobs - seen_blobs:
             lost = sorted(set(tables) - seen_tables) + sorted(expected_blobs - seen_blobs)
             raise BackupError(
@@ -559,6 +598,31 @@ def restore(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+class _Puts:
+    """Blobs verified from the archive, put into storage in the background (several at once
+    on an object store); leaving the block waits for every put and raises the first error."""
+
+    def __init__(self) -> None:
+        self.threads = io_threads(blobstore.get_storage())
+        self.pool = ThreadPoolExecutor(max_workers=self.threads)
+        self.pending: deque[Future[None]] = deque()
+
+    def submit(self, staged: blobstore.StagedFile) -> None:
+        self.pending.append(self.pool.submit(blobstore.put, staged))
+        while len(self.pending) > 2 * self.threads:
+            self.pending.popleft().result()
+
+    def __enter__(self) -> _Puts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def _check_blob_rows(expected: set[str]) -> None:
