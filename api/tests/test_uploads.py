@@ -17,6 +17,9 @@ from courses.testing import make_upload, manifest_of, tar_gz
 SUBMIT = "/api/v1/courses/phys101/assignments/ps1/submissions"
 NOTEBOOK = {"ps1.ipynb": b'{"cells": ["sam v2"]}'}
 
+# Storage-facing: `make test-s3` runs these on SeaweedFS S3 too.
+pytestmark = pytest.mark.storage
+
 
 def _recorded() -> tuple[int, ...]:
     return (
