@@ -437,7 +437,12 @@ def test_notes_print_a_valid_zero_to_jupyterhub_config_snippet():
     assert "apiToken" in service
     scope = "access:services!service=nbgrader-exchange"
     assert scope in snippet["hub"]["loadRoles"]["user"]["scopes"]
-    assert scope in snippet["hub"]["loadRoles"]["server"]["scopes"]
+    assert scope in snippet["hub"]["config"]["Spawner"]["server_token_scopes"]
+    # The OAuth client JupyterHub registers matches what the exchange is told.
+    server = one(manifests({}), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in server["env"]}
+    assert service["oauth_client_id"] == env["JUPYTERHUB_CLIENT_ID"]
+    assert service["oauth_redirect_uri"] == env["JUPYTERHUB_OAUTH_CALLBACK_URL"]
     assert snippet["singleuser"]["extraEnv"]["NBGRADER_EXCHANGE_URL"] == f"{url}/"
     config = snippet["singleuser"]["extraFiles"]["nbgrader-exchange-config"]
     assert config["mountPath"] == "/etc/jupyter/nbgrader_config.py"
