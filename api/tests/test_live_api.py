@@ -17,6 +17,9 @@ import requests
 from api.tests.live import LiveServer
 from courses.testing import manifest_of, tar_gz
 
+# The server brings its own SQLite database: once per suite is enough.
+pytestmark = pytest.mark.sqlite_only
+
 # Over FILE_UPLOAD_MAX_MEMORY_SIZE (2 MiB), so the upload is spooled to a temporary file.
 BIG = os.urandom(3 * 1024 * 1024 + 17)
 RELEASE = {

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from api.tests.live import LiveServer
+
+# The server brings its own SQLite database: once per suite is enough.
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_live_server_starts_serves_a_token_and_stops():

@@ -21,6 +21,9 @@ import requests
 from api.tests.live import LiveServer
 from courses.testing import manifest_of, tar_gz
 
+# The server brings its own SQLite database: once per suite is enough.
+pytestmark = pytest.mark.sqlite_only
+
 MAX_EXAMPLES = 8
 # No 500s, and every answer is one the schema documents (status, content type, body).
 CHECKS = ",".join(
