@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 
 from courses import blobstore
 from courses.exceptions import ExchangeError, NotFound
@@ -45,7 +46,7 @@ def blob_url(request: HttpRequest, *, sha256: str, path: str) -> str:
     if _presigns(storage):
         return storage.url(  # type: ignore[call-arg]
             blob_storage_name(sha256),
-            parameters={"ResponseContentDisposition": f'attachment; filename="{name}"'},
+            parameters={"ResponseContentDisposition": content_disposition_header(True, name) or ""},
             expire=settings.EXCHANGE_SIGNED_URL_SECONDS,
         )
     signed = signing.dumps([sha256, name], salt=SIGNING_SALT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -45,7 +46,7 @@ class SubmissionDownloadView(APIView):
             iter_zip(selectors.bundle_entries(submission.bundle), root=root),
             content_type="application/zip",
         )
-        response["Content-Disposition"] = f'attachment; filename="{root}.zip"'
+        response["Content-Disposition"] = content_disposition_header(True, f"{root}.zip")
         return response
 
 
