@@ -480,7 +480,14 @@ def _load_table(model: type[models.Model], path: Path) -> int:
 
 def _reset_sequences(models_: list[type[models.Model]]) -> None:
     connection = connections[DEFAULT_DB_ALIAS]
-    statements = connection.ops.sequence_reset_sql(no_style(), models_)
+    # The tables of many-to-many fields (a user's groups) have id sequences of their own.
+    through = [
+        f.remote_field.through
+        for model in models_
+        for f in model._meta.local_many_to_many
+        if f.remote_field.through._meta.auto_created
+    ]
+    statements = connection.ops.sequence_reset_sql(no_style(), [*models_, *through])
     if statements:
         with connection.cursor() as cursor:
             for sql in statements:

@@ -180,6 +180,10 @@ def test_round_trip_keeps_every_row_and_every_byte(source_kind, target_kind, tmp
     # Sequences continue after the restored ids: new rows can be written.
     target.shell(
         "from courses import services; services.create_course(code='after', instructors=['new'])"
+        "\nfrom django.contrib.auth.models import Group, Permission, User"
+        "\nlater = User.objects.create(username='later')"
+        "\nGroup.objects.get(name='it-staff').user_set.add(later)"
+        "\nlater.user_permissions.add(Permission.objects.get(codename='view_course'))"
     )
     # A restored target is no longer empty.
     refused = target.manage("restore", str(archive), check=False)
