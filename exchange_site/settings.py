@@ -332,7 +332,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "api.parsers.LimitedJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     # In this order: a JupyterHub token, a standalone API token, a browser session.

@@ -11,7 +11,7 @@ import pytest
 
 from api.tests.conftest import SUBMITTED, upload_form
 from courses import services
-from courses.models import AuditEvent, Blob, Bundle, BundleEntry, Submission
+from courses.models import AuditEvent, Blob, Bundle, BundleEntry, Membership, Submission
 from courses.testing import make_upload, manifest_of, tar_gz
 
 SUBMIT = "/api/v1/courses/phys101/assignments/ps1/submissions"
@@ -266,3 +266,15 @@ def test_upload_fields_refuse_what_is_not_text(settings):
 def test_unreadable_content_length_is_left_to_the_parser(sam):
     response = sam.post(SUBMIT, upload_form(NOTEBOOK), format="multipart", CONTENT_LENGTH="x")
     assert 400 <= response.status_code < 500
+
+
+def test_json_body_over_the_memory_limit_is_413_unread(people, client_for, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    before = Membership.objects.count()
+    response = client_for(people["ines"]).post(
+        "/api/v1/courses/phys101/roster",
+        {"members": [{"username": f"user{i}"} for i in range(50)]},
+        format="json",
+    )
+    _refused(response, 413, "too_large")
+    assert Membership.objects.count() == before

@@ -7,7 +7,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +16,8 @@ from courses import roster
 from courses.exceptions import TooLarge
 from courses.models import Membership
 from courses.permissions import Action, get_course_for
+
+from ..parsers import LimitedJSONParser
 
 Role = Membership.Role
 MAX_ROSTER_BYTES = 10 * 1024 * 1024
@@ -64,7 +66,7 @@ class RosterResultSerializer(serializers.Serializer):
 
 
 class RosterView(APIView):
-    parser_classes = [JSONParser, CSVParser]
+    parser_classes = [LimitedJSONParser, CSVParser]
 
     @extend_schema(
         request={"application/json": RosterInputSerializer, "text/csv": str},
