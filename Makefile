@@ -108,3 +108,25 @@ bench-soak: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov
+
+.PHONY: demo check-plugin-install
+
+## make demo: the whole nbgrader cycle (release ... fetch_feedback) over a throwaway service,
+## with the real nbgrader CLI, an instructor and two students each in their own HOME
+demo: $(VENV)/.installed-dev
+	$(BIN)/python scripts/demo.py
+
+## make check-plugin-install: the plugin installs alone in a fresh virtualenv (nbgrader and
+## requests, never Django); redone only when the plugin or pyproject.toml change
+PLUGIN_VENV ?= build/plugin-venv
+check-plugin-install: $(PLUGIN_VENV)/.checked
+
+$(PLUGIN_VENV)/.checked: pyproject.toml $(wildcard nbgrader_exchange/*.py)
+	rm -rf $(PLUGIN_VENV)
+	$(PYTHON) -m venv $(PLUGIN_VENV)
+	$(PLUGIN_VENV)/bin/pip install -q .
+	cd / && $(CURDIR)/$(PLUGIN_VENV)/bin/python -c "import nbgrader_exchange.list, nbgrader_exchange.submit; print('nbgrader_exchange imports')"
+	cd / && if $(CURDIR)/$(PLUGIN_VENV)/bin/python -c "import django" 2>/dev/null; then \
+		echo "Django is installed alongside the plugin: it must not be"; exit 1; \
+	else echo "django is not installed: good"; fi
+	touch $@

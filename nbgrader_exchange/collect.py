@@ -1,0 +1,145 @@
+"""``nbgrader collect``: download each student's latest submission into ``submitted/``.
+
+Each distinct file is downloaded once per run (the release's files, which students hand back
+unchanged, are copied from the local ``release/`` directory instead), in parallel, with every
+hash checked. ``timestamp.txt`` holds the server's timestamp of the submission.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from nbgrader.exchange.abc import ExchangeCollect as ABCExchangeCollect
+from nbgrader.utils import parse_utc
+
+from .client import DownloadStats
+from .exchange import Exchange
+
+
+class ExchangeCollect(Exchange, ABCExchangeCollect):
+    """Collect submissions: ``--update`` replaces older ones, ``--before-duedate`` picks the
+    last one before the due date (the gradebook's, else the server's)."""
+
+    def init_src(self) -> None:
+        self.course_id = self.require_course()
+        self.assignment_id = self.coursedir.assignment_id
+        self.what = f"collect {self.assignment_id} from course {self.course_id}"
+        url = self.assignment_url(self.course_id, self.assignment_id)
+        student = self.coursedir.student_id
+        payload: dict[str, Any] = {"latest": not self.before_duedate}
+        if student and student != "*":
+            payload["student"] = student
+        submissions = self.client.post(f"{url}/collect", payload, what=self.what, safe=True)
+        by_student: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for submission in submissions:
+            submission["parsed"] = parse_utc(submission["timestamp"])
+            by_student[submission["student"]].append(submission)
+        self.duedate = self._duedate(url) if self.before_duedate else None
+        self.src_records = []
+        for records in by_student.values():
+            records.sort(key=lambda item: item["parsed"], reverse=True)
+            chosen = records[0]
+            if self.duedate is not None:
+                before = [r for r in records if r["parsed"] <= self.duedate]
+                if before:
+                    chosen = before[0]
+            self.src_records.append(chosen)
+        self.src_records.sort(key=lambda item: item["student"])
+
+    def _duedate(self, url: str) -> Any:
+        from nbgrader.api import Gradebook, MissingEntry
+
+        db_url = self.coursedir.db_url
+        if not db_url.startswith("sqlite:///") or os.path.exists(db_url[len("sqlite:///") :]):
+            with Gradebook(db_url, self.course_id) as gb:
+                try:
+                    duedate = gb.find_assignment(self.assignment_id).duedate
+                except MissingEntry:
+                    duedate = None
+            if duedate is not None:
+                return duedate
+        detail = self.client.get(url, what=self.what)
+        return parse_utc(detail["due_date"]) if detail.get("due_date") else None
+
+    def init_dest(self) -> None:
+        pass
+
+    def copy_files(self) -> None:
+        if not self.src_records:
+            self.log.warning(
+                "No submissions of '%s' for course '%s' to collect",
+                self.assignment_id,
+                self.course_id,
+            )
+            return
+        self.log.info(
+            "Processing %d submissions of '%s' for course '%s'",
+            len(self.src_records),
+            self.assignment_id,
+            self.course_id,
+        )
+        cache = self.new_blob_cache()
+        cd = self.coursedir
+        cache.add_directory(Path(cd.format_path(cd.release_directory, ".", self.assignment_id)))
+        stats = DownloadStats()
+        for rec in self.src_records:
+            student_id = rec["student"]
+            dest = Path(cd.format_path(cd.submitted_directory, student_id, self.assignment_id))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            copy = updating = False
+            if dest.is_dir():
+                existing = cd.get_existing_timestamp(str(dest))
+                if self.update and (existing is None or rec["parsed"] > existing):
+                    copy = updating = True
+                elif self.before_duedate and existing != rec["parsed"]:
+                    copy = updating = True
+            else:
+                copy = True
+            if not copy:
+                if self.update:
+                    self.log.info(
+                        "No newer submission to collect: %s %s", student_id, self.assignment_id
+                    )
+                else:
+                    self.log.info(
+                        "Submission already exists, use --update to update: %s %s",
+                        student_id,
+                        self.assignment_id,
+                    )
+                continue
+            if updating:
+                self.log.info("Updating submission: %s %s", student_id, self.assignment_id)
+            else:
+                self.log.info("Collecting submission: %s %s", student_id, self.assignment_id)
+            self._download(rec, dest, cache, stats, replace=updating)
+        self.log.info(
+            "Collected %d files: %d downloaded (%.1f MB), %d copied from local copies",
+            stats.files,
+            stats.downloaded_files,
+            stats.downloaded_bytes / 1e6,
+            stats.reused_files,
+        )
+
+    def _download(
+        self, rec: dict[str, Any], dest: Path, cache: Any, stats: DownloadStats, replace: bool
+    ) -> None:
+        staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=dest.parent))
+        staging.chmod(0o755)
+        try:
+            files = rec.get("files")
+            if files is None:
+                files = self.client.get(f"submissions/{rec['id']}", what=self.what)["files"]
+            files = [f for f in files if f["path"] != "timestamp.txt"]
+            self.client.download_bundle(files, staging, what=self.what, cache=cache, stats=stats)
+            (staging / "timestamp.txt").write_text(rec["timestamp"])
+            if replace:
+                shutil.rmtree(dest)
+            staging.rename(dest)
+            cache.moved(staging, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

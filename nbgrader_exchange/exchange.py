@@ -1,0 +1,153 @@
+"""The base of every exchange role: where the service is, who the user is, how failures read.
+
+Mirrors ``nbgrader/exchange/default/exchange.py``: configuration as traitlets under
+``c.Exchange`` (with environment defaults), an HTTP client made on first use, and ``fail()``.
+Every expected failure (server down, bad token, not enrolled, unknown course or assignment,
+a file over the limit) ends as nbgrader's ``ExchangeError`` carrying one sentence, which
+nbgrader's applications log without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from nbgrader.exchange.abc import Exchange as ABCExchange
+from traitlets import Bool, Float, Integer, Unicode, default
+
+from .client import BlobCache, ExchangeClient, ServiceError
+
+# nbgrader's timestamp format; the service sends timestamps in exactly this shape.
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+
+
+class Exchange(ABCExchange):
+    """Common configuration and helpers of the exchange service's nbgrader plugin."""
+
+    url = Unicode(
+        help=(
+            "Base URL of the nbgrader exchange service, e.g. "
+            "http://nbgrader-exchange:8000 or https://hub.example.org/services/nbgrader-exchange. "
+            "Defaults to the NBGRADER_EXCHANGE_URL environment variable."
+        )
+    ).tag(config=True)
+
+    @default("url")
+    def _url_default(self) -> str:
+        return os.environ.get("NBGRADER_EXCHANGE_URL", "")
+
+    token = Unicode(
+        help=(
+            "API token sent to the exchange service. Defaults to NBGRADER_EXCHANGE_TOKEN, "
+            "then to JUPYTERHUB_API_TOKEN (set in every JupyterHub single-user server)."
+        )
+    ).tag(config=True)
+
+    @default("token")
+    def _token_default(self) -> str:
+        return os.environ.get("NBGRADER_EXCHANGE_TOKEN") or os.environ.get(
+            "JUPYTERHUB_API_TOKEN", ""
+        )
+
+    timeout = Float(
+        30.0, help="Seconds to wait for the exchange service to connect and to answer."
+    ).tag(config=True)
+
+    transfer_timeout = Float(
+        600.0, help="Seconds to wait between bytes while uploading or downloading files."
+    ).tag(config=True)
+
+    retries = Integer(
+        3,
+        help=(
+            "How often a request that is safe to repeat is retried after a connection error "
+            "or a 502/503/504 answer (with exponential backoff)."
+        ),
+    ).tag(config=True)
+
+    backoff = Float(0.5, help="Seconds before the first retry; doubled for each next one.").tag(
+        config=True
+    )
+
+    download_workers = Integer(4, help="How many files are downloaded in parallel.").tag(
+        config=True
+    )
+
+    cache = Unicode(
+        help=(
+            "Local cache directory for nbgrader submit and nbgrader list (small records of "
+            "your submissions). Defaults to $JUPYTER_DATA_DIR/nbgrader_cache."
+        )
+    ).tag(config=True)
+
+    @default("cache")
+    def _cache_default(self) -> str:
+        return os.path.join(jupyter_data_dir(), "nbgrader_cache")
+
+    path_includes_course = Bool(
+        False,
+        help=(
+            "Whether the local path of fetched and submitted assignments starts with the course "
+            "id (./course123/ps1) rather than not (./ps1)."
+        ),
+    ).tag(config=True)
+
+    _client: ExchangeClient | None = None
+
+    @property
+    def client(self) -> ExchangeClient:
+        if self._client is None:
+            self._client = ExchangeClient(
+                self.url,
+                self.token,
+                timeout=self.timeout,
+                transfer_timeout=self.transfer_timeout,
+                retries=self.retries,
+                backoff=self.backoff,
+                workers=self.download_workers,
+                report=self.log.info,
+            )
+        return self._client
+
+    def start(self) -> Any:
+        try:
+            return super().start()
+        except ServiceError as exc:
+            self.fail(str(exc))
+        except OSError as exc:
+            self.fail(f"A local file operation failed: {exc}.")
+        finally:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # --- helpers shared by the roles -------------------------------------------------------
+
+    def require_course(self) -> str:
+        course_id = self.coursedir.course_id
+        if not course_id:
+            self.fail("No course id specified. Re-run with --course flag.")
+        return course_id
+
+    def local_assignment_path(self, course_id: str, assignment_id: str) -> Path:
+        """Where a student's copy of an assignment lives (nbgrader's rule)."""
+        if self.path_includes_course:
+            root = os.path.join(course_id, assignment_id)
+        else:
+            root = assignment_id
+        return Path(os.path.abspath(os.path.join(self.assignment_dir, root)))
+
+    def assignment_url(self, course_id: str, assignment_id: str = "") -> str:
+        path = f"courses/{course_id}/assignments"
+        return f"{path}/{assignment_id}" if assignment_id else path
+
+    def new_blob_cache(self) -> BlobCache:
+        return BlobCache()
+
+
+def assignment_detail(
+    client: ExchangeClient, course_id: str, assignment_id: str, *, what: str
+) -> dict[str, Any]:
+    return client.get(f"courses/{course_id}/assignments/{assignment_id}", what=what)

@@ -1,0 +1,128 @@
+"""``nbgrader submit``: upload ``./<assignment>`` as a new submission.
+
+The server assigns the submission's timestamp; it is written, exactly as received, to
+``timestamp.txt`` in the local submission record under the nbgrader cache, next to the
+``submission_secret.txt`` that nbgrader 0.9.3+ uses to name feedback (the secret travels in
+the submission too, so collect, autograde and generate_feedback carry it along).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path, PurePosixPath
+
+from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
+
+from .client import FileEntry, entry_from_bytes, scan_directory
+from .exchange import Exchange
+
+# Written by the exchange, never taken from the student's directory.
+RESERVED = ("timestamp.txt", "submission_secret.txt")
+
+
+class ExchangeSubmit(Exchange, ABCExchangeSubmit):
+    """Submit an assignment; ``--strict`` refuses a submission missing a released notebook."""
+
+    def init_src(self) -> None:
+        if self.path_includes_course:
+            root = os.path.join(self.coursedir.course_id, self.coursedir.assignment_id)
+        else:
+            root = self.coursedir.assignment_id
+        self.src_path = os.path.abspath(os.path.join(self.assignment_dir, root))
+        self.coursedir.assignment_id = os.path.split(self.src_path)[-1]
+        if not os.path.isdir(self.src_path):
+            self.fail(f"Assignment not found at: {self.src_path}")
+
+    def init_dest(self) -> None:
+        self.course_id = self.require_course()
+        self.assignment_id = self.coursedir.assignment_id
+        student_id = self.coursedir.student_id
+        if student_id not in ("", "*") and ("*" in student_id or "+" in student_id):
+            self.fail(f"The student ID should contain no '*' nor '+'; got {student_id}")
+
+    def files(self) -> list[FileEntry]:
+        cd = self.coursedir
+        files = scan_directory(
+            Path(self.src_path),
+            exclude=cd.ignore,
+            include=cd.include,
+            max_file_size=1000 * cd.max_file_size if cd.max_file_size else None,
+            on_skip=self._skipped,
+        )
+        files = [entry for entry in files if entry.path not in RESERVED]
+        total = sum(entry.size for entry in files)
+        max_dir = 1000 * cd.max_dir_size
+        if max_dir and total > max_dir:
+            self.fail(
+                f"Assignment {self.assignment_id} not submitted: {self.src_path} holds {total} "
+                f"bytes, more than the limit of {max_dir} bytes "
+                "(CourseDirectory.max_dir_size, in kilobytes)."
+            )
+        return files
+
+    def _skipped(self, path: str, reason: str) -> None:
+        if reason == "too large":
+            self.log.warning(
+                "Ignoring file too large '%s' (see config option CourseDirectory.max_file_size)",
+                path,
+            )
+        else:
+            self.log.debug("Ignoring %s file '%s'", reason, path)
+
+    def check_filename_diff(self, released: list[str], submitted: list[str]) -> None:
+        """nbgrader's check: warn about missing or extra notebooks, refuse if strict."""
+        release_diff = [
+            f"{name}: {'FOUND' if name in submitted else 'MISSING'}" for name in released
+        ]
+        submitted_diff = [f"{name}: {'OK' if name in released else 'EXTRA'}" for name in submitted]
+        missing = any(name not in submitted for name in released)
+        extra = any(name not in released for name in submitted)
+        if not (missing or extra):
+            return
+        diff_msg = "Expected:\n\t{}\nSubmitted:\n\t{}".format(
+            "\n\t".join(release_diff), "\n\t".join(submitted_diff)
+        )
+        if missing and self.strict:
+            self.fail(
+                f"Assignment {self.assignment_id} not submitted. "
+                f"There are missing notebooks for the submission:\n{diff_msg}"
+            )
+        self.log.warning(
+            "Possible missing notebooks and/or extra notebooks submitted for assignment "
+            f"{self.assignment_id}:\n{diff_msg}"
+        )
+
+    def copy_files(self) -> None:
+        what = f"submit {self.assignment_id} to course {self.course_id}"
+        url = self.assignment_url(self.course_id, self.assignment_id)
+        detail = self.client.get(url, what=what)
+        release = detail.get("files", [])
+        files = self.files()
+        self.check_filename_diff(
+            _notebooks(f["path"] for f in release), _notebooks(f.path for f in files)
+        )
+        secret = secrets.token_hex(64)
+        files.append(entry_from_bytes("submission_secret.txt", secret.encode()))
+        self.log.info("Source: %s", self.src_path)
+        self.log.info("Destination: %s course %s", self.client.server, self.course_id)
+        submission = self.client.upload_bundle(
+            f"{url}/submissions",
+            files,
+            what=what,
+            known_shas={f["sha256"] for f in release},
+        )
+        timestamp = submission["timestamp"]
+        self.timestamp = timestamp
+        record = Path(self.cache, self.course_id) / (
+            f"{submission['student']}+{self.assignment_id}+{timestamp}"
+        )
+        record.mkdir(parents=True, exist_ok=True)
+        (record / "timestamp.txt").write_text(timestamp)
+        (record / "submission_secret.txt").write_text(secret)
+        (record / "submission_id.txt").write_text(str(submission["id"]))
+        self.log.info("Submitted as: %s %s %s", self.course_id, self.assignment_id, timestamp)
+
+
+def _notebooks(paths: object) -> list[str]:
+    return sorted(p for p in paths if PurePosixPath(p).suffix == ".ipynb")  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Tests of the nbgrader exchange plugin (no Django imported by the plugin itself)."""

@@ -1,0 +1,274 @@
+"""People, a course and the real nbgrader CLI, for the plugin's end-to-end tests and the demo.
+
+Each person has their own working directory and HOME (so their own nbgrader cache and
+Jupyter data), their own API token, and runs ``nbgrader`` as a subprocess. Under coverage,
+the subprocess is measured too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+COURSE = "phys101"
+
+PLUGIN_CONFIG = """\
+from nbgrader_exchange import configure
+
+configure(c)
+"""
+
+
+def solution_notebook() -> nbformat.NotebookNode:
+    """An instructor's notebook: one autograded answer and its test."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    answer = nbformat.v4.new_code_cell(
+        "def squares(n):\n"
+        '    """The squares of 1..n."""\n'
+        "    ### BEGIN SOLUTION\n"
+        "    return [i * i for i in range(1, n + 1)]\n"
+        "    ### END SOLUTION\n"
+    )
+    answer.metadata["nbgrader"] = {
+        "grade": False,
+        "grade_id": "squares",
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
+    test = nbformat.v4.new_code_cell("assert squares(3) == [1, 4, 9]\n")
+    test.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": "test_squares",
+        "locked": True,
+        "points": 1,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
+    nb.cells = [nbformat.v4.new_markdown_cell("# Problem set 1"), answer, test]
+    return nb
+
+
+def write_source(course_dir: Path, assignment: str = "ps1", data_size: int = 2000) -> None:
+    """``source/<assignment>/`` with the notebook and a data file students hand back unchanged."""
+    source = course_dir / "source" / assignment
+    source.mkdir(parents=True, exist_ok=True)
+    nbformat.write(solution_notebook(), source / f"{assignment}.ipynb")
+    (source / "data.csv").write_text("x,y\n" + "1,1\n" * (data_size // 4))
+
+
+RIGHT = "return [i * i for i in range(1, n + 1)]"
+WRONG = "return []"
+
+
+def answer(notebook: Path, correct: bool = True) -> None:
+    """Fill in (or change) the released notebook's answer, as a student would."""
+    text = notebook.read_text()
+    body = RIGHT if correct else WRONG
+    for old in ("raise NotImplementedError()", RIGHT, WRONG):
+        text = text.replace(old, body)
+    notebook.write_text(text)
+
+
+@dataclass
+class Result:
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass
+class Person:
+    """Someone with a working directory, a HOME, a token, and the nbgrader CLI."""
+
+    name: str
+    root: Path
+    url: str
+    token: str
+    course_id: str | None = None
+    extra_config: str = ""
+    env_extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        config = PLUGIN_CONFIG
+        if self.course_id:
+            config += f"c.CourseDirectory.course_id = {self.course_id!r}\n"
+        (self.work / "nbgrader_config.py").write_text(config + self.extra_config)
+
+    @property
+    def home(self) -> Path:
+        return self.root / self.name / "home"
+
+    @property
+    def work(self) -> Path:
+        return self.root / self.name / "work"
+
+    @property
+    def cache(self) -> Path:
+        return self.home / ".local" / "share" / "jupyter" / "nbgrader_cache"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("JUPYTER", "NBGRADER_", "COV_CORE", "COVERAGE_"))
+        }
+        env.update(
+            {
+                "HOME": str(self.home),
+                "PATH": os.pathsep.join([str(BIN), env.get("PATH", "")]),
+                "NBGRADER_EXCHANGE_URL": self.url,
+                "NBGRADER_EXCHANGE_TOKEN": self.token,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+            }
+        )
+        env.update(self.env_extra)
+        return env
+
+    def nbgrader(self, *args: str, check: bool = True, timeout: float = 300) -> Result:
+        """Run ``nbgrader <args>`` in this person's working directory."""
+        command, env = _measured([str(BIN / "nbgrader"), *args], self.env())
+        done = subprocess.run(
+            command,
+            cwd=self.work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+        result = Result(done.returncode, done.stdout)
+        if check and not result.ok:
+            raise AssertionError(f"nbgrader {' '.join(args)} failed as {self.name}:\n{done.stdout}")
+        return result
+
+    def list_json(self, *args: str) -> list[dict[str, Any]]:
+        """``nbgrader list --json <args>``, parsed."""
+        output = self.nbgrader("list", "--json", *args).output
+        start = output.index("[")
+        return json.loads(output[start : output.rindex("]") + 1])
+
+
+def _measured(command: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The command run under coverage when the tests are measured, else unchanged."""
+    try:
+        import coverage
+    except ImportError:  # pragma: no cover
+        return command, env
+    current = coverage.Coverage.current()
+    if current is None:
+        return command, env
+    env = {**env, "COVERAGE_FILE": str(Path(current.config.data_file).absolute())}
+    rcfile = REPO / "pyproject.toml"
+    script = command[0]
+    return [
+        sys.executable,
+        "-m",
+        "coverage",
+        "run",
+        "--parallel-mode",
+        f"--rcfile={rcfile}",
+        script,
+        *command[1:],
+    ], env
+
+
+# --- in-process: the exchange classes as nbgrader's applications call them -------------------
+
+
+@dataclass
+class Actor:
+    """Runs exchange roles in this process, in a working directory, with a config.
+
+    ``config`` is built by ``make_config`` (the plugin's or nbgrader's own filesystem
+    exchange), so the same scenario runs against both.
+    """
+
+    name: str
+    work: Path
+    config: Any
+    student_id: str = "*"
+
+    def run(self, role: str, course: str | None = None, assignment: str = "", **traits: Any) -> Any:
+        import copy
+
+        from nbgrader.auth import Authenticator
+        from nbgrader.coursedir import CourseDirectory
+        from nbgrader.exchange import ExchangeFactory
+
+        cfg = copy.deepcopy(self.config)
+        if course is not None:
+            cfg.CourseDirectory.course_id = course
+        cfg.CourseDirectory.assignment_id = assignment
+        cfg.CourseDirectory.student_id = traits.pop("student_id", self.student_id)
+        section = {
+            "List": "ExchangeList",
+            "Collect": "ExchangeCollect",
+            "ReleaseAssignment": "ExchangeReleaseAssignment",
+            "FetchAssignment": "ExchangeFetchAssignment",
+            "Submit": "ExchangeSubmit",
+        }.get(role)
+        for key, value in traits.items():
+            assert section is not None, f"{role} takes no options"
+            setattr(getattr(cfg, section), key, value)
+        previous = os.getcwd()
+        os.chdir(self.work)
+        try:
+            cfg.CourseDirectory.root = str(self.work)
+            coursedir = CourseDirectory(config=cfg)
+            authenticator = Authenticator(config=cfg)
+            exchange = getattr(ExchangeFactory(config=cfg), role)(
+                coursedir=coursedir, authenticator=authenticator, config=cfg
+            )
+            return exchange.start()
+        finally:
+            os.chdir(previous)
+
+
+def plugin_config(url: str, token: str, cache: Path) -> Any:
+    from traitlets.config import Config
+
+    from nbgrader_exchange import configure
+
+    cfg = Config()
+    configure(cfg, url=url, token=token, cache=str(cache))
+    return cfg
+
+
+def filesystem_config(root: Path, cache: Path) -> Any:
+    from traitlets.config import Config
+
+    cfg = Config()
+    cfg.Exchange.root = str(root)
+    cfg.Exchange.cache = str(cache)
+    return cfg
+
+
+def shape(value: Any) -> Any:
+    """The keys of nested dicts and lists, without the values: what a UI reads."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in sorted(value.items())}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return None

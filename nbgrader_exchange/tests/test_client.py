@@ -1,0 +1,309 @@
+"""The HTTP client on its own: retries, errors, downloads that check every byte, dedup both
+ways, progress. Against the live server; a small scripted HTTP server injects failures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.tests.live import free_port
+from nbgrader_exchange.client import (
+    BlobCache,
+    DownloadStats,
+    ExchangeClient,
+    MultipartBody,
+    Progress,
+    ServiceError,
+    entry_from_bytes,
+    local_path,
+    scan_directory,
+)
+
+from .support import REPO
+
+COURSE = "client101"
+INES, SAM = "client-ines", "client-sam"
+
+
+class Scripted(ThreadingHTTPServer):
+    """Answers each request with the next scripted (status, body), and remembers requests."""
+
+    def __init__(self, answers: list[tuple[int, Any]]) -> None:
+        self.answers = list(answers)
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        server: Scripted = self.server  # type: ignore[assignment]
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        server.seen.append((self.command, self.path, dict(self.headers)))
+        status, body = server.answers.pop(0) if server.answers else (200, {})
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_DELETE = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted() -> Iterator[Any]:
+    servers: list[Scripted] = []
+
+    def make(*answers: tuple[int, Any]) -> Scripted:
+        server = Scripted(list(answers))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def quick_client(url: str, **kwargs: Any) -> ExchangeClient:
+    return ExchangeClient(url, "nbx_token", retries=2, backoff=0.01, **kwargs)
+
+
+# --- retries and errors ----------------------------------------------------------------------
+
+
+def test_a_safe_request_is_retried_on_503_then_succeeds(scripted):
+    server = scripted((503, {}), (502, b"bad gateway"), (200, {"username": "sam"}))
+    client = quick_client(server.url)
+    assert client.get("me", what="ask who I am") == {"username": "sam"}
+    assert len(server.seen) == 3
+    assert server.seen[0][2]["Authorization"] == "token nbx_token"
+
+
+def test_a_post_that_reached_the_server_is_not_repeated(scripted):
+    server = scripted((503, {"error": "unavailable", "detail": "Database down."}))
+    client = quick_client(server.url)
+    with pytest.raises(ServiceError) as caught:
+        client.post("courses/x/assignments/y/submissions", {}, what="submit y")
+    assert len(server.seen) == 1
+    assert str(caught.value) == (
+        f"Could not submit y: the exchange server at {server.url} is unavailable (HTTP 503); "
+        "try again in a moment: Database down."
+    )
+    assert caught.value.status == 503
+
+
+def test_retries_give_up_with_the_last_answer(scripted):
+    server = scripted((504, b""), (504, b""), (504, b""))
+    with pytest.raises(ServiceError, match="unavailable \\(HTTP 504\\)"):
+        quick_client(server.url).get("courses", what="list courses")
+    assert len(server.seen) == 3
+
+
+def test_a_request_that_never_left_is_retried_whatever_its_method():
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ServiceError) as caught:
+        quick_client(url).post("x", {}, what="submit ps1")
+    assert str(caught.value).startswith(
+        f"Could not submit ps1: the exchange server at {url} is not reachable (connection refused)."
+    )
+
+
+def test_an_error_without_json_names_the_status(scripted):
+    server = scripted((500, b"<html>oops</html>"))
+    with pytest.raises(ServiceError) as caught:
+        quick_client(server.url).post("x", {}, what="collect ps1")
+    assert str(caught.value) == (
+        f"Could not collect ps1: the exchange server at {server.url} answered 500."
+    )
+
+
+def test_no_url_is_a_clear_error():
+    with pytest.raises(ServiceError, match="No exchange server is configured"):
+        ExchangeClient("", "token")
+
+
+def test_a_url_may_already_name_the_api(scripted):
+    server = scripted((200, []))
+    client = quick_client(server.url + "/api/v1/")
+    assert client.get("courses", what="list") == []
+    assert server.seen[0][1] == "/api/v1/courses"
+
+
+def test_a_damaged_download_is_refused_and_leaves_nothing(scripted, tmp_path):
+    server = scripted((200, b"not what was promised"))
+    client = quick_client(server.url)
+    entry = {"path": "a/b.txt", "size": 5, "sha256": "0" * 64, "url": f"{server.url}/f/1"}
+    with pytest.raises(ServiceError, match="is damaged"):
+        client.download_bundle([entry], tmp_path, what="fetch ps1")
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_the_token_is_never_sent_to_another_host(scripted, tmp_path):
+    storage = scripted((200, b"hello"))
+    api = scripted()
+    client = ExchangeClient(api.url, "nbx_secret")
+    entry = {
+        "path": "h.txt",
+        "size": 5,
+        "sha256": hashlib.sha256(b"hello").hexdigest(),
+        "url": storage.url + "/bucket/blob",
+    }
+    client.download_bundle([entry], tmp_path, what="fetch")
+    assert (tmp_path / "h.txt").read_bytes() == b"hello"
+    assert "Authorization" not in storage.seen[0][2]
+
+
+def test_unsafe_paths_from_a_server_are_refused(tmp_path):
+    for bad in ("../escape", "/etc/passwd", "a/../../b", ""):
+        with pytest.raises(ServiceError, match="unsafe file path"):
+            local_path(tmp_path, bad)
+    assert local_path(tmp_path, "a/b.txt") == tmp_path / "a" / "b.txt"
+
+
+# --- local files -----------------------------------------------------------------------------
+
+
+def test_scan_directory_follows_nbgraders_rules(tmp_path):
+    (tmp_path / "sub" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "sub" / "__pycache__" / "x.pyc").write_bytes(b"x")
+    (tmp_path / "sub" / "keep.py").write_text("print(1)\n")
+    (tmp_path / "notes.md").write_text("notes")
+    (tmp_path / "big.ipynb").write_bytes(b"{" * 3000)
+    (tmp_path / "a.ipynb").write_text("{}")
+    os.symlink("/nonexistent", tmp_path / "dangling.ipynb")
+    skipped: list[tuple[str, str]] = []
+    files = scan_directory(
+        tmp_path,
+        exclude=["__pycache__"],
+        include=["*.ipynb", "*.py"],
+        max_file_size=2000,
+        on_skip=lambda path, reason: skipped.append((path, reason)),
+    )
+    assert [f.path for f in files] == ["a.ipynb", "sub/keep.py"]
+    assert files[1].sha256 == hashlib.sha256(b"print(1)\n").hexdigest()
+    assert sorted(skipped) == [
+        ("big.ipynb", "too large"),
+        ("dangling.ipynb", "not a regular file"),
+        ("notes.md", "not included"),
+        ("sub/__pycache__", "excluded"),
+    ]
+
+
+def test_multipart_body_streams_and_rewinds(tmp_path):
+    body = MultipartBody({"manifest": "[]"}, None, None)
+    first = b"".join(body)
+    body.reset()
+    assert b"".join(body) == first
+    assert len(first) == len(body)
+    assert body.content_type.startswith("multipart/form-data; boundary=")
+
+
+def test_progress_is_reported_only_for_large_transfers():
+    lines: list[str] = []
+    Progress("Uploaded", 1000, lines.append, threshold=10_000).add(1000)
+    assert lines == []
+    progress = Progress("Uploaded", 20_000_000, lines.append, threshold=10_000)
+    for _ in range(20):
+        progress.add(1_000_000)
+    assert lines[0] == "Uploaded 2.0 of 20.0 MB (10%)"
+    assert lines[-1] == "Uploaded 20.0 of 20.0 MB (100%)"
+    assert len(lines) == 10
+
+
+# --- against the live server -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clients(service) -> dict[str, ExchangeClient]:
+    tokens = service.tokens(INES, SAM)
+    service.create_course(COURSE, INES, [SAM])
+    return {
+        name: ExchangeClient(service.url, tokens[name], progress_threshold=1_000_000)
+        for name in (INES, SAM)
+    }
+
+
+def test_upload_and_download_a_large_bundle_with_progress_and_dedup(clients, tmp_path):
+    lines: list[str] = []
+    ines, sam = clients[INES], clients[SAM]
+    ines.report = sam.report = lines.append
+    data = os.urandom(3_000_000)
+    files = [
+        entry_from_bytes("ps1.ipynb", b"{}"),
+        entry_from_bytes("data/big.bin", data),
+        entry_from_bytes("data/copy.bin", data),
+    ]
+    url = f"courses/{COURSE}/assignments/big/release"
+    released = ines.upload_bundle(url, files, what="release big", fields={"force": "true"})
+    assert released["file_count"] == 3
+    assert any(line.startswith("Uploaded") and line.endswith("(100%)") for line in lines)
+
+    manifest = sam.get(f"{url}/files", what="fetch big")
+    stats = DownloadStats()
+    cache = BlobCache()
+    sam.download_bundle(manifest["files"], tmp_path / "one", what="fetch", cache=cache, stats=stats)
+    sam.download_bundle(manifest["files"], tmp_path / "two", what="fetch", cache=cache, stats=stats)
+    # Three files twice over; the two distinct contents are downloaded once each.
+    assert (stats.files, stats.downloaded_files, stats.reused_files) == (6, 2, 4)
+    assert (tmp_path / "two" / "data" / "copy.bin").read_bytes() == data
+    assert any(line.startswith("Downloaded") for line in lines)
+
+    # A submission that hands the release back unchanged sends only the new notebook.
+    answer = entry_from_bytes("ps1.ipynb", b'{"answer": 42}')
+    known = {f["sha256"] for f in manifest["files"]}
+    lines.clear()
+    submission = sam.upload_bundle(
+        f"courses/{COURSE}/assignments/big/submissions",
+        [answer, *files[1:]],
+        what="submit big",
+        known_shas=known,
+    )
+    assert submission["file_count"] == 3
+    assert not any(line.startswith("Uploaded") for line in lines)
+
+
+def test_an_upload_is_resent_whole_when_the_server_lacks_a_known_file(clients):
+    sam = clients[SAM]
+    fresh = entry_from_bytes("ps1.ipynb", os.urandom(64))
+    submission = sam.upload_bundle(
+        f"courses/{COURSE}/assignments/big/submissions",
+        [fresh],
+        what="submit big",
+        known_shas={fresh.sha256},
+    )
+    assert submission["file_count"] == 1
+
+
+def test_the_plugin_never_imports_django():
+    code = (
+        "import sys, nbgrader_exchange\n"
+        "from nbgrader_exchange import client, exchange, list, submit, collect\n"
+        "from nbgrader_exchange import fetch_assignment, fetch_feedback\n"
+        "from nbgrader_exchange import release_assignment, release_feedback\n"
+        "print('django' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(REPO), env=env, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "False", done.stderr
