@@ -247,7 +247,7 @@ def test_upload_and_download_a_large_bundle_with_progress_and_dedup(clients, tmp
     lines: list[str] = []
     ines, sam = clients[INES], clients[SAM]
     ines.report = sam.report = lines.append
-    data = os.urandom(3_000_000)
+    data = os.urandom(1_500_000)
     files = [
         entry_from_bytes("ps1.ipynb", b"{}"),
         entry_from_bytes("data/big.bin", data),
@@ -283,10 +283,12 @@ def test_upload_and_download_a_large_bundle_with_progress_and_dedup(clients, tmp
 
 
 def test_an_upload_is_resent_whole_when_the_server_lacks_a_known_file(clients):
-    sam = clients[SAM]
+    ines, sam = clients[INES], clients[SAM]
+    url = f"courses/{COURSE}/assignments/resend"
+    ines.upload_bundle(f"{url}/release", [entry_from_bytes("a.txt", b"a")], what="release")
     fresh = entry_from_bytes("ps1.ipynb", os.urandom(64))
     submission = sam.upload_bundle(
-        f"courses/{COURSE}/assignments/big/submissions",
+        f"{url}/submissions",
         [fresh],
         what="submit big",
         known_shas={fresh.sha256},

@@ -101,8 +101,8 @@ def test_file_over_the_servers_limit(people):
     big.unlink()
 
 
-def test_no_server_configured(people, monkeypatch):
-    nobody = people["person"]("no-url")
+def test_no_server_configured(people):
+    nobody = people["person"]("no-url", token="nbx_unused")
     nobody.env_extra["NBGRADER_EXCHANGE_URL"] = ""
     result = nobody.nbgrader("list", check=False)
     failed(result, "No exchange server is configured", "NBGRADER_EXCHANGE_URL")

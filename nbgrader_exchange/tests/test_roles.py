@@ -1,0 +1,168 @@
+"""Each role's refusals and corner cases, in this process against the live server: what
+nbgrader's own exchange refuses is refused with the same words, and nothing half-done."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nbgrader.exchange import ExchangeError
+
+from .support import BIN, Actor, answer, plugin_config, write_source
+
+COURSE = "roles101"
+INES, SAM = "roles-ines", "roles-sam"
+
+
+@pytest.fixture(scope="module")
+def people(service, tmp_path_factory) -> dict[str, Any]:
+    tokens = service.tokens(INES, SAM)
+    service.create_course(COURSE, INES, [SAM])
+    root = tmp_path_factory.mktemp("roles")
+
+    def actor(name: str, **config: Any) -> Actor:
+        work = root / name
+        work.mkdir(exist_ok=True)
+        cfg = plugin_config(service.url, tokens[name], root / f"{name}-cache")
+        for key, value in config.items():
+            section, trait = key.split("__")
+            setattr(getattr(cfg, section), trait, value)
+        return Actor(name, work, cfg, student_id="*")
+
+    ines = actor(INES)
+    write_source(ines.work)
+    shutil.copytree(ines.work / "source" / "ps1", ines.work / "release" / "ps1")
+    ines.run("ReleaseAssignment", COURSE, "ps1")
+    return {"actor": actor, "ines": ines, "sam": actor(SAM), "root": root}
+
+
+@pytest.fixture(autouse=True)
+def _alembic_on_path(monkeypatch):
+    monkeypatch.setenv("PATH", f"{BIN}:/usr/bin:/bin")
+
+
+def test_release_without_generate_says_so(people):
+    ines = people["ines"]
+    write_source(ines.work, "ps2")
+    with pytest.raises(ExchangeError, match="run `nbgrader generate_assignment` first"):
+        ines.run("ReleaseAssignment", COURSE, "ps2")
+    with pytest.raises(ExchangeError, match=r"Assignment not found at: .*ps9"):
+        ines.run("ReleaseAssignment", COURSE, "ps9")
+
+
+def test_release_needs_a_course(people):
+    with pytest.raises(
+        ExchangeError, match=r"No course id specified\. Re-run with --course flag\."
+    ):
+        people["ines"].run("ReleaseAssignment", "", "ps1")
+
+
+def test_release_respects_max_dir_size_and_max_file_size(people, caplog):
+    strict = people["actor"](INES, CourseDirectory__max_dir_size=1)
+    with pytest.raises(ExchangeError, match="more than the limit of 1000 bytes"):
+        strict.run("ReleaseAssignment", COURSE, "ps1", force=True)
+    small = people["actor"](INES, CourseDirectory__max_file_size=1)
+    caplog.set_level(logging.DEBUG)
+    small.run("ReleaseAssignment", COURSE, "ps1", force=True)
+    assert "Ignoring file too large 'data.csv'" in caplog.text
+    # Put the whole release back for the other tests.
+    people["ines"].run("ReleaseAssignment", COURSE, "ps1", force=True)
+
+
+def test_collect_with_nothing_submitted_warns(people, caplog):
+    people["ines"].run("Collect", COURSE, "ps1", student_id=SAM)
+    assert "No submissions of 'ps1' for course 'roles101' to collect" in caplog.text
+
+
+def test_fetch_feedback_before_any_is_released_warns(people, caplog):
+    sam = people["sam"]
+    sam.run("FetchFeedback", COURSE, "ps1")
+    assert "No feedback available yet for 'roles101/ps1'" in caplog.text
+
+
+def test_submit_refuses_too_big_a_folder_and_bad_student_ids(people):
+    sam = people["sam"]
+    sam.run("FetchAssignment", COURSE, "ps1", replace_missing_files=True)
+    big = people["actor"](SAM, CourseDirectory__max_dir_size=1)
+    with pytest.raises(
+        ExchangeError, match=r"Assignment ps1 not submitted: .* more than the limit"
+    ):
+        big.run("Submit", COURSE, "ps1")
+    with pytest.raises(ExchangeError, match="should contain no"):
+        sam.run("Submit", COURSE, "ps1", student_id="a+b")
+    with pytest.raises(ExchangeError, match="should contain no"):
+        sam.run("FetchFeedback", COURSE, "ps1", student_id="a+b")
+
+
+def test_a_local_disk_problem_is_one_sentence(people):
+    blocker = people["root"] / "not-a-directory"
+    blocker.write_text("a file where a directory should be")
+    sam = people["actor"](SAM, Exchange__assignment_dir=str(blocker))
+    with pytest.raises(ExchangeError, match="A local file operation failed"):
+        sam.run("FetchAssignment", COURSE, "ps1")
+
+
+def test_feedback_that_matches_no_submission_is_not_released(people, caplog):
+    ines, sam = people["ines"], people["sam"]
+    answer(sam.work / "ps1" / "ps1.ipynb")
+    sam.run("Submit", COURSE, "ps1")
+    ines.run("Collect", COURSE, "ps1", update=True)
+    submitted = ines.work / "submitted" / SAM / "ps1"
+    feedback = ines.work / "feedback" / SAM / "ps1"
+    feedback.mkdir(parents=True, exist_ok=True)
+    (feedback / "ps1.html").write_text("<p>feedback</p>")
+
+    with pytest.raises(ExchangeError, match="Feedback for roles-sam was not released"):
+        ines.run("ReleaseFeedback", COURSE, "ps1")
+    assert "Neither timestamp.txt nor submission_secret.txt" in caplog.text
+
+    (feedback / "timestamp.txt").write_text("2001-01-01 00:00:00.000000 UTC")
+    with pytest.raises(ExchangeError, match="was not released"):
+        ines.run("ReleaseFeedback", COURSE, "ps1")
+    assert "has the timestamp 2001-01-01" in caplog.text
+
+    shutil.copy(submitted / "timestamp.txt", feedback / "timestamp.txt")
+    (feedback / "submission_secret.txt").write_text("not the secret")
+    with pytest.raises(ExchangeError, match="was not released"):
+        ines.run("ReleaseFeedback", COURSE, "ps1")
+    assert "does not match the submission of roles-sam" in caplog.text
+
+    shutil.copy(submitted / "submission_secret.txt", feedback / "submission_secret.txt")
+    ines.run("ReleaseFeedback", COURSE, "ps1")
+    sam.run("FetchFeedback", COURSE, "ps1")
+    stamp = (submitted / "timestamp.txt").read_text()
+    assert (sam.work / "ps1" / "feedback" / stamp / "ps1.html").read_text() == "<p>feedback</p>"
+
+    # Edited feedback released again shows as updated in the student's list.
+    (feedback / "ps1.html").write_text("<p>better feedback</p>")
+    ines.run("ReleaseFeedback", COURSE, "ps1")
+    [group] = sam.run("List", COURSE, cached=True)
+    assert [s["feedback_updated"] for s in group["submissions"]] == [True]
+
+
+def test_release_feedback_with_no_feedback_generated_warns(people, caplog):
+    people["ines"].run("ReleaseFeedback", COURSE, "ps7")
+    assert "No feedback found in" in caplog.text
+
+
+def test_list_with_a_course_filter_and_an_assignment_filter(people):
+    ines = people["ines"]
+    listed = ines.run("List", COURSE, "ps1")
+    assert [(a["assignment_id"], a["status"]) for a in listed] == [("ps1", "released")]
+    assert ines.run("List", COURSE, "nope") == []
+    inbound = ines.run("List", COURSE, "ps1", inbound=True, student_id=SAM)
+    assert [g["student_id"] for g in inbound] == [SAM]
+
+
+def test_an_unreachable_server_fails_the_role_cleanly(people, tmp_path):
+    from api.tests.live import free_port
+
+    cfg = copy.deepcopy(people["sam"].config)
+    cfg.Exchange.url = f"http://127.0.0.1:{free_port()}"
+    cfg.Exchange.retries = 0
+    with pytest.raises(ExchangeError, match="is not reachable"):
+        Actor(SAM, Path(tmp_path), cfg).run("List")
