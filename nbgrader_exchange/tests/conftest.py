@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -56,6 +57,15 @@ class Service:
                 "PUT", f"courses/{course_id}/members/{student}", json={"role": "student"}
             )
             assert added.status_code in (200, 201), added.text
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The plugin never touches the database: its tests run once, in the SQLite pass (the
+    live server keeps its own SQLite file whatever DATABASE_URL says)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.sqlite_only)
 
 
 @pytest.fixture(scope="session")

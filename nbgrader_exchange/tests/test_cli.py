@@ -20,8 +20,6 @@ from nbgrader.utils import parse_utc
 
 from .support import Person, Result, answer, write_source
 
-pytestmark = pytest.mark.sqlite_only
-
 COURSE, OTHER = "cli101", "cli202"
 INES, SAM, TIA = "cli-ines", "cli-sam", "cli-tia"
 

@@ -13,8 +13,6 @@ from api.tests.live import free_port
 from .conftest import MAX_FILE_SIZE
 from .support import Actor, Person, plugin_config, write_source
 
-pytestmark = pytest.mark.sqlite_only
-
 COURSE = "err101"
 INES, SAM, OLGA = "err-ines", "err-sam", "err-olga"
 # Failing fast keeps the test short; retries themselves are tested in test_client.py.
