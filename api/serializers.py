@@ -184,12 +184,22 @@ class SubmissionSerializer(serializers.Serializer):
 
 class SubmissionWithFilesSerializer(SubmissionSerializer):
     files = serializers.SerializerMethodField()
+    feedback_files = serializers.SerializerMethodField(
+        help_text="The released feedback's files (no URLs: reading them is not a fetch)."
+    )
 
     @extend_schema_field(FileWithUrlSerializer(many=True))
     def get_files(self, submission: Submission) -> list[dict[str, Any]]:
         return FileWithUrlSerializer(
             selectors.bundle_entries(submission.bundle), many=True, context=self.context
         ).data
+
+    @extend_schema_field(FileSerializer(many=True))
+    def get_feedback_files(self, submission: Submission) -> list[dict[str, Any]]:
+        feedback = self._feedback(submission)
+        if feedback is None:
+            return []
+        return FileSerializer(selectors.bundle_entries(feedback.bundle), many=True).data
 
 
 class FeedbackSerializer(serializers.Serializer):

@@ -23,7 +23,6 @@ from typing import Any
 from nbgrader.exchange.abc import ExchangeList as ABCExchangeList
 from traitlets import Bool
 
-from .client import ServiceError
 from .exchange import Exchange
 
 REMOVED_MARK = "removed.txt"
@@ -126,19 +125,13 @@ class ExchangeList(Exchange, ABCExchangeList):
         ]
 
     def _with_files(self, sub: dict[str, Any]) -> dict[str, Any]:
+        # The detail carries the feedback's hashes too; reading them is not a fetch.
         detail = self.client.get(f"submissions/{sub['id']}", what=self.what)
-        sub = {**sub, "files": detail.get("files", [])}
-        if sub.get("has_feedback"):
-            try:
-                feedback = self.client.get(f"submissions/{sub['id']}/feedback", what=self.what)
-            except ServiceError as exc:
-                if exc.status != 404:
-                    raise
-                feedback = {"files": []}
-            sub["feedback_files"] = feedback.get("files", [])
-        else:
-            sub["feedback_files"] = []
-        return sub
+        return {
+            **sub,
+            "files": detail.get("files", []),
+            "feedback_files": detail.get("feedback_files", []),
+        }
 
     def _record_dir(self, sub: dict[str, Any]) -> str:
         """The local record of a submission in nbgrader's cache (written by submit)."""

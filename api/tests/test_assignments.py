@@ -103,6 +103,19 @@ def test_feedback_round_trip(people, submission, client_for):
     assert len(gus.get(url).json()["files"]) == 2
 
 
+def test_submission_detail_lists_feedback_hashes_without_recording_a_fetch(
+    people, submission, client_for
+):
+    sam, gus = client_for(people["sam"]), client_for(people["gus"])
+    detail = f"/api/v1/submissions/{submission.pk}"
+    assert sam.get(detail).json()["feedback_files"] == []
+    gus.post(f"{detail}/feedback", upload_form(FEEDBACK), format="multipart")
+    [entry] = sam.get(detail).json()["feedback_files"]
+    assert set(entry) == {"path", "size", "sha256"}
+    assert entry["path"] == "feedback/ps1.html"
+    assert not AuditEvent.objects.filter(action="feedback_fetched").exists()
+
+
 def test_student_keeps_seeing_an_unreleased_assignment_they_submitted_to(
     people, submission, client_for
 ):
