@@ -477,15 +477,28 @@ class ExchangeClient:
             sentence += f": {detail.rstrip('.')}"
         return ServiceError(sentence + ".", status=status, code=code)
 
-    def get(self, path: str, *, what: str, **params: Any) -> Any:
+    def get(self, path: str, *, what: str = "read from the exchange", **params: Any) -> Any:
         """GET a JSON resource."""
-        return self.request("GET", path, what=what, params=params or None).json()
+        return self._json(self.request("GET", path, what=what, params=params or None), what)
 
-    def post(self, path: str, payload: Any, *, what: str, safe: bool = False) -> Any:
+    def post(
+        self, path: str, payload: Any, *, what: str = "write to the exchange", safe: bool = False
+    ) -> Any:
         response = self.request("POST", path, what=what, json_body=payload, safe=safe)
-        return response.json() if response.content else None
+        return self._json(response, what)
 
-    def delete(self, path: str, *, what: str, **params: Any) -> None:
+    def _json(self, response: requests.Response, what: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ServiceError(
+                f"Could not {what}: {self.server} answered with something that is not the "
+                "exchange service's JSON (is the URL right? it should be the service's base URL)."
+            ) from None
+
+    def delete(self, path: str, *, what: str = "delete on the exchange", **params: Any) -> None:
         self.request("DELETE", path, what=what, params=params or None)
 
     # --- bundles ---------------------------------------------------------------------------
@@ -495,7 +508,7 @@ class ExchangeClient:
         path: str,
         files: Sequence[FileEntry],
         *,
-        what: str,
+        what: str = "upload files",
         fields: dict[str, str] | None = None,
         known_shas: Iterable[str] = (),
     ) -> Any:
@@ -537,14 +550,14 @@ class ExchangeClient:
             response = self.request(
                 "POST", path, what=what, body=body, timeout=self.transfer_timeout
             )
-        return response.json() if response.content else None
+        return self._json(response, what)
 
     def download_bundle(
         self,
         files: Sequence[dict[str, Any]],
         dest: Path,
         *,
-        what: str,
+        what: str = "download files",
         cache: BlobCache | None = None,
         skip: Callable[[str], bool] | None = None,
         stats: DownloadStats | None = None,

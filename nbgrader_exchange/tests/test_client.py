@@ -137,6 +137,12 @@ def test_an_error_without_json_names_the_status(scripted):
     )
 
 
+def test_a_page_that_is_not_the_service_is_a_clear_error(scripted):
+    server = scripted((200, b"<html>JupyterHub</html>"))
+    with pytest.raises(ServiceError, match="not the exchange service's JSON"):
+        quick_client(server.url).get("courses", what="list courses")
+
+
 def test_no_url_is_a_clear_error():
     with pytest.raises(ServiceError, match="No exchange server is configured"):
         ExchangeClient("", "token")
