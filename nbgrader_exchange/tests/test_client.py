@@ -56,6 +56,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         server.seen.append((self.command, self.path, dict(self.headers)))
         status, body = server.answers.pop(0) if server.answers else (200, {})
+        if status == "cut":  # promise more bytes than are sent, then hang up
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) + 100))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            self.close_connection = True
+            return
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(data)))
@@ -179,6 +187,60 @@ def test_the_token_is_never_sent_to_another_host(scripted, tmp_path):
     assert "Authorization" not in storage.seen[0][2]
 
 
+def test_a_download_that_breaks_off_is_retried(scripted, tmp_path):
+    server = scripted(("cut", b"hel"), (200, b"hello"))
+    entry = {
+        "path": "h.txt",
+        "size": 5,
+        "sha256": hashlib.sha256(b"hello").hexdigest(),
+        "url": f"{server.url}/f",
+    }
+    with quick_client(server.url) as client:
+        client.download_bundle([entry], tmp_path)
+    assert (tmp_path / "h.txt").read_bytes() == b"hello"
+    assert len(server.seen) == 2
+
+
+def test_a_download_that_keeps_breaking_off_is_one_sentence(scripted, tmp_path):
+    server = scripted(("cut", b"h"), ("cut", b"h"), ("cut", b"h"))
+    entry = {"path": "h.txt", "size": 5, "sha256": "0" * 64, "url": f"{server.url}/f"}
+    with pytest.raises(ServiceError, match=r"the download of 'h\.txt' from the exchange server"):
+        quick_client(server.url).download_bundle([entry], tmp_path, what="fetch ps1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reasons_read_as_plain_words():
+    import requests
+
+    from nbgrader_exchange.client import _never_sent, _reason
+
+    assert _never_sent(requests.ConnectTimeout())
+    assert not _never_sent(requests.ReadTimeout())
+    assert _reason(requests.ConnectTimeout()).endswith("(connection timed out)")
+    assert _reason(requests.ReadTimeout()) == "did not answer in time"
+    assert _reason(requests.ConnectionError("Name or service not known")) == (
+        "is not reachable (unknown host name)"
+    )
+    assert _reason(requests.ConnectionError("reset by peer")) == (
+        "is not reachable (the connection failed)"
+    )
+    assert _reason(requests.TooManyRedirects()) == "could not be reached (TooManyRedirects)"
+
+
+def test_blob_cache_offers_local_files_and_follows_moves(tmp_path):
+    cache = BlobCache()
+    cache.add_directory(tmp_path / "missing")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("x")
+    cache.add_directory(tmp_path / "a")
+    sha = hashlib.sha256(b"x").hexdigest()
+    assert cache.get(sha) == tmp_path / "a" / "x.txt"
+    (tmp_path / "a").rename(tmp_path / "b")
+    assert sha not in cache
+    cache.moved(tmp_path / "a", tmp_path / "b")
+    assert cache.get(sha) == tmp_path / "b" / "x.txt"
+
+
 def test_unsafe_paths_from_a_server_are_refused(tmp_path):
     for bad in ("../escape", "/etc/passwd", "a/../../b", ""):
         with pytest.raises(ServiceError, match="unsafe file path"):
@@ -196,11 +258,12 @@ def test_scan_directory_follows_nbgraders_rules(tmp_path):
     (tmp_path / "notes.md").write_text("notes")
     (tmp_path / "big.ipynb").write_bytes(b"{" * 3000)
     (tmp_path / "a.ipynb").write_text("{}")
+    (tmp_path / "stale.pyc").write_bytes(b"x")
     os.symlink("/nonexistent", tmp_path / "dangling.ipynb")
     skipped: list[tuple[str, str]] = []
     files = scan_directory(
         tmp_path,
-        exclude=["__pycache__"],
+        exclude=["__pycache__", "*.pyc"],
         include=["*.ipynb", "*.py"],
         max_file_size=2000,
         on_skip=lambda path, reason: skipped.append((path, reason)),
@@ -211,6 +274,7 @@ def test_scan_directory_follows_nbgraders_rules(tmp_path):
         ("big.ipynb", "too large"),
         ("dangling.ipynb", "not a regular file"),
         ("notes.md", "not included"),
+        ("stale.pyc", "excluded"),
         ("sub/__pycache__", "excluded"),
     ]
 

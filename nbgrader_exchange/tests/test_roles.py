@@ -166,3 +166,36 @@ def test_an_unreachable_server_fails_the_role_cleanly(people, tmp_path):
     cfg.Exchange.retries = 0
     with pytest.raises(ExchangeError, match="is not reachable"):
         Actor(SAM, Path(tmp_path), cfg).run("List")
+
+
+def test_collect_before_duedate_falls_back_to_the_servers_due_date(people, service):
+    from nbgrader.utils import parse_utc
+
+    from nbgrader_exchange.client import ExchangeClient, entry_from_bytes
+
+    ines, sam = people["ines"], people["sam"]
+    client = ExchangeClient(service.url, ines.config.Exchange.token)
+    release = f"courses/{COURSE}/assignments/ps3/release"
+    files = [entry_from_bytes("ps3.ipynb", b"{}")]
+    client.upload_bundle(release, files)
+    sam.run("FetchAssignment", COURSE, "ps3")
+    sam.run("Submit", COURSE, "ps3")
+    sam.run("Submit", COURSE, "ps3")
+    stamps = [s["timestamp"] for s in client.get(f"courses/{COURSE}/assignments/ps3/submissions")]
+    first, second = (parse_utc(s) for s in stamps)
+    due = first + (second - first) / 2
+    client.upload_bundle(
+        release, files, fields={"force": "true", "due_date": due.isoformat() + "+00:00"}
+    )
+    # The instructor's directory has no gradebook: the server's due date decides.
+    ines.run("Collect", COURSE, "ps3", before_duedate=True)
+    collected = ines.work / "submitted" / SAM / "ps3" / "timestamp.txt"
+    assert collected.read_text() == stamps[0]
+
+
+def test_path_includes_course(people):
+    sam = people["actor"](SAM, Exchange__path_includes_course=True)
+    sam.run("FetchAssignment", COURSE, "ps1")
+    assert (sam.work / COURSE / "ps1" / "ps1.ipynb").is_file()
+    [listed] = sam.run("List", COURSE, "ps1")
+    assert listed["status"] == "fetched"
