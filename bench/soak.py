@@ -28,6 +28,20 @@ from .common import Phase, counting_client, machine, percentile, server_under_te
 from .rush import ASSIGNMENT, COURSE, Workload, check_directory
 
 
+def _minute_row(number: int, phase: Phase, rss: list[int]) -> dict[str, Any]:
+    row = {
+        "minute": number,
+        "ops": phase.ops,
+        "errors": len(phase.errors),
+        "p95_ms": round(percentile(phase.latencies, 0.95) * 1000),
+        "rss_min_MB": round(min(rss) / 1e6),
+        "rss_max_MB": round(max(rss) / 1e6),
+        "rss_last_MB": round(rss[-1] / 1e6),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.soak", description=__doc__.split("\n\n")[0]
@@ -128,21 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                 rss.append(target.sampler.current())
                 next_at += interval
                 now = time.monotonic()
-                if now >= minute_end:
-                    phase.ended = now
-                    row = {
-                        "minute": len(minutes) + 1,
-                        "ops": phase.ops,
-                        "errors": len(phase.errors),
-                        "p95_ms": round(percentile(phase.latencies, 0.95) * 1000),
-                        "rss_min_MB": round(min(rss) / 1e6),
-                        "rss_max_MB": round(max(rss) / 1e6),
-                        "rss_last_MB": round(rss[-1] / 1e6),
-                    }
-                    minutes.append(row)
-                    print(json.dumps(row), flush=True)
+                if now >= minute_end or now >= end:
+                    minutes.append(_minute_row(len(minutes) + 1, phase, rss))
                     phase_box[0] = Phase(f"minute {len(minutes) + 1}")
-                    phase_box[0].started = now
                     rss = []
                     minute_end += 60
                 time.sleep(max(0.0, next_at - time.monotonic()))
