@@ -321,3 +321,10 @@ def test_import_roster_command_names_removed_students_with_submissions(
     (tmp_path / "r.csv").write_text("id\ntia\n")
     out, _ = run("import_roster", "phys101", str(tmp_path / "r.csv"), "--sync")
     assert "removed members whose submissions are kept: sam" in out
+
+
+def test_import_roster_command_shortens_long_lists(course, tmp_path):
+    big = tmp_path / "big.csv"
+    big.write_text("id\n" + "".join(f"s{i:03d}\n" for i in range(40)))
+    out, _ = run("import_roster", "phys101", str(big))
+    assert "40 added" in out and "s029 and 10 more" in out and "s030" not in out

@@ -12,6 +12,15 @@ from courses.models import Membership
 
 from ._base import ExchangeCommand
 
+SHOWN = 30
+
+
+def shorten(names: list[str]) -> str:
+    """A list of names for the terminal: the first few, then how many more."""
+    if len(names) <= SHOWN:
+        return ", ".join(names)
+    return f"{', '.join(names[:SHOWN])} and {len(names) - SHOWN} more"
+
 
 class Command(ExchangeCommand):
     help = (
@@ -83,11 +92,11 @@ class Command(ExchangeCommand):
             ("removed", summary.removed),
         ):
             if names:
-                self.stdout.write(f"  {label}: {', '.join(names)}")
+                self.stdout.write(f"  {label}: {shorten(names)}")
         if summary.removed_with_submissions:
             self.stdout.write(
                 "  removed members whose submissions are kept: "
-                + ", ".join(summary.removed_with_submissions)
+                + shorten(summary.removed_with_submissions)
             )
 
     def stdin_bytes(self) -> bytes:
