@@ -413,8 +413,12 @@ class ExchangeClient:
         while True:
             if body is not None:
                 body.reset()
+            # A request that must not be sent twice goes over a new connection: a kept-alive
+            # one may be closed by the server (its idle timeout) just as it is reused, and
+            # then nobody can tell whether the request arrived.
+            sender = self.session if safe or stream else self._fresh_session()
             try:
-                response = self.session.request(
+                response = sender.request(
                     method,
                     url,
                     params=params,
@@ -435,6 +439,9 @@ class ExchangeClient:
                     f"{_reason(exc)}. Check the server address (c.Exchange.url or "
                     "NBGRADER_EXCHANGE_URL) or try again in a moment."
                 ) from None
+            finally:
+                if sender is not self.session:
+                    sender.close()  # the answer is read already (not streamed)
             if response.status_code in RETRY_STATUSES and safe and attempt < self.retries:
                 attempt += 1
                 response.close()
@@ -443,6 +450,13 @@ class ExchangeClient:
             if response.status_code >= 400:
                 raise self._error(response, what)
             return response
+
+    def _fresh_session(self) -> requests.Session:
+        """A session like ours but with no connections yet."""
+        fresh = requests.Session()
+        for name in ("headers", "hooks", "auth", "proxies", "verify", "cert", "trust_env"):
+            setattr(fresh, name, getattr(self.session, name))
+        return fresh
 
     def _sleep(self, attempt: int, reason: str) -> None:
         delay = self.backoff * (2 ** (attempt - 1))
