@@ -519,3 +519,12 @@ def _b64(value: str) -> str:
     import base64
 
     return base64.b64decode(value).decode()
+
+
+def test_chart_app_version_is_the_project_version():
+    """The image tag defaults to appVersion: it must name the release being packaged."""
+    import tomllib
+
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((CHART.parents[1] / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
