@@ -322,7 +322,9 @@ class StandInHub:
             def do_GET(self) -> None:
                 token = self.headers.get("Authorization", "").removeprefix("token ")
                 if self.path.endswith("/user") and token.startswith("hub-"):
-                    body = json.dumps({"kind": "user", "name": token[4:], "admin": False})
+                    # As JupyterHub answers for a token that may use the service.
+                    model = {"kind": "user", "name": token[4:], "admin": False}
+                    body = json.dumps({**model, "scopes": ["access:services"]})
                     self.send_response(200)
                 else:
                     body = json.dumps({"status": 403, "message": "no"})

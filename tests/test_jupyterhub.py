@@ -4,7 +4,7 @@ Chromium, driven by Playwright, signs in through the hub's OAuth.
 
 The hub grants users ``access:services!service=nbgrader-exchange`` and puts it into their
 servers' tokens (``c.Spawner.server_token_scopes``), as docs/jupyterhub.md says to.
-Screenshots go to test-artifacts/screenshots/.
+Screenshots go to test-artifacts/screenshots/pages/.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tests.hub import PROXY, REPO, SERVICE_NAME, JupyterHub
 
 ACCESS = f"access:services!service={SERVICE_NAME}"
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots" / "pages"
 CACHE_SECONDS = 3
 
 pytestmark = [
@@ -308,6 +308,19 @@ def test_student_sees_own_work_on_a_phone_and_not_another_students(browser, exch
     assert other.status == 404
     assert page.goto(exchange.hub.service_url + "courses/phys101/audit/").status == 403
     shot(page, "student-other-404")
+    context.close()
+
+
+def test_instructor_pages_fit_a_phone(browser, exchange):
+    phone = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}
+    context, page = signed_in(
+        browser, exchange, "ines", "courses/phys101/assignments/ps1/", **phone
+    )
+    assert page.locator("table.students tbody tr").count() == 3
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(page, "assignment-phone")
+    page.goto(exchange.hub.service_url + "courses/phys101/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
     context.close()
 
 

@@ -9,6 +9,7 @@ import functools
 import posixpath
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -81,7 +82,7 @@ class ExchangeLoginView(LoginView):
             begin = reverse("social:begin", args=["jupyterhub"])
             next_url = self.get_redirect_url()
             if next_url:
-                begin += "?" + f"next={next_url}"
+                begin += "?" + urlencode({"next": next_url}, safe="/")
             return HttpResponseRedirect(begin)
         return super().dispatch(request, *args, **kwargs)
 
@@ -105,9 +106,11 @@ def login_failed(request: HttpRequest) -> HttpResponse:
 def admin_login(request: HttpRequest) -> HttpResponse:
     """The admin site signs in like every page (through the hub when there is one)."""
     next_url = request.GET.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+    if not next_url or not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}
+    ):
         next_url = reverse("admin:index")
-    return redirect(f"{reverse('web:login')}?next={next_url or reverse('admin:index')}")
+    return redirect(reverse("web:login") + "?" + urlencode({"next": next_url}, safe="/"))
 
 
 # --- pages ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 from django.test import Client
+from django.urls import set_script_prefix
 
 from courses import services
 from courses.models import Assignment
@@ -78,3 +79,11 @@ def client_as(people, admin_user):
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_script_prefix_left_behind():
+    """Requests under the service prefix set the thread's script prefix; later tests that
+    reverse URLs outside a request must not see it."""
+    yield
+    set_script_prefix("/")

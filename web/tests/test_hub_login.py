@@ -194,3 +194,17 @@ def test_without_the_hub_django_login_form_works(db, django_user_model):
     assert good.status_code == 302 and good["Location"] == "/"
     assert b"Back to JupyterHub" not in client.get("/").content
     assert client.get("/logged-out/").status_code == 200
+
+
+def test_next_with_a_query_survives_the_round_trip(hub, course):
+    services.add_member(course=course, username="ines", role="instructor")
+    hub.users["ines"] = hub_user("ines")
+    client = Client()
+    wanted = f"{PREFIX}/courses/phys101/assignments/ps1/?status=late&q=s"
+    done = sign_in(client, hub, "ines", wanted)
+    assert done["Location"] == wanted
+
+
+def test_admin_login_refuses_to_send_people_elsewhere(hub):
+    response = Client().get(f"{PREFIX}/admin/login/", {"next": "https://evil.example/"})
+    assert response["Location"] == f"{PREFIX}/login/?next={PREFIX}/admin/"
