@@ -115,13 +115,16 @@ class Exchange(ABCExchange):
         try:
             return super().start()
         except ServiceError as exc:
-            self.fail(str(exc))
+            message = str(exc)
         except OSError as exc:
-            self.fail(f"A local file operation failed: {exc}.")
+            message = f"A local file operation failed: {exc}."
         finally:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+        # Failing outside the handler keeps the sentence alone: no chained traceback in the
+        # logs or in the JupyterLab dialogs that show nbgrader's error text.
+        self.fail(message)
 
     # --- helpers shared by the roles -------------------------------------------------------
 

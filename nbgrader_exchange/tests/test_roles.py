@@ -164,8 +164,10 @@ def test_an_unreachable_server_fails_the_role_cleanly(people, tmp_path):
     cfg = copy.deepcopy(people["sam"].config)
     cfg.Exchange.url = f"http://127.0.0.1:{free_port()}"
     cfg.Exchange.retries = 0
-    with pytest.raises(ExchangeError, match="is not reachable"):
+    with pytest.raises(ExchangeError, match="is not reachable") as caught:
         Actor(SAM, Path(tmp_path), cfg).run("List")
+    # The sentence stands alone: no chained exception behind it in logs and dialogs.
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
 
 
 def test_collect_before_duedate_falls_back_to_the_servers_due_date(people, service):
