@@ -68,30 +68,43 @@ class Phase:
     def wall(self) -> float:
         return self.ended - self.started
 
+    failed_ops: int = 0
+
     @property
     def ops(self) -> int:
-        return len(self.latencies) + len(self.errors)
+        return len(self.latencies) + self.failed_ops
 
     def count(self, sent: int = 0, received: int = 0) -> None:
         with self.lock:
             self.bytes_sent += sent
             self.bytes_received += received
 
-    def run(self, operation: Callable[[], Any]) -> Any:
-        """Time one operation; an exception is an error of the phase, with its sentence."""
+    def _failed(self, exc: Exception) -> None:
+        cause = exc.__cause__ or exc.__context__
+        because = f" [{type(cause).__name__}: {cause}]" if cause is not None else ""
+        with self.lock:
+            self.errors.append(f"{type(exc).__name__}: {exc}{because}")
+            if len(self.errors) <= 3:
+                traceback.print_exception(exc)
+
+    def run(self, operation: Callable[[], Any], check: Callable[[Any], None] | None = None) -> Any:
+        """Time one operation; then, untimed, ``check(result)``. An exception of either is an
+        error of the phase, with its sentence."""
         start = time.perf_counter()
         try:
             result = operation()
         except Exception as exc:  # every failure counts, whatever it is
-            cause = exc.__cause__ or exc.__context__
-            because = f" [{type(cause).__name__}: {cause}]" if cause is not None else ""
             with self.lock:
-                self.errors.append(f"{type(exc).__name__}: {exc}{because}")
-                if len(self.errors) <= 3:
-                    traceback.print_exc()
+                self.failed_ops += 1
+            self._failed(exc)
             return None
         with self.lock:
             self.latencies.append(time.perf_counter() - start)
+        if check is not None:
+            try:
+                check(result)
+            except Exception as exc:  # a byte that differs, a lost submission
+                self._failed(exc)
         return result
 
     def summary(self) -> dict[str, Any]:

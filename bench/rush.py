@@ -206,7 +206,7 @@ def run_rush(
         return phase
 
     def end(phase: Phase) -> None:
-        phase.ended = time.perf_counter()
+        phase.ended = phase.ended or time.perf_counter()
         phase.server_cpu += target.sampler.cpu_seconds()
         phase.client_cpu += time.process_time()
         phase.peak_rss = target.sampler.mark()
@@ -229,17 +229,24 @@ def run_rush(
     # 2. every student fetches
     phase = begin("fetch")
 
-    def fetch(student: str) -> None:
+    def fetch(student: str) -> Path:
+        dest = scratch / "fetch" / student
         with client(student) as http:
             manifest = http.get(f"{assignment_url}/release/files", what="fetch")
-            dest = scratch / "fetch" / student
-            try:
-                http.download_bundle(manifest["files"], dest, what="fetch")
-                check_directory(dest, work.release, f"{student}'s fetch")
-            finally:
-                shutil.rmtree(dest, ignore_errors=True)
+            http.download_bundle(manifest["files"], dest, what="fetch")
+        return dest
 
-    _parallel(concurrency, names, lambda s: phase.run(lambda: fetch(s)))
+    def check_fetch(student: str, dest: Path) -> None:
+        try:
+            check_directory(dest, work.release, f"{student}'s fetch")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+    _parallel(
+        concurrency,
+        names,
+        lambda s: phase.run(lambda: fetch(s), lambda dest: check_fetch(s, dest)),
+    )
     end(phase)
 
     # 3. every student submits
@@ -278,6 +285,9 @@ def run_rush(
                 record["files"], dest, what="collect", cache=cache, stats=stats
             )
             phase.notes.setdefault("_per_submission", []).append(time.perf_counter() - start)
+        phase.ended = time.perf_counter()  # the checks below are not the collect's time
+
+    def check_collect(_: Any) -> None:
         for student in names:
             if student not in collected:
                 raise AssertionError(f"{student}'s submission was not collected")
@@ -292,7 +302,7 @@ def run_rush(
                 f"{student}'s collected submission",
             )
 
-    phase.run(collect)
+    phase.run(collect, check_collect)
     per_submission = phase.notes.pop("_per_submission", [])
     phase.latencies = per_submission or phase.latencies
     phase.notes.update(
@@ -337,19 +347,28 @@ def run_rush(
     # 6. every student fetches their feedback
     phase = begin("fetch_feedback")
 
-    def fetch_feedback(student: str) -> None:
+    def fetch_feedback(student: str) -> tuple[int, Path]:
+        dest = scratch / "feedback" / student
         with client(student) as http:
             released = http.get(f"{assignment_url}/feedback", what="fetch feedback")
-            if len(released) != 1:
-                raise AssertionError(f"{student} sees {len(released)} feedback bundles, not 1")
-            dest = scratch / "feedback" / student
-            try:
-                http.download_bundle(released[0]["files"], dest, what="fetch feedback")
-                check_directory(dest, work.feedback(student), f"{student}'s feedback")
-            finally:
-                shutil.rmtree(dest, ignore_errors=True)
+            for feedback in released:
+                http.download_bundle(feedback["files"], dest, what="fetch feedback")
+        return len(released), dest
 
-    _parallel(concurrency, names, lambda s: phase.run(lambda: fetch_feedback(s)))
+    def check_feedback(student: str, result: tuple[int, Path]) -> None:
+        count, dest = result
+        try:
+            if count != 1:
+                raise AssertionError(f"{student} sees {count} feedback bundles, not 1")
+            check_directory(dest, work.feedback(student), f"{student}'s feedback")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+    _parallel(
+        concurrency,
+        names,
+        lambda s: phase.run(lambda: fetch_feedback(s), lambda r: check_feedback(s, r)),
+    )
     end(phase)
 
     instructor.close()
