@@ -142,12 +142,14 @@ def main(argv: list[str] | None = None) -> int:
                 rss.append(target.sampler.current())
                 next_at += interval
                 now = time.monotonic()
-                if now >= minute_end or now >= end:
+                if now >= minute_end:
                     minutes.append(_minute_row(len(minutes) + 1, phase, rss))
                     phase_box[0] = Phase(f"minute {len(minutes) + 1}")
                     rss = []
                     minute_end += 60
                 time.sleep(max(0.0, next_at - time.monotonic()))
+            if rss:  # the last, partial minute
+                minutes.append(_minute_row(len(minutes) + 1, phase_box[0], rss))
         instructor.close()
     shutil.rmtree(scratch, ignore_errors=True)
     errors = sum(row["errors"] for row in minutes)
