@@ -27,7 +27,6 @@ from courses.testing import manifest_of, tar_gz
 from tests.hub import PROXY, REPO, SERVICE_NAME, JupyterHub
 
 ACCESS = f"access:services!service={SERVICE_NAME}"
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots" / "pages"
 CACHE_SECONDS = 3
 
@@ -201,20 +200,11 @@ def test_sync_hub_groups_applies_the_hubs_groups_to_rosters(exchange):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium (`make e2e-tools`)")
-    from playwright.sync_api import sync_playwright
-
+def browser(chromium):
+    """The session's Chromium (tests/conftest.py); a fresh screenshot folder."""
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
+    return chromium
 
 
 def signed_in(browser, exchange: Exchange, name: str, path: str = "", **context_args):
@@ -306,8 +296,9 @@ def test_student_sees_own_work_on_a_phone_and_not_another_students(browser, exch
     assert own.status == 200
     other = page.goto(exchange.hub.service_url + f"submissions/{exchange.submissions['tia']}/")
     assert other.status == 404
-    assert page.goto(exchange.hub.service_url + "courses/phys101/audit/").status == 403
     shot(page, "student-other-404")
+    assert page.goto(exchange.hub.service_url + "courses/phys101/audit/").status == 403
+    shot(page, "student-audit-403")
     context.close()
 
 

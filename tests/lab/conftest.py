@@ -1,4 +1,5 @@
-"""Fixtures for the JupyterLab browser tests: Chromium, screenshots, the users' servers."""
+"""Fixtures for the JupyterLab browser tests: screenshots, the users' servers (Chromium is
+the session's shared one, in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "lab-screenshots"
@@ -32,22 +31,6 @@ class Screenshots:
         path = self.folder / f"{self.count:02d}-{slug}.png"
         page.screenshot(path=str(path))
         return path
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's Chromium driven by Playwright (never a downloaded browser build)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed: apt-get install chromium (make test does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
