@@ -48,7 +48,9 @@ hub-proxy: node_modules/.bin/configurable-http-proxy
 node_modules/.bin/configurable-http-proxy:
 	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -q && apt-get install -y -q nodejs npm; fi
-	npm install --no-save --no-audit --no-fund --loglevel=error configurable-http-proxy@$(CHP_VERSION)
+	@version=$(CHP_VERSION); \
+	if [ "$$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then version=4.6.3; fi; \
+	npm install --no-save --no-audit --no-fund --loglevel=error configurable-http-proxy@$$version
 
 ## gettext (msgfmt) to check the translations; the compiled .mo files are committed.
 gettext:
