@@ -67,9 +67,13 @@ def course_choices(page: Page) -> list[str]:
     return [text.strip() for text in page.locator("#course_list > li").all_inner_texts()]
 
 
-def select_course(page: Page, course: str) -> None:
+def select_course(page: Page, course: str, on_open=None) -> None:
+    """Pick a course in the drop-down; ``on_open`` runs while the drop-down is open."""
     expect(page.locator("#course_list_dropdown")).to_be_enabled(timeout=TIMEOUT_MS)
     page.locator("#course_list_dropdown").click()
+    if on_open is not None:
+        expect(page.locator("#course_list > li").first).to_be_visible()
+        on_open()
     page.locator("#course_list > li > a").get_by_text(course, exact=True).click()
     expect(page.locator("#course_list_default")).to_have_text(course)
     wait_loaded(page)

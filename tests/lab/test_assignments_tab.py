@@ -193,8 +193,24 @@ def _round_trip(context, room: Classroom, shots: Screenshots) -> None:
     pages.formgrader_action(
         grader, ASSIGNMENT, "release", lambda: shots.take(teacher, "instructor released ps1")
     )
-    expect(pages.formgrader_row(grader, ASSIGNMENT).locator("td.status")).to_have_text("released")
+    status = pages.formgrader_row(grader, ASSIGNMENT).locator("td.status")
+    expect(status).to_have_text("released")
+    # Unrelease (the same column, now an "x") and release again.
+    pages.formgrader_action(
+        grader, ASSIGNMENT, "release", lambda: shots.take(teacher, "instructor unreleased ps1")
+    )
+    expect(status).to_have_text("draft")
+    pages.formgrader_action(grader, ASSIGNMENT, "release")
+    expect(status).to_have_text("released")
     shots.take(teacher, "instructor sees ps1 released")
+
+    # The instructor's Course List offers this server's formgrader for the course.
+    pages.run_menu_command(teacher, "nbgrader:open-course-list")
+    course_entry = teacher.locator("#formgrader_list .list_item", has_text=COURSE)
+    expect(course_entry).to_be_visible()
+    expect(course_entry).to_contain_text("local")
+    shots.take(teacher, "instructor course list")
+    pages.main_tab(teacher, "Formgrader").click()
 
     # Each student sees ps1, fetches it, opens the notebook and submits.
     student_pages = {}
@@ -205,7 +221,9 @@ def _round_trip(context, room: Classroom, shots: Screenshots) -> None:
         pages.open_lab(page, student.lab_url)
         pages.open_assignments(page)
         assert set(pages.course_choices(page)) == {COURSE, OTHER_COURSE}
-        pages.select_course(page, COURSE)
+        pages.select_course(
+            page, COURSE, lambda page=page, name=name: shots.take(page, f"{name} courses")
+        )
         released = pages.assignment_row(page, "released", ASSIGNMENT)
         expect(released).to_have_count(1)
         expect(released.locator(".item_course")).to_have_text(COURSE)
