@@ -124,3 +124,60 @@ def test_behind_proxy_trusts_forwarded_proto(load):
     values = load(EXCHANGE_BEHIND_PROXY="true", DEBUG="yes")
     assert values["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
     assert values["DEBUG"] is True
+
+
+HUB_ENV = [
+    "JUPYTERHUB_API_URL",
+    "JUPYTERHUB_API_TOKEN",
+    "JUPYTERHUB_CLIENT_ID",
+    "JUPYTERHUB_SERVICE_PREFIX",
+    "JUPYTERHUB_SERVICE_NAME",
+    "JUPYTERHUB_OAUTH_CALLBACK_URL",
+    "JUPYTERHUB_BASE_URL",
+    "JUPYTERHUB_HOST",
+    "EXCHANGE_URL_PREFIX",
+    "EXCHANGE_HUB_URL",
+]
+
+
+def test_without_a_hub_django_login_and_no_prefix(load, monkeypatch):
+    for name in HUB_ENV:
+        monkeypatch.delenv(name, raising=False)
+    values = load()
+    assert values["EXCHANGE_HUB_LOGIN"] is False
+    assert values["AUTHENTICATION_BACKENDS"] == ["django.contrib.auth.backends.ModelBackend"]
+    assert values["EXCHANGE_URL_PREFIX"] == "" and values["STATIC_URL"] == "static/"
+    assert values["EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE"] is True
+
+
+def test_the_environment_a_hub_gives_its_service(load, monkeypatch):
+    for name in HUB_ENV:
+        monkeypatch.delenv(name, raising=False)
+    values = load(
+        JUPYTERHUB_API_URL="http://127.0.0.1:8081/hub/api/",
+        JUPYTERHUB_API_TOKEN="secret",
+        JUPYTERHUB_CLIENT_ID="service-nbgrader-exchange",
+        JUPYTERHUB_SERVICE_PREFIX="/services/nbgrader-exchange/",
+        JUPYTERHUB_OAUTH_CALLBACK_URL="/services/nbgrader-exchange/oauth_callback",
+        JUPYTERHUB_BASE_URL="/jhub/",
+    )
+    assert values["EXCHANGE_HUB_LOGIN"] is True
+    assert values["AUTHENTICATION_BACKENDS"][0] == "web.hub.JupyterHubOAuth2"
+    assert values["JUPYTERHUB_API_URL"] == "http://127.0.0.1:8081/hub/api"
+    assert values["EXCHANGE_URL_PREFIX"] == "/services/nbgrader-exchange"
+    assert values["JUPYTERHUB_SERVICE_NAME"] == "nbgrader-exchange"
+    assert values["EXCHANGE_HUB_URL"] == "/jhub/"
+    assert values["STATIC_URL"] == "/services/nbgrader-exchange/static/"
+    assert values["WHITENOISE_STATIC_PREFIX"] == "/static/"
+    assert values["SESSION_COOKIE_PATH"] == "/services/nbgrader-exchange/"
+    assert values["SOCIAL_AUTH_JUPYTERHUB_SECRET"] == "secret"
+
+
+def test_public_hub_url_and_prefix_can_be_set_apart(load, monkeypatch):
+    for name in HUB_ENV:
+        monkeypatch.delenv(name, raising=False)
+    values = load(EXCHANGE_HUB_URL="https://hub.example.edu", EXCHANGE_URL_PREFIX="/x/")
+    assert values["EXCHANGE_HUB_URL"] == "https://hub.example.edu/"
+    assert values["EXCHANGE_URL_PREFIX"] == "/x" and values["JUPYTERHUB_SERVICE_NAME"] == ""
+    with pytest.raises(ImproperlyConfigured, match="must start with '/'"):
+        load(EXCHANGE_URL_PREFIX="services/x")
