@@ -18,7 +18,6 @@ import socket
 import tarfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import urllib3
 
 from api.tests.live import LiveServer
 from tests import live_setup
+from tests.jsonserver import JsonServer, Request
 from tests.throwaway_postgres import ThrowawayPostgres, available
 
 pytestmark = pytest.mark.sqlite_only
@@ -318,32 +318,20 @@ class StandInHub:
     """A JupyterHub API on 127.0.0.1 that knows the tokens ``hub-<name>``."""
 
     def __init__(self, port: int = 0) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                token = self.headers.get("Authorization", "").removeprefix("token ")
-                if self.path.endswith("/user") and token.startswith("hub-"):
-                    # As JupyterHub answers for a token that may use the service.
-                    model = {"kind": "user", "name": token[4:], "admin": False}
-                    body = json.dumps({**model, "scopes": ["access:services"]})
-                    self.send_response(200)
-                else:
-                    body = json.dumps({"status": 403, "message": "no"})
-                    self.send_response(403)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body.encode())
+        self.server = JsonServer(self._respond, port=port)
+        self.port = self.server.port
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    @staticmethod
+    def _respond(request: Request) -> tuple[int, dict]:
+        token = request.token
+        if request.path.endswith("/user") and token.startswith("hub-"):
+            # As JupyterHub answers for a token that may use the service.
+            model = {"kind": "user", "name": token[4:], "admin": False}
+            return 200, {**model, "scopes": ["access:services"]}
+        return 403, {"status": 403, "message": "no"}
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 def test_hub_down_is_503_on_token_checks_and_the_service_recovers():

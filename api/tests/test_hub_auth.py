@@ -4,10 +4,7 @@ down, and what is kept in the cache."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,6 +14,7 @@ from rest_framework.test import APIClient
 from api.authentication import CACHE_PREFIX
 from api.tests.live import free_port
 from api.tokens import hash_token
+from tests.jsonserver import JsonServer, Request
 
 
 class FakeHub:
@@ -26,41 +24,21 @@ class FakeHub:
         self.tokens: dict[str, dict] = {}
         self.requests: list[str] = []
         self.fail_with: int | None = None
-        hub = self
+        self.server = JsonServer(self._respond)
+        self.api_url = self.server.api_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                hub.requests.append(self.path)
-                header = self.headers.get("Authorization", "")
-                token = header.split(" ", 1)[1] if " " in header else ""
-                if hub.fail_with:
-                    self._answer(hub.fail_with, {"status": hub.fail_with, "message": "down"})
-                elif self.path != "/hub/api/user":
-                    self._answer(404, {"status": 404, "message": "Not found"})
-                elif token not in hub.tokens:
-                    self._answer(403, {"status": 403, "message": "Forbidden"})
-                else:
-                    self._answer(200, hub.tokens[token])
-
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.api_url = f"http://127.0.0.1:{self.server.server_port}/hub/api"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _respond(self, request: Request) -> tuple[int, dict]:
+        self.requests.append(request.path)
+        if self.fail_with:
+            return self.fail_with, {"status": self.fail_with, "message": "down"}
+        if request.path != "/hub/api/user":
+            return 404, {"status": 404, "message": "Not found"}
+        if request.token not in self.tokens:
+            return 403, {"status": 403, "message": "Forbidden"}
+        return 200, self.tokens[request.token]
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 SERVICE = "nbgrader-exchange"

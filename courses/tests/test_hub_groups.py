@@ -4,17 +4,14 @@ JupyterHub does (the same command against a real hub is in tests/test_jupyterhub
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from courses.hub_groups import apply_roles, roles_from_groups
 from courses.models import AuditEvent, Membership
+from tests.jsonserver import JsonServer, Request
 
 
 def roster(course) -> dict[str, str]:
@@ -40,42 +37,26 @@ def test_roles_are_added_or_raised_never_lowered(course, people):
 
 
 class FakeHubGroups:
+    """Answers ``/hub/api/groups`` two groups a page, as a paginating JupyterHub does."""
+
     def __init__(self, groups: dict[str, list[str]], *, status: int = 200) -> None:
         self.groups = groups
         self.status = status
         self.tokens: list[str] = []
-        fake = self
+        self.server = JsonServer(self._respond)
+        self.api_url = self.server.api_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake.tokens.append(self.headers.get("Authorization", ""))
-                query = parse_qs(urlsplit(self.path).query)
-                offset, limit = int(query["offset"][0]), 2  # small pages, to test paging
-                names = sorted(fake.groups)
-                items = [
-                    {"name": n, "users": fake.groups[n]} for n in names[offset : offset + limit]
-                ]
-                more = offset + limit < len(names)
-                body = {
-                    "items": items,
-                    "_pagination": {"next": {"offset": offset + limit} if more else None},
-                }
-                data = json.dumps(body).encode()
-                self.send_response(fake.status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.api_url = f"http://127.0.0.1:{self.server.server_port}/hub/api"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _respond(self, request: Request) -> tuple[int, dict]:
+        self.tokens.append(request.headers.get("Authorization", ""))
+        offset, limit = int(request.query["offset"]), 2  # small pages, to test paging
+        names = sorted(self.groups)
+        items = [{"name": n, "users": self.groups[n]} for n in names[offset : offset + limit]]
+        more = offset + limit < len(names)
+        next_page = {"offset": offset + limit} if more else None
+        return self.status, {"items": items, "_pagination": {"next": next_page}}
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ through a real hub and browser is in tests/test_jupyterhub.py)."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,6 +13,7 @@ from social_core.backends import utils as social_utils
 
 from courses import services
 from courses.models import Membership
+from tests.jsonserver import JsonServer, Request
 
 PREFIX = "/services/nbgrader-exchange"
 CALLBACK = PREFIX + "/oauth_callback"
@@ -27,43 +25,24 @@ class FakeHubOAuth:
     def __init__(self) -> None:
         self.users: dict[str, dict] = {}
         self.token_requests: list[dict] = []
-        hub = self
+        self.server = JsonServer(self._respond)
+        self.api_url = self.server.api_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-                hub.token_requests.append(form)
-                name = form.get("code", "").removeprefix("code-")
-                if self.path != "/hub/api/oauth2/token" or name not in hub.users:
-                    return self._answer(400, {"error": "invalid_grant"})
-                self._answer(200, {"access_token": f"at-{name}", "token_type": "Bearer"})
-
-            def do_GET(self) -> None:
-                token = self.headers.get("Authorization", "").removeprefix("token ")
-                name = token.removeprefix("at-")
-                if self.path != "/hub/api/user" or name not in hub.users:
-                    return self._answer(403, {"status": 403})
-                self._answer(200, hub.users[name])
-
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.api_url = f"http://127.0.0.1:{self.server.server_port}/hub/api"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _respond(self, request: Request) -> tuple[int, dict]:
+        if request.method == "POST":
+            form = request.form()
+            self.token_requests.append(form)
+            name = form.get("code", "").removeprefix("code-")
+            if request.path != "/hub/api/oauth2/token" or name not in self.users:
+                return 400, {"error": "invalid_grant"}
+            return 200, {"access_token": f"at-{name}", "token_type": "Bearer"}
+        name = request.token.removeprefix("at-")
+        if request.path != "/hub/api/user" or name not in self.users:
+            return 403, {"status": 403}
+        return 200, self.users[name]
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @pytest.fixture
