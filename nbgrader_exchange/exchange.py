@@ -149,6 +149,16 @@ class Exchange(ABCExchange):
     def new_blob_cache(self) -> BlobCache:
         return BlobCache()
 
+    def log_skipped(self, path: str, reason: str) -> None:
+        """Say which files a release or submission leaves out, as nbgrader's own exchange does."""
+        if reason == "too large":
+            self.log.warning(
+                "Ignoring file too large '%s' (see config option CourseDirectory.max_file_size)",
+                path,
+            )
+        else:
+            self.log.debug("Ignoring %s file '%s'", reason, path)
+
 
 def assignment_detail(
     client: ExchangeClient, course_id: str, assignment_id: str, *, what: str

@@ -39,7 +39,7 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
             exclude=cd.ignore,
             include=cd.include,
             max_file_size=1000 * cd.max_file_size if cd.max_file_size else None,
-            on_skip=self._skipped,
+            on_skip=self.log_skipped,
         )
         total = sum(entry.size for entry in files)
         if max_dir and total > max_dir:
@@ -48,15 +48,6 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
                 "(CourseDirectory.max_dir_size, in kilobytes)."
             )
         return files
-
-    def _skipped(self, path: str, reason: str) -> None:
-        if reason == "too large":
-            self.log.warning(
-                "Ignoring file too large '%s' (see config option CourseDirectory.max_file_size)",
-                path,
-            )
-        else:
-            self.log.debug("Ignoring %s file '%s'", reason, path)
 
     def due_date(self) -> str | None:
         """The gradebook's due date for the assignment, if it has one."""

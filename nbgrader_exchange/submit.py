@@ -48,7 +48,7 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
             exclude=cd.ignore,
             include=cd.include,
             max_file_size=1000 * cd.max_file_size if cd.max_file_size else None,
-            on_skip=self._skipped,
+            on_skip=self.log_skipped,
         )
         files = [entry for entry in files if entry.path not in RESERVED]
         total = sum(entry.size for entry in files)
@@ -60,15 +60,6 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
                 "(CourseDirectory.max_dir_size, in kilobytes)."
             )
         return files
-
-    def _skipped(self, path: str, reason: str) -> None:
-        if reason == "too large":
-            self.log.warning(
-                "Ignoring file too large '%s' (see config option CourseDirectory.max_file_size)",
-                path,
-            )
-        else:
-            self.log.debug("Ignoring %s file '%s'", reason, path)
 
     def check_filename_diff(self, released: list[str], submitted: list[str]) -> None:
         """nbgrader's check: warn about missing or extra notebooks, refuse if strict."""
