@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from api.tests.live import LiveServer  # noqa: E402
-from nbgrader_exchange.tests.support import COURSE, Person, answer, write_source  # noqa: E402
+from tests.plugin.support import COURSE, Person, answer, write_source  # noqa: E402
 
 
 def step(text: str) -> None:

@@ -27,7 +27,7 @@ import requests  # noqa: E402
 
 from api.tests.live import LiveServer  # noqa: E402
 from nbgrader_exchange.client import ExchangeClient  # noqa: E402
-from nbgrader_exchange.tests.support import (  # noqa: E402
+from tests.plugin.support import (  # noqa: E402
     BIN,
     Actor,
     answer,
