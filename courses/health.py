@@ -9,6 +9,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from exchange_site.version import VERSION
+
 from . import blobstore
 
 logger = logging.getLogger(__name__)
@@ -17,8 +19,8 @@ logger = logging.getLogger(__name__)
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """The process is up and answering."""
-    return JsonResponse({"status": "ok"})
+    """The process is up and answering, and which release it runs."""
+    return JsonResponse({"status": "ok", "version": VERSION})
 
 
 @never_cache

@@ -12,9 +12,33 @@ Nothing is read at import time: the server URL and token are looked up when a co
 
 from __future__ import annotations
 
+import re
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-__version__ = "0.1.0"
+DISTRIBUTION = "nbgrader-exchange"
+
+
+def _version(package_dir: Path) -> str:
+    """The project's one version, ``version`` in pyproject.toml.
+
+    In a source checkout it is read from the pyproject.toml beside the package (so a copy
+    installed elsewhere in the environment cannot disagree with the code that runs);
+    installed from the wheel, from the distribution's metadata, which the build took from
+    that same line.
+    """
+    pyproject = package_dir.parent / "pyproject.toml"
+    if pyproject.is_file():
+        text = pyproject.read_text(encoding="utf-8")
+        if re.search(rf'^name = "{DISTRIBUTION}"$', text, re.MULTILINE):
+            found = re.search(r'^version = "([^"]+)"$', text, re.MULTILINE)
+            if found:
+                return found.group(1)
+    return metadata.version(DISTRIBUTION)
+
+
+__version__ = _version(Path(__file__).resolve().parent)
 
 # nbgrader's ExchangeFactory role -> this plugin's class.
 ROLES = {
@@ -45,4 +69,4 @@ def configure(c: Any, url: str | None = None, token: str | None = None, **option
         setattr(c.Exchange, name, value)
 
 
-__all__ = ["ROLES", "configure"]
+__all__ = ["ROLES", "__version__", "configure"]
