@@ -132,3 +132,34 @@ $(PLUGIN_VENV)/.checked: pyproject.toml $(wildcard nbgrader_exchange/*.py)
 		echo "Django is installed alongside the plugin: it must not be"; exit 1; \
 	else echo "django is not installed: good"; fi
 	touch $@
+
+.PHONY: image test-image dist
+
+## The project's one version (pyproject.toml): the image's tag, the wheel's, the chart's.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+IMAGE ?= localhost/nbgrader-exchange
+## The image's base: built from Debian's packages with debootstrap (scripts/image/base), kept in
+## build/image-base/ so that later builds skip it. `make image IMAGE_BASE=python:3.11-slim`
+## builds on the official Python image instead (the Dockerfile's own default).
+DEBOOTSTRAP_BASE := localhost/nbgrader-exchange-base:bookworm
+IMAGE_BASE ?= $(DEBOOTSTRAP_BASE)
+IMAGE_BASE_TAR ?= build/image-base/bookworm-python3.tar
+
+## make image: the server image with podman, tagged $(IMAGE):$(VERSION) (docs/release.md)
+image:
+	@if [ "$(IMAGE_BASE)" = "$(DEBOOTSTRAP_BASE)" ]; then \
+		scripts/image/base $(IMAGE_BASE_TAR) $(IMAGE_BASE); fi
+	scripts/image/build $(IMAGE):$(VERSION) $(VERSION) $(IMAGE_BASE)
+
+## make test-image: that image run as the chart's pod (tests/image), a whole exchange cycle
+test-image: $(VENV)/.installed-dev image
+	EXCHANGE_TEST_IMAGE=$(IMAGE) $(BIN)/pytest tests/image -p no:cacheprovider -v $(PYTEST_ARGS)
+
+## make dist: the plugin's wheel and sdist, the image as a tarball, the chart, into dist/
+dist: $(VENV)/.installed-dev image
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	scripts/image/podman save --format docker-archive $(IMAGE):$(VERSION) \
+		| gzip -1 > dist/nbgrader-exchange-image-$(VERSION).tar.gz
+	$(BIN)/python scripts/package_chart.py --version $(VERSION) dist
+	cd dist && sha256sum * > SHA256SUMS && ls -l

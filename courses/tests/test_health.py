@@ -5,12 +5,17 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
+import tomllib
+from django.conf import settings
 from django.db.utils import OperationalError
 
 
 def test_healthz_answers_without_credentials(client):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    # The release it runs: the version in pyproject.toml, its one source.
+    project = tomllib.loads((settings.BASE_DIR / "pyproject.toml").read_text())["project"]
+    assert response.json() == {"status": "ok", "version": project["version"]}
 
 
 @pytest.mark.django_db

@@ -85,11 +85,14 @@ def assemble_build_context(destination: Path) -> None:
             shutil.copy2(path, target)
 
 
-def _image_env() -> dict[str, str]:
+def _image_env(path: str) -> dict[str, str]:
+    """The Dockerfile's ENV, ``$PATH`` standing for ``path`` (the image's own PATH)."""
     env = {}
     for keyword, arguments in instructions():
         if keyword == "ENV":
-            env.update(dict(pair.split("=", 1) for pair in arguments.split()))
+            for pair in arguments.split():
+                name, value = pair.split("=", 1)
+                env[name] = value.replace("$PATH", path)
     return env
 
 
@@ -130,11 +133,9 @@ def image(tmp_path):
     app.mkdir()
     build_tmp.mkdir()
     assemble_build_context(app)
-    base_env = {
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "HOME": str(app),
-        **_image_env(),
-    }
+    # The image's virtualenv is this one (same requirements.txt).
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    base_env = {"PATH": path, "HOME": str(app), **_image_env(path)}
     runs = [args for keyword, args in instructions() if keyword == "RUN"]
     build_step = next(run for run in runs if "collectstatic" in run)
     build_step = build_step.replace("/tmp/", f"{build_tmp}/").replace("/app", str(app))

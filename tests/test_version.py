@@ -1,0 +1,86 @@
+"""One version everywhere: pyproject.toml's, carried by the plugin, the server, the chart.
+
+The image's tag and label come from the same line (`make image` passes it; tests/image checks
+the built image). Release steps: change ``version`` in pyproject.toml, the chart's ``version``
+and ``appVersion`` in Chart.yaml, and add the section to CHANGELOG.md.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import tomllib
+import yaml
+
+import nbgrader_exchange
+from exchange_site.version import read_version
+from nbgrader_exchange import _version
+from tests.chart.helpers import CHART, manifests, one
+
+REPO = Path(__file__).resolve().parents[1]
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_plugin_server_and_chart_carry_pyproject_version():
+    from exchange_site.version import VERSION as server_version
+
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert nbgrader_exchange.__version__ == VERSION
+    assert server_version == VERSION
+    assert chart["version"] == VERSION, "Chart.yaml's version differs from pyproject.toml's"
+    assert chart["appVersion"] == VERSION, "Chart.yaml's appVersion differs from pyproject.toml's"
+
+
+def test_chart_runs_the_image_tagged_with_the_version():
+    deployment = one(manifests({}), "Deployment")
+    images = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
+    assert images == {f"nbgrader-exchange:{VERSION}"}
+
+
+def test_changelog_has_a_section_for_the_version():
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    headings = re.findall(r"^## \[?([^\]\s]+)\]?", changelog, re.MULTILINE)
+    assert headings[0] == "Unreleased"
+    assert VERSION in headings
+
+
+def test_docs_name_the_current_version_in_image_tags():
+    # Docs that show an image tag or chart version show this one, not a stale one.
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = path.read_text()
+        for found in re.findall(r"nbgrader-exchange:(\d+\.\d+\.\d+)", text):
+            assert found == VERSION, f"{path.name} names nbgrader-exchange:{found}"
+
+
+def test_server_reads_the_version_from_a_pyproject(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "nbgrader-exchange"\nversion = "9.8.7"\n')
+    assert read_version(pyproject) == "9.8.7"
+
+
+def test_plugin_reads_the_checkout_pyproject_beside_the_package(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "nbgrader-exchange"\nversion = "2.0.1"\n'
+    )
+    assert _version(tmp_path / "nbgrader_exchange") == "2.0.1"
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    [None, '[project]\nname = "someone-else"\nversion = "5.0.0"\n'],
+    ids=["installed", "beside-another-project"],
+)
+def test_plugin_reads_installed_metadata_otherwise(tmp_path, monkeypatch, pyproject):
+    # An installed copy: a real dist-info on sys.path, as pip leaves it.
+    site = tmp_path / "site"
+    dist_info = site / "nbgrader_exchange-3.1.4.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.4\nName: nbgrader-exchange\nVersion: 3.1.4\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    if pyproject is not None:
+        (site / "pyproject.toml").write_text(pyproject)
+    assert _version(site / "nbgrader_exchange") == "3.1.4"
