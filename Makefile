@@ -131,6 +131,9 @@ $(PLUGIN_VENV)/.checked: pyproject.toml $(wildcard nbgrader_exchange/*.py)
 	cd / && if $(CURDIR)/$(PLUGIN_VENV)/bin/python -c "import django" 2>/dev/null; then \
 		echo "Django is installed alongside the plugin: it must not be"; exit 1; \
 	else echo "django is not installed: good"; fi
+	cd / && installed=$$($(CURDIR)/$(PLUGIN_VENV)/bin/python -c "import nbgrader_exchange as p; print(p.__version__)") \
+		&& [ "$$installed" = "$(VERSION)" ] && echo "nbgrader_exchange $$installed" \
+		|| { echo "the installed plugin says version $$installed, pyproject.toml $(VERSION)"; exit 1; }
 	touch $@
 
 .PHONY: image test-image dist
