@@ -162,7 +162,8 @@ test-image: $(VENV)/.installed-dev image
 dist: $(VENV)/.installed-dev image
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
-	scripts/image/podman save --format docker-archive $(IMAGE):$(VERSION) \
-		| gzip -1 > dist/nbgrader-exchange-image-$(VERSION).tar.gz
+	scripts/image/podman save --format docker-archive --output dist/nbgrader-exchange-image-$(VERSION).tar \
+		$(IMAGE):$(VERSION)
+	gzip -1 dist/nbgrader-exchange-image-$(VERSION).tar
 	$(BIN)/python scripts/package_chart.py --version $(VERSION) dist
 	cd dist && sha256sum * > SHA256SUMS && ls -l

@@ -46,12 +46,22 @@ def test_changelog_has_a_section_for_the_version():
     assert VERSION in headings
 
 
-def test_docs_name_the_current_version_in_image_tags():
-    # Docs that show an image tag or chart version show this one, not a stale one.
+# Where the docs show a version: an image reference, a values `tag:`, /healthz's answer.
+DOC_VERSIONS = re.compile(
+    r'(nbgrader-exchange:|nbgrader-exchange-image-|tag: "|"version": ")(\d+\.\d+\.\d+)'
+)
+
+
+def test_docs_show_the_current_version():
+    seen = 0
     for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
-        text = path.read_text()
-        for found in re.findall(r"nbgrader-exchange:(\d+\.\d+\.\d+)", text):
-            assert found == VERSION, f"{path.name} names nbgrader-exchange:{found}"
+        for match in DOC_VERSIONS.finditer(path.read_text()):
+            prefix, found = (
+                (match.group(1), match.group(2)) if match.group(1) else match.group(3, 4)
+            )
+            assert found == VERSION, f"{path.name} shows {prefix}{found}, not {VERSION}"
+            seen += 1
+    assert seen, "no version found in the docs: the pattern no longer matches them"
 
 
 def test_server_reads_the_version_from_a_pyproject(tmp_path):
