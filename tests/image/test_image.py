@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -53,14 +54,16 @@ def podman(*args: str, check: bool = True, timeout: float = 300) -> subprocess.C
     return result
 
 
-def resolved_env(container: dict[str, Any], secrets: dict[str, str]) -> list[str]:
-    """The container's environment as ``--env`` options, secretKeyRefs read from ``secrets``."""
+def resolved_env(container: dict[str, Any], secrets: dict[tuple[str, str], str]) -> list[str]:
+    """The container's environment as ``--env`` options, secretKeyRefs read from ``secrets``
+    ({(Secret name, key): value})."""
     options = []
     for item in container["env"]:
         if "value" in item:
             value = item["value"]
         else:
-            value = secrets[item["valueFrom"]["secretKeyRef"]["key"]]
+            ref = item["valueFrom"]["secretKeyRef"]
+            value = secrets[(ref["name"], ref["key"])]
         options += ["--env", f"{item['name']}={value}"]
     return options
 
@@ -86,7 +89,7 @@ def pod_options(pod: dict[str, Any], container: dict[str, Any], volume: str) -> 
     for capability in security["capabilities"]["drop"]:
         options += ["--cap-drop", capability]
     volumes = {item["name"]: item for item in pod["volumes"]}
-    for mount in container["volumeMounts"]:
+    for mount in container.get("volumeMounts", []):
         source = volumes[mount["name"]]
         if "emptyDir" in source:
             size = source["emptyDir"].get("sizeLimit", "")
@@ -106,37 +109,70 @@ class Running:
     url: str
     image: str
     server: dict[str, Any]
+    database: str
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """``manage.py`` inside the running container (its user, environment, read-only root)."""
         return podman("exec", self.name, "python", "manage.py", *args, check=check)
 
 
-@pytest.fixture(scope="module")
-def container(tmp_path_factory) -> Iterator[Running]:
-    objects = manifests({"image": {"repository": IMAGE_REPOSITORY}, "allowedHosts": [HOST]})
-    secrets: dict[str, str] = {}
-    for secret in by_kind(objects, "Secret"):
-        for key, value in secret["data"].items():
-            secrets[key] = base64.b64decode(value).decode()
+def run_to_completion(container: dict[str, Any], options: list[str]) -> subprocess.CompletedProcess:
+    """One of the chart's migration containers (init container or Job), run until it exits."""
+    return podman(
+        "run",
+        "--rm",
+        *options,
+        "--entrypoint",
+        container["command"][0],
+        container["image"],
+        *container["command"][1:],
+    )
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def container(request) -> Iterator[Running]:
+    """The chart's pod in one of its two single-replica modes.
+
+    ``sqlite``: the default values; the Deployment's migrate init container runs first, on the
+    data volume. ``postgresql``: ``database.type=postgresql`` pointed at a throwaway
+    PostgreSQL on this machine (reached from the container through slirp4netns's gateway to
+    the host's loopback); the chart's migration Job runs first, with its own short-lived Secret.
+    """
+    values: dict[str, Any] = {"image": {"repository": IMAGE_REPOSITORY}, "allowedHosts": [HOST]}
+    network: list[str] = []
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_server").create_database("image")
+        # The container sees the host's 127.0.0.1 as slirp4netns's 10.0.2.2.
+        values["database"] = {"type": "postgresql", "url": url.replace("@127.0.0.1:", "@10.0.2.2:")}
+        network = ["--network", "slirp4netns:allow_host_loopback=true"]
+    objects = manifests(values)
+    secrets = {
+        (secret["metadata"]["name"], key): base64.b64decode(value).decode()
+        for secret in by_kind(objects, "Secret")
+        for key, value in secret["data"].items()
+    }
     pod = one(objects, "Deployment")["spec"]["template"]["spec"]
-    (migrate,) = pod["initContainers"]
     (server,) = pod["containers"]
+    if request.param == "sqlite":
+        assert not by_kind(objects, "Job")
+        migration_pod = pod
+        (migrate,) = pod["initContainers"]
+    else:
+        assert "initContainers" not in pod
+        migration_pod = one(objects, "Job")["spec"]["template"]["spec"]
+        (migrate,) = migration_pod["containers"]
     assert migrate["image"] == server["image"] == f"{IMAGE_REPOSITORY}:{VERSION}"
     suffix = uuid.uuid4().hex[:8]
     volume, name = f"exchange-test-data-{suffix}", f"exchange-test-{suffix}"
     podman("volume", "create", volume)
     try:
-        # The init container: the chart's migration command, run to completion first.
-        migrated = podman(
-            "run",
-            "--rm",
-            *pod_options(pod, migrate, volume),
-            *resolved_env(migrate, secrets),
-            "--entrypoint",
-            migrate["command"][0],
-            migrate["image"],
-            *migrate["command"][1:],
+        migrated = run_to_completion(
+            migrate,
+            [
+                *pod_options(migration_pod, migrate, volume),
+                *network,
+                *resolved_env(migrate, secrets),
+            ],
         )
         assert "Applying courses." in migrated.stdout, migrated.stdout + migrated.stderr
         port = free_port()
@@ -146,6 +182,7 @@ def container(tmp_path_factory) -> Iterator[Running]:
             "--name",
             name,
             *pod_options(pod, server, volume),
+            *network,
             *resolved_env(server, secrets),
             "--publish",
             f"{HOST}:{port}:{server['ports'][0]['containerPort']}",
@@ -155,7 +192,11 @@ def container(tmp_path_factory) -> Iterator[Running]:
             *server["command"][1:],
         )
         running = Running(
-            name=name, url=f"http://{HOST}:{port}", image=server["image"], server=server
+            name=name,
+            url=f"http://{HOST}:{port}",
+            image=server["image"],
+            server=server,
+            database=request.param,
         )
         try:
             wait_ready(running)
@@ -163,7 +204,8 @@ def container(tmp_path_factory) -> Iterator[Running]:
         finally:
             ARTIFACTS.mkdir(exist_ok=True)
             logs = podman("logs", name, check=False)
-            (ARTIFACTS / "image-server.log").write_text(logs.stdout + logs.stderr)
+            log = ARTIFACTS / f"image-server-{request.param}.log"
+            log.write_text(logs.stdout + logs.stderr)
             podman("rm", "--force", "--time", "10", name, check=False)
     finally:
         podman("volume", "rm", "--force", volume, check=False)
@@ -208,15 +250,16 @@ def test_serves_ready_as_uid_10001_on_a_read_only_root(container):
     assert refused.returncode != 0 and "Read-only file system" in refused.stderr
     for writable in ("/tmp", "/data"):
         podman("exec", container.name, "touch", f"{writable}/written")
-    # The migrate init container left the SQLite database on the volume the server uses.
-    assert "db.sqlite3" in podman("exec", container.name, "ls", "/data").stdout.split()
+    # SQLite: the migrate init container left the database on the volume the server uses.
+    on_volume = podman("exec", container.name, "ls", "/data").stdout.split()
+    assert ("db.sqlite3" in on_volume) == (container.database == "sqlite")
 
 
-def test_image_is_labelled_and_tagged_with_the_project_version(container):
-    labels = podman("image", "inspect", "--format", "{{json .Labels}}", container.image).stdout
-    assert f'"org.opencontainers.image.version":"{VERSION}"' in labels
-    assert '"org.opencontainers.image.licenses":"BSD-3-Clause"' in labels
-    assert container.image.endswith(f":{VERSION}")
+def test_image_is_labelled_and_tagged_with_the_project_version():
+    image = f"{IMAGE_REPOSITORY}:{VERSION}"
+    labels = json.loads(podman("image", "inspect", "--format", "{{json .Labels}}", image).stdout)
+    assert labels["org.opencontainers.image.version"] == VERSION
+    assert labels["org.opencontainers.image.licenses"] == "BSD-3-Clause"
 
 
 def test_release_fetch_submit_collect_through_the_plugin_client(container, tmp_path):
@@ -277,7 +320,8 @@ def test_release_fetch_submit_collect_through_the_plugin_client(container, tmp_p
 def test_check_deploy_finds_no_errors_with_the_charts_environment(container):
     result = container.manage("check", "--deploy", check=False)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "image-check-deploy.txt").write_text(result.stdout + result.stderr)
+    report = ARTIFACTS / f"image-check-deploy-{container.database}.txt"
+    report.write_text(result.stdout + result.stderr)
     # Errors fail the run; warnings are printed (and kept in test-artifacts/) to be read.
     assert result.returncode == 0, result.stdout + result.stderr
     print(result.stdout + result.stderr)
