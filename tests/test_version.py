@@ -79,8 +79,12 @@ def test_plugin_reads_the_checkout_pyproject_beside_the_package(tmp_path):
 
 @pytest.mark.parametrize(
     "pyproject",
-    [None, '[project]\nname = "someone-else"\nversion = "5.0.0"\n'],
-    ids=["installed", "beside-another-project"],
+    [
+        None,
+        '[project]\nname = "someone-else"\nversion = "5.0.0"\n',
+        '[project]\nname = "nbgrader-exchange"\ndynamic = ["version"]\n',
+    ],
+    ids=["installed", "beside-another-project", "beside-a-pyproject-without-version"],
 )
 def test_plugin_reads_installed_metadata_otherwise(tmp_path, monkeypatch, pyproject):
     # An installed copy: a real dist-info on sys.path, as pip leaves it.
