@@ -100,3 +100,24 @@ def test_installed_wheel_reports_the_version_from_its_metadata(built, tmp_path):
     location, version = result.stdout.split()
     assert Path(location).is_relative_to(target)
     assert version == VERSION
+
+
+def test_chart_package_carries_the_version(tmp_path):
+    from scripts.package_chart import main
+
+    assert main(["--version", VERSION, str(tmp_path)]) == 0
+    (archive,) = tmp_path.glob("*.tgz")
+    assert archive.name == f"nbgrader-exchange-{VERSION}.tgz"
+    with tarfile.open(archive) as chart:
+        names = chart.getnames()
+        metadata = chart.extractfile("nbgrader-exchange/Chart.yaml").read().decode()
+    assert "nbgrader-exchange/templates/deployment.yaml" in names
+    assert f"appVersion: {VERSION}" in metadata or f'appVersion: "{VERSION}"' in metadata
+
+
+def test_chart_package_refuses_a_version_the_chart_does_not_carry(tmp_path, capsys):
+    from scripts.package_chart import main
+
+    assert main(["--version", "99.0.0", str(tmp_path)]) == 1
+    assert "make them equal before packaging" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
