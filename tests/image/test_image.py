@@ -1,13 +1,14 @@
 """The server image itself, built by `make image` and run with podman as the chart runs it.
 
 Runs only when asked: `make test-image` sets EXCHANGE_TEST_IMAGE to the image's repository
-(e.g. ``localhost/nbgrader-exchange``). The chart is rendered with that repository, and the
-pod it describes is reproduced: the image and tag it names (its appVersion), its user and
-group, a read-only root filesystem with every capability dropped, /tmp as a size-limited
-tmpfs (the emptyDir), /data as a volume (the PVC), the containers' environment with the
-rendered Secret's values, the migrate init container's command run to completion first and
-then the server's command. Then the plugin's own client (nbgrader_exchange.client) drives a
-release, fetch, submit and collect against the container, and ``check --deploy`` runs in it.
+(e.g. ``localhost/nbgrader-exchange``). The chart is rendered with that repository, in its
+two single-replica modes (SQLite, migrated by the init container; PostgreSQL, migrated by the
+Job), and the pods it describes are reproduced: the image and tag it names (its appVersion),
+the user and group, a read-only root filesystem with every capability dropped, emptyDirs as
+tmpfs, the PVC as a podman volume, the containers' environment with the rendered Secrets'
+values; the migration container runs to completion first, then the server's command. Then
+the plugin's own client (nbgrader_exchange.client) drives a release, fetch, submit and
+collect against the container, and ``check --deploy`` runs in it.
 """
 
 from __future__ import annotations
