@@ -87,9 +87,10 @@ class MeSerializer(serializers.Serializer):
 class MemberSerializer(serializers.Serializer):
     username = serializers.CharField(source="user.username")
     role = serializers.CharField()
-    first_name = serializers.CharField(source="user.first_name")
-    last_name = serializers.CharField(source="user.last_name")
-    email = serializers.CharField(source="user.email")
+    # The course's own names for the member (see services.add_member), not the site-wide user.
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    email = serializers.CharField()
 
 
 class FileSerializer(serializers.Serializer):

@@ -3,7 +3,8 @@
 ``parse_roster`` turns a file into ``RosterRow`` objects (format detected from the header
 when not given); ``import_roster`` applies them to a course in one transaction through
 ``services.add_member`` / ``services.remove_member``; ``export_roster`` writes a course's
-roster back out in either format.
+roster back out in either format, formula-safe (``courses.csvsafe``), and the import undoes
+that quoting so an export reads back unchanged.
 
 Formats:
 
@@ -33,6 +34,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from . import services
+from .csvsafe import unescape_cell, write_rows
 from .exceptions import BadRequest
 from .models import Course, Membership, Submission
 from .permissions import Action
@@ -170,7 +172,13 @@ def _records(header: list[str], reader: Iterable[list[str]]) -> Iterable[tuple[i
     for number, values in enumerate(reader, start=2):
         if not any(value.strip() for value in values):
             continue  # blank line
-        yield number, {name: value.strip() for name, value in zip(header, values, strict=False)}
+        yield (
+            number,
+            {
+                name: unescape_cell(value.strip())
+                for name, value in zip(header, values, strict=False)
+            },
+        )
 
 
 def _parse_nbgrader(header: list[str], reader: Iterable[list[str]]) -> list[RosterRow]:
@@ -266,9 +274,9 @@ def _problems(rows: list[RosterRow]) -> list[tuple[int, str]]:
     return problems
 
 
-def _changes(user: AbstractBaseUser, row: RosterRow) -> bool:
+def _changes(membership: Membership, row: RosterRow) -> bool:
     return any(
-        value and getattr(user, key) != value
+        value and getattr(membership, key) != value
         for key, value in (
             ("first_name", row.first_name),
             ("last_name", row.last_name),
@@ -314,7 +322,7 @@ def import_roster(
             membership = current.get(row.username)
             if membership is None:
                 summary.added.append(row.username)
-            elif membership.role != role or _changes(membership.user, row):
+            elif membership.role != role or _changes(membership, row):
                 summary.updated.append(row.username)
             else:
                 summary.unchanged.append(row.username)
@@ -359,9 +367,9 @@ def roster_rows(*, course: Course, role: str | None = None) -> list[RosterRow]:
     return [
         RosterRow(
             username=m.user.get_username(),
-            first_name=m.user.first_name,
-            last_name=m.user.last_name,
-            email=m.user.email,
+            first_name=m.first_name,
+            last_name=m.last_name,
+            email=m.email,
         )
         for m in memberships.order_by("user__username")
     ]
@@ -376,20 +384,20 @@ def export_roster(
     if role is not None and role not in Role.values:
         raise BadRequest(f"Role {role!r} is not one of {', '.join(Role.values)}.")
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
     rows = roster_rows(course=course, role=role)
     if format == NBGRADER:
-        writer.writerow(NBGRADER_COLUMNS)
-        for row in rows:
-            writer.writerow([row.username, row.first_name, row.last_name, row.email])
+        lines: list[list[str]] = [NBGRADER_COLUMNS]
+        lines += [[row.username, row.first_name, row.last_name, row.email] for row in rows]
     else:
         login = canvas_login_column()
         columns = [*CANVAS_COLUMNS, "email"]
         if login not in columns:
             columns.append(login)
-        writer.writerow(columns)
+        lines = [columns]
         for row in rows:
             name = f"{row.last_name}, {row.first_name}" if row.last_name else row.first_name
             values = {"Student": name, "email": row.email, login: row.username}
-            writer.writerow([values.get(column, "") for column in columns])
+            lines.append([values.get(column, "") for column in columns])
+    # Names come from rosters anyone could have written: never let them be formulas.
+    write_rows(out, lines)
     return out.getvalue()

@@ -137,23 +137,23 @@ def student_rows(assignment: Assignment) -> list[StudentRow]:
         .values("student")
         .annotate(n=Count("pk"), feedback=Count("feedback"))
     }
-    students = {
-        m.user_id: m.user
-        for m in Membership.objects.filter(
-            course=assignment.course, role=Membership.Role.STUDENT
-        ).select_related("user")
-    }
+    memberships = Membership.objects.filter(
+        course=assignment.course, role=Membership.Role.STUDENT
+    ).select_related("user")
+    # The course's own name for each student (a former student: their account's name).
+    students = {m.user_id: (m.user, m.full_name) for m in memberships}
     for submission in latest.values():
-        students.setdefault(submission.student_id, submission.student)
+        student = submission.student
+        students.setdefault(submission.student_id, (student, student.get_full_name()))
     rows = [
         StudentRow(
             username=user.get_username(),
-            full_name=user.get_full_name(),
+            full_name=full_name,
             latest=latest.get(pk),
             submission_count=figures.get(pk, {}).get("n", 0),
             any_feedback=bool(figures.get(pk, {}).get("feedback")),
         )
-        for pk, user in students.items()
+        for pk, (user, full_name) in students.items()
     ]
     return sorted(rows, key=lambda row: row.username)
 

@@ -135,17 +135,22 @@ def create_course(
 
 
 def get_or_create_user(username: str, **fields: str) -> AbstractBaseUser:
+    """The user with this name, created (with ``fields``) if new.
+
+    An existing user is returned unchanged: the site-wide account belongs to its owner and
+    to the site admins (the admin's user pages), never to a course. What a course calls a
+    person lives on the membership (see ``add_member``).
+    """
     username = username.strip()
     if not username or len(username) > USERNAME_MAX:
         raise BadRequest(f"User name {username!r} is not valid.")
-    user, created = User.objects.get_or_create(username=username, defaults=fields)
-    if not created and fields:
-        changed = [k for k, v in fields.items() if v and getattr(user, k) != v]
-        for key in changed:
-            setattr(user, key, fields[key])
-        if changed:
-            user.save(update_fields=changed)
+    user, _ = User.objects.get_or_create(
+        username=username, defaults={key: value for key, value in fields.items() if value}
+    )
     return user
+
+
+PROFILE_FIELDS = ("first_name", "last_name", "email")
 
 
 @transaction.atomic
@@ -159,15 +164,31 @@ def add_member(
     last_name: str = "",
     email: str = "",
 ) -> Membership:
-    """Add a user to the course, or change their role; the user is created if new."""
+    """Add a user to the course, or change their role or how the course names them.
+
+    Names and email are the course's own (kept on the membership; an empty value leaves the
+    current one): they never change the site-wide user, which another course and the admin
+    site show. A user created here starts with them.
+    """
     _require(actor, course, Action.MANAGE_ROSTER)
     if role not in Role.values:
         raise BadRequest(f"Role {role!r} is not one of {', '.join(Role.values)}.")
-    user = get_or_create_user(username, first_name=first_name, last_name=last_name, email=email)
+    given = {"first_name": first_name, "last_name": last_name, "email": email}
+    user = get_or_create_user(username, **given)
     membership, created = Membership.objects.select_for_update().get_or_create(
-        user=user, course=course, defaults={"role": role}
+        user=user, course=course, defaults={"role": role, **given}
     )
-    if not created and membership.role != role:
+    if created:
+        record_event(
+            action=AuditEvent.Action.ROSTER_CHANGED,
+            actor=actor,
+            course=course,
+            student=user,
+            change="added",
+            role=role,
+        )
+        return membership
+    if membership.role != role:
         old = membership.role
         membership.role = role
         membership.save(update_fields=["role", "updated_at"])
@@ -180,14 +201,20 @@ def add_member(
             old_role=old,
             role=role,
         )
-    elif created:
+    changed = [
+        key for key in PROFILE_FIELDS if given[key] and getattr(membership, key) != given[key]
+    ]
+    if changed:
+        for key in changed:
+            setattr(membership, key, given[key])
+        membership.save(update_fields=[*changed, "updated_at"])
         record_event(
             action=AuditEvent.Action.ROSTER_CHANGED,
             actor=actor,
             course=course,
             student=user,
-            change="added",
-            role=role,
+            change="details",
+            fields=changed,
         )
     return membership
 
