@@ -28,6 +28,8 @@ import hashlib
 import io
 import itertools
 import json
+import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -193,17 +195,26 @@ class BackupReport:
     archive_bytes: int = 0
 
 
-def _open_archive_for_writing(path: Path, *, gzip: bool) -> tarfile.TarFile:
-    if gzip:
-        return tarfile.open(path, "w:gz", compresslevel=6)
-    return tarfile.open(path, "w")
+@contextmanager
+def _open_archive_for_writing(path: Path, *, gzip: bool) -> Iterator[tarfile.TarFile]:
+    # A backup holds every submission and the users table: readable by its owner only,
+    # whatever the umask (fchmod also covers a stale file left by a killed backup).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        if gzip:
+            archive = tarfile.open(fileobj=handle, mode="w:gz", compresslevel=6)
+        else:
+            archive = tarfile.open(fileobj=handle, mode="w")
+        with archive:
+            yield archive
 
 
 def _add_file(archive: tarfile.TarFile, name: str, source: Path | IO[bytes], size: int) -> None:
     info = tarfile.TarInfo(name)
     info.size = size
     info.mtime = int(timezone.now().timestamp())
-    info.mode = 0o640
+    info.mode = 0o600
     if isinstance(source, Path):
         with source.open("rb") as handle:
             archive.addfile(info, handle)
@@ -396,7 +407,7 @@ def _read_manifest(archive: tarfile.TarFile) -> dict[str, Any]:
         manifest = json.loads(handle.read())
     except ValueError as exc:
         raise BackupError("The backup's manifest.json is not valid JSON.") from exc
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError("This is not an exchange backup (its manifest names another format).")
     if manifest.get("version") != VERSION:
         raise BackupError(
@@ -404,6 +415,83 @@ def _read_manifest(archive: tarfile.TarFile) -> dict[str, Any]:
             f"restores version {VERSION}."
         )
     return manifest
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_LABEL = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_manifest(manifest: dict[str, Any], known: set[str]) -> None:
+    """Every name and number a manifest gives, checked before restore writes any file.
+
+    Table file names come from the manifest, so a hostile one (``../../etc/x``) must be
+    refused here: only ``db/<app>.<model>.jsonl`` of a model this release knows, SHA-256s
+    of 64 hex digits, and counts that are whole numbers.
+    """
+    tables = manifest.get("tables")
+    blobs = manifest.get("blobs")
+    migrations = manifest.get("migrations", {})
+    if (
+        not isinstance(tables, list)
+        or not isinstance(blobs, dict)
+        or not isinstance(blobs.get("sha256"), list)
+        or not isinstance(migrations, dict)
+        or not all(
+            isinstance(app, str)
+            and isinstance(names, list)
+            and all(isinstance(n, str) for n in names)
+            for app, names in migrations.items()
+        )
+    ):
+        raise BackupError(
+            "The backup's manifest.json is damaged: it lacks its list of tables, blobs or "
+            "migrations. Nothing was restored."
+        )
+    seen: set[str] = set()
+    unknown = []
+    for table in tables:
+        if not isinstance(table, dict) or not isinstance(table.get("model"), str):
+            raise BackupError("The backup's manifest.json lists a table without a model name.")
+        label = table["model"]
+        if not _LABEL.fullmatch(label):
+            raise BackupError(
+                f"The backup's manifest.json names a table {label[:100]!r}, which is not a "
+                "model name (app.model). Nothing was restored."
+            )
+        if label not in known:
+            unknown.append(label)
+            continue
+        if label in seen:
+            raise BackupError(f"The backup's manifest.json lists table {label} twice.")
+        seen.add(label)
+        if table.get("file") != f"db/{label}.jsonl":
+            raise BackupError(
+                f"The backup's manifest.json gives table {label} the file "
+                f"{str(table.get('file'))[:100]!r}; it must be db/{label}.jsonl."
+            )
+        if not isinstance(table.get("sha256"), str) or not _SHA256.fullmatch(table["sha256"]):
+            raise BackupError(f"The backup's manifest.json has no valid SHA-256 for {label}.")
+        if not _is_count(table.get("rows")):
+            raise BackupError(f"The backup's manifest.json has no valid row count for {label}.")
+    if unknown:
+        raise BackupError(
+            f"The backup holds tables this release does not know ({', '.join(unknown)}): "
+            "restore with the release the backup was taken with."
+        )
+    bad = [
+        str(sha)[:100]
+        for sha in blobs["sha256"]
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha)
+    ]
+    if bad:
+        raise BackupError(
+            f"The backup's manifest.json lists {len(bad)} blob name(s) that are not SHA-256 "
+            f"hashes (first: {bad[0]!r}). Nothing was restored."
+        )
 
 
 def _check_migrations(manifest: dict[str, Any]) -> None:
@@ -522,7 +610,8 @@ def restore(
             "or pass --force to delete those rows first.",
             code="not_empty",
         )
-    work = Path(tempfile.mkdtemp(prefix="exchange-restore-"))
+    by_label = {_label(model): model for model in backup_models()}
+    work: Path | None = None
     try:
         try:
             archive = tarfile.open(source, "r:*")
@@ -530,10 +619,13 @@ def restore(
             raise BackupError(f"{source} is not a readable backup archive ({exc}).") from exc
         with archive:
             manifest = _read_manifest(archive)
+            check_manifest(manifest, set(by_label))
             _check_migrations(manifest)
-            report.created_at = manifest.get("created_at", "")
-            report.source_database = manifest.get("database", "")
+            report.created_at = str(manifest.get("created_at", ""))
+            report.source_database = str(manifest.get("database", ""))
             tables = {table["file"]: table for table in manifest["tables"]}
+            # Only now, with every name checked, does the restore write anything.
+            work = Path(tempfile.mkdtemp(prefix="exchange-restore-"))
             expected_blobs = set(manifest["blobs"]["sha256"])
             seen_tables: set[str] = set()
             seen_blobs: set[str] = set()
@@ -579,13 +671,6 @@ def restore(
                 f"The backup is incomplete: {len(lost)} file(s) listed in its manifest are "
                 f"missing (first: {lost[0]}). Nothing was restored."
             )
-        by_label = {_label(model): model for model in backup_models()}
-        unknown = [t["model"] for t in manifest["tables"] if t["model"] not in by_label]
-        if unknown:
-            raise BackupError(
-                f"The backup holds tables this release does not know ({', '.join(unknown)}): "
-                "restore with the release the backup was taken with."
-            )
         progress("Loading the database...")
         with transaction.atomic():
             if force:
@@ -603,7 +688,8 @@ def restore(
             _reset_sequences([by_label[t["model"]] for t in manifest["tables"]])
             _check_blob_rows(expected_blobs)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return report
 
 
