@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -16,3 +17,6 @@ class CoursesConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(create_cache_table, sender=self)
+        from .filemodes import make_sqlite_private
+
+        connection_created.connect(make_sqlite_private, dispatch_uid="courses.make_sqlite_private")

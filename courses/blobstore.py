@@ -21,6 +21,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
 from .exceptions import BadArchive
+from .filemodes import PRIVATE_FILE, make_private_dir
 from .models import blob_storage_name
 
 CHUNK_SIZE = 1024 * 1024
@@ -47,7 +48,7 @@ def _temp_dir(storage: Storage) -> str | None:
     if isinstance(storage, FileSystemStorage):
         # Same filesystem as the blobs, so putting a file in place is an atomic rename.
         directory = Path(storage.location) / "tmp"
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(directory)
         return str(directory)
     return settings.FILE_UPLOAD_TEMP_DIR
 
@@ -86,8 +87,8 @@ def put(staged: StagedFile) -> None:
                 # than its grace period) cannot remove bytes this upload is about to reference.
                 os.utime(target)
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(staged.temp_path, 0o640)
+            make_private_dir(target.parent)
+            os.chmod(staged.temp_path, PRIVATE_FILE)
             os.replace(staged.temp_path, target)
             return
         if storage.exists(name):

@@ -68,7 +68,7 @@ def _secret_key() -> str:
     key_file = DATA_DIR / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -151,7 +151,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     if not os.environ.get("DATABASE_URL"):
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -162,7 +162,12 @@ if EXCHANGE_STORAGE == "local":
     FILES_DIR = Path(os.environ.get("EXCHANGE_FILES_DIR", DATA_DIR / "files")).resolve()
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(FILES_DIR), "file_permissions_mode": 0o640},
+        # Submissions are personal data: the service's account alone reads them.
+        "OPTIONS": {
+            "location": str(FILES_DIR),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
     }
 elif EXCHANGE_STORAGE == "s3":
     _bucket = os.environ.get("EXCHANGE_S3_BUCKET", "")
@@ -207,6 +212,9 @@ EXCHANGE_SIGNED_URL_SECONDS = env_int("EXCHANGE_SIGNED_URL_SECONDS", 300, minimu
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MIB
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * MIB
 FILE_UPLOAD_TEMP_DIR = os.environ.get("EXCHANGE_UPLOAD_TEMP_DIR") or None
+# Files and directories Django's storage makes are private, whatever the umask.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # --- Roster import -------------------------------------------------------------------
 # The Canvas export column that holds JupyterHub user names.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from courses import roster
+from courses.filemodes import write_private_text
 from courses.models import Membership
 
 from ._base import ExchangeCommand
@@ -37,7 +37,8 @@ class Command(ExchangeCommand):
             self.stdout.write(text, ending="")
             return
         try:
-            Path(options["output"]).write_text(text, encoding="utf-8")
+            # Names and email addresses: readable by the operator only.
+            write_private_text(options["output"], text)
         except OSError as exc:
             raise CommandError(f"Cannot write {options['output']}: {exc.strerror}.") from exc
         count = text.count("\n") - 1
