@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -38,11 +39,26 @@ def create_api_token(*, user: AbstractBaseUser) -> str:
 
 
 @transaction.atomic
-def revoke_api_tokens(*, user: AbstractBaseUser) -> int:
-    """Revoke every live token of the user; returns how many were revoked."""
-    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+def revoke_api_tokens(
+    *,
+    user: AbstractBaseUser,
+    actor: AbstractBaseUser | None = None,
+    token_ids: Iterable[int] | None = None,
+) -> int:
+    """Revoke the user's live tokens (all, or those of ``token_ids``); returns how many were
+    revoked. A revocation is audited; ``actor=None`` is the operator at the command line."""
+    from courses.models import AuditEvent
+    from courses.services import record_event
+
+    tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+    if token_ids is not None:
+        tokens = tokens.filter(pk__in=list(token_ids))
+    count = tokens.update(revoked_at=timezone.now())
+    if count:
+        record_event(
+            action=AuditEvent.Action.TOKENS_REVOKED, actor=actor, student=user, tokens=count
+        )
+    return count
 
 
 def user_for_api_token(token: str) -> AbstractBaseUser | None:

@@ -1,11 +1,18 @@
-"""The Django admin for IT staff: rosters editable, submissions, feedback and the audit trail
-read-only. Roster changes made here go through the same services as everywhere else."""
+"""The Django admin for IT staff: rosters and due dates editable, submissions, feedback and
+the audit trail read-only (but deletable). Every write made here (roster and due-date edits,
+deletes) goes through the same services as everywhere else, so it is checked and audited,
+and deleting frees storage through ``gc_blobs``; a change a service refuses is shown as an
+error message on the page."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -14,8 +21,51 @@ from .exceptions import ExchangeError
 from .models import Assignment, AuditEvent, Bundle, Course, Feedback, Membership, Submission
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records that only the exchange itself writes."""
+class ServiceAdmin(admin.ModelAdmin):
+    """An admin whose writes call the services: a refused change (an ExchangeError, such as
+    removing the last instructor) rolls back and shows its sentence, not a server error."""
+
+    def _refused(self, request: HttpRequest, exc: ExchangeError, to: str) -> HttpResponse:
+        self.message_user(request, exc.detail, messages.ERROR)
+        return HttpResponseRedirect(to)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ExchangeError as exc:
+            return self._refused(request, exc, request.get_full_path())
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ExchangeError as exc:
+            opts = self.model._meta
+            change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
+            return self._refused(request, exc, change)
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+        # One transaction for a whole action (a bulk delete): all of it or none of it.
+        try:
+            with transaction.atomic():
+                return super().response_action(request, queryset)
+        except ExchangeError as exc:
+            return self._refused(request, exc, request.get_full_path())
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class ReadOnlyAdmin(ServiceAdmin):
+    """Records that only the exchange itself writes; site admins may delete them."""
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -37,12 +87,22 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     raw_id_fields = ["user"]
-    fields = ["user", "role", "created_at"]
+    fields = ["user", "role", "first_name", "last_name", "email", "created_at"]
     readonly_fields = ["created_at"]
 
 
+def _member_fields(membership: Membership) -> dict[str, str]:
+    """What the admin's membership form says about the member, for ``add_member``."""
+    return {
+        "role": membership.role,
+        "first_name": membership.first_name,
+        "last_name": membership.last_name,
+        "email": membership.email,
+    }
+
+
 @admin.register(Course)
-class CourseAdmin(admin.ModelAdmin):
+class CourseAdmin(ServiceAdmin):
     list_display = ["code", "title", "member_count", "assignment_count", "created_at"]
     search_fields = ["code", "title"]
     readonly_fields = ["created_at", "updated_at"]
@@ -66,6 +126,20 @@ class CourseAdmin(admin.ModelAdmin):
     def assignment_count(self, course: Course) -> int:
         return course._assignments  # type: ignore[attr-defined]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Course | None = None):  # type: ignore[no-untyped-def]
+        # nbgrader knows a course by its id: renaming it would cut every student off.
+        return ["code", *self.readonly_fields] if obj is not None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            return super().save_model(request, obj, form, change)
+        created = services.create_course(code=obj.code, title=obj.title, actor=request.user)
+        obj.pk = created.pk
+        return None
+
+    def delete_model(self, request: HttpRequest, obj: Course) -> None:
+        services.delete_course(actor=request.user, course=obj)
+
     def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
         """Roster edits go through the roster services, so they are audited like any other."""
         if formset.model is not Membership:
@@ -81,25 +155,26 @@ class CourseAdmin(admin.ModelAdmin):
             saved = services.add_member(
                 course=course,
                 username=membership.user.username,
-                role=membership.role,
                 actor=request.user,
+                **_member_fields(membership),
             )
             membership.pk = saved.pk
         return None
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "course", "role", "created_at"]
+class MembershipAdmin(ServiceAdmin):
+    list_display = ["user", "course", "role", "first_name", "last_name", "created_at"]
     list_filter = ["role", "course"]
-    search_fields = ["user__username", "user__first_name", "user__last_name", "course__code"]
+    search_fields = ["user__username", "first_name", "last_name", "email", "course__code"]
+    fields = ["user", "course", "role", "first_name", "last_name", "email"]
     list_select_related = ["user", "course"]
     raw_id_fields = ["user", "course"]
     actions = ["make_student", "make_grader", "make_instructor", "remove_from_course"]
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         saved = services.add_member(
-            course=obj.course, username=obj.user.username, role=obj.role, actor=request.user
+            course=obj.course, username=obj.user.username, actor=request.user, **_member_fields(obj)
         )
         obj.pk = saved.pk
 
@@ -109,12 +184,6 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         services.remove_member(course=obj.course, username=obj.user.username, actor=request.user)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
-        for membership in queryset.select_related("course", "user"):
-            services.remove_member(
-                course=membership.course, username=membership.user.username, actor=request.user
-            )
 
     def _set_role(self, request: HttpRequest, queryset: QuerySet[Membership], role: str) -> None:
         changed = 0
@@ -148,7 +217,7 @@ class MembershipAdmin(admin.ModelAdmin):
     @admin.action(description=_("Remove selected members from their course"))
     def remove_from_course(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         count = queryset.count()
-        self.delete_queryset(request, queryset)
+        self.delete_queryset(request, queryset.select_related("course", "user"))
         self.message_user(request, _("%(n)d memberships removed.") % {"n": count})
 
 
@@ -165,7 +234,7 @@ class SubmissionInline(admin.TabularInline):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ServiceAdmin):
     list_display = ["code", "course", "is_released", "released_at", "released_by", "due_date"]
     list_filter = ["course", ("released_at", admin.EmptyFieldListFilter)]
     search_fields = ["code", "course__code"]
@@ -178,6 +247,18 @@ class AssignmentAdmin(admin.ModelAdmin):
         # Releases come from nbgrader through the exchange; here only the due date is edited.
         base = list(self.readonly_fields)
         return ["course", "code", *base] if obj is not None else base
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Assignments come from nbgrader's release through the exchange.
+        return False
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        services.set_due_date(
+            actor=request.user, assignment=obj, due_date=form.cleaned_data["due_date"]
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Assignment) -> None:
+        services.delete_assignment(actor=request.user, assignment=obj)
 
     @admin.display(boolean=True, description=_("released"))
     def is_released(self, assignment: Assignment) -> bool:
@@ -197,6 +278,9 @@ class SubmissionAdmin(ReadOnlyAdmin):
     date_hierarchy = "timestamp"
     fields = ["assignment", "student", "timestamp", "late", "files"]
     readonly_fields = fields
+
+    def delete_model(self, request: HttpRequest, obj: Submission) -> None:
+        services.delete_submission(actor=request.user, submission=obj)
 
     @admin.display(boolean=True, description=_("late"))
     def late(self, submission: Submission) -> bool:
@@ -223,6 +307,9 @@ class FeedbackAdmin(ReadOnlyAdmin):
     list_select_related = ["submission__assignment__course", "submission__student", "released_by"]
     fields = ["submission", "released_by", "released_at", "files"]
     readonly_fields = fields
+
+    def delete_model(self, request: HttpRequest, obj: Feedback) -> None:
+        services.delete_feedback(actor=request.user, feedback=obj)
 
     @admin.display(description=_("files"))
     def files(self, feedback: Feedback) -> str:

@@ -256,6 +256,12 @@ class AuditEvent(models.Model):
         COLLECTED = "collected", _("collected")
         FEEDBACK_RELEASED = "feedback_released", _("feedback released")
         FEEDBACK_FETCHED = "feedback_fetched", _("feedback fetched")
+        DUE_DATE_CHANGED = "due_date_changed", _("due date changed")
+        COURSE_DELETED = "course_deleted", _("course deleted")
+        ASSIGNMENT_DELETED = "assignment_deleted", _("assignment deleted")
+        SUBMISSION_DELETED = "submission_deleted", _("submission deleted")
+        FEEDBACK_DELETED = "feedback_deleted", _("feedback deleted")
+        TOKENS_REVOKED = "tokens_revoked", _("API tokens revoked")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("action"), max_length=30, choices=Action.choices)

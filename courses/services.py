@@ -585,7 +585,25 @@ def fetch_feedback(
     return result
 
 
-# --- deleting a course --------------------------------------------------------------------
+# --- deleting (site admins) and due dates -------------------------------------------------
+
+
+def _require_site_admin(actor: AbstractBaseUser | None, what: str) -> None:
+    """Deletes are for site admins (the admin site) and the operator (``actor=None``)."""
+    from .permissions import is_site_admin
+
+    if actor is not None and not is_site_admin(actor):
+        raise PermissionDenied(f"Only site admins may delete {what}.")
+
+
+def _delete_bundles(bundle_ids: Iterable[int | None]) -> None:
+    """Delete bundles whose owner row is gone. Their blobs stay until ``gc_blobs`` finds
+    them unreferenced and frees the bytes: storage is never touched here."""
+    Bundle.objects.filter(pk__in=[pk for pk in bundle_ids if pk is not None]).delete()
+
+
+def _actor_name(actor: AbstractBaseUser | None) -> str:
+    return actor.get_username() if actor is not None else "system"
 
 
 @transaction.atomic
@@ -596,10 +614,7 @@ def delete_course(*, actor: AbstractBaseUser | None, course: Course) -> None:
     course's events (with its code) and the log records the deletion; the files' bytes stay
     in storage until ``gc_blobs`` removes them.
     """
-    from .permissions import is_site_admin
-
-    if actor is not None and not is_site_admin(actor):
-        raise PermissionDenied(f"Only site admins may delete course {course.code!r}.")
+    _require_site_admin(actor, f"course {course.code!r}")
     bundle_ids = [
         *Assignment.objects.filter(course=course).values_list("release_id", flat=True),
         *Submission.objects.filter(assignment__course=course).values_list("bundle_id", flat=True),
@@ -608,6 +623,107 @@ def delete_course(*, actor: AbstractBaseUser | None, course: Course) -> None:
         ),
     ]
     code = course.code
+    record_event(
+        action=AuditEvent.Action.COURSE_DELETED,
+        actor=actor,
+        course=course,
+        assignments=Assignment.objects.filter(course=course).count(),
+        submissions=Submission.objects.filter(assignment__course=course).count(),
+    )
     course.delete()
-    Bundle.objects.filter(pk__in=[pk for pk in bundle_ids if pk is not None]).delete()
-    logger.info("course %s deleted by %s", code, actor.get_username() if actor else "system")
+    _delete_bundles(bundle_ids)
+    logger.info("course %s deleted by %s", code, _actor_name(actor))
+
+
+@transaction.atomic
+def delete_assignment(*, actor: AbstractBaseUser | None, assignment: Assignment) -> None:
+    """Delete an assignment with its release, submissions and feedback (site admins)."""
+    _require_site_admin(actor, f"assignment {assignment.code!r}")
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    submissions = Submission.objects.filter(assignment=assignment)
+    bundle_ids = [
+        assignment.release_id,
+        *submissions.values_list("bundle_id", flat=True),
+        *Feedback.objects.filter(submission__assignment=assignment).values_list(
+            "bundle_id", flat=True
+        ),
+    ]
+    record_event(
+        action=AuditEvent.Action.ASSIGNMENT_DELETED,
+        actor=actor,
+        assignment=assignment,
+        submissions=submissions.count(),
+    )
+    assignment.delete()
+    _delete_bundles(bundle_ids)
+
+
+@transaction.atomic
+def delete_submission(*, actor: AbstractBaseUser | None, submission: Submission) -> None:
+    """Delete one submission and its feedback (site admins); the student's others stay."""
+    _require_site_admin(actor, "submissions")
+    submission = (
+        Submission.objects.select_for_update()
+        .select_related("assignment__course", "student")
+        .get(pk=submission.pk)
+    )
+    bundle_ids = [
+        submission.bundle_id,
+        *Feedback.objects.filter(submission=submission).values_list("bundle_id", flat=True),
+    ]
+    record_event(
+        action=AuditEvent.Action.SUBMISSION_DELETED,
+        actor=actor,
+        assignment=submission.assignment,
+        student=submission.student,
+        submission=submission,
+        timestamp=submission.timestamp.isoformat(),
+        files=submission.bundle.file_count,
+    )
+    submission.delete()
+    _delete_bundles(bundle_ids)
+
+
+@transaction.atomic
+def delete_feedback(*, actor: AbstractBaseUser | None, feedback: Feedback) -> None:
+    """Withdraw the feedback on one submission (site admins); the submission stays."""
+    _require_site_admin(actor, "feedback")
+    feedback = (
+        Feedback.objects.select_for_update()
+        .select_related("submission__assignment__course", "submission__student")
+        .get(pk=feedback.pk)
+    )
+    submission = feedback.submission
+    record_event(
+        action=AuditEvent.Action.FEEDBACK_DELETED,
+        actor=actor,
+        assignment=submission.assignment,
+        student=submission.student,
+        submission=submission,
+        files=feedback.bundle.file_count,
+    )
+    bundle_id = feedback.bundle_id
+    feedback.delete()
+    _delete_bundles([bundle_id])
+
+
+@transaction.atomic
+def set_due_date(
+    *, actor: AbstractBaseUser | None, assignment: Assignment, due_date: dt.datetime | None
+) -> Assignment:
+    """Change (or, with None, clear) an assignment's due date; late flags follow it."""
+    _require(actor, assignment.course, Action.RELEASE)
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    old = assignment.due_date
+    if old == due_date:
+        return assignment
+    assignment.due_date = due_date
+    assignment.save(update_fields=["due_date"])
+    record_event(
+        action=AuditEvent.Action.DUE_DATE_CHANGED,
+        actor=actor,
+        assignment=assignment,
+        old_due_date=old.isoformat() if old else None,
+        due_date=due_date.isoformat() if due_date else None,
+    )
+    return assignment
