@@ -108,3 +108,17 @@ def test_the_assignment_page_shows_the_courses_own_name(chem200, people, release
     client.force_login(people["ines"])
     page = client.get("/courses/phys101/assignments/ps1/").content.decode()
     assert "Sam Smith" in page and "Other" not in page
+
+
+def test_the_upgrade_copies_each_accounts_names_onto_its_memberships(people):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("courses.migrations.0002_membership_names")
+    User.objects.filter(username="sam").update(first_name="Sam", email="sam@example.edu")
+    Membership.objects.update(first_name="", last_name="", email="")
+    migration.copy_user_names(apps, None)
+    sam = Membership.objects.get(user__username="sam")
+    assert (sam.first_name, sam.email) == ("Sam", "sam@example.edu")
+    assert Membership.objects.get(user__username="tia").first_name == ""
