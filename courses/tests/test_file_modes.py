@@ -75,6 +75,15 @@ def test_a_private_dir_made_twice_at_once_is_fine(tmp_path):
     assert mode(tmp_path / "a") == mode(tmp_path / "a" / "b") == 0o700
 
 
+def test_a_directory_another_upload_makes_meanwhile_is_fine(tmp_path, monkeypatch):
+    target = tmp_path / "made-meanwhile"
+    target.mkdir(mode=0o700)
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: self != target and real_exists(self))
+    make_private_dir(target)
+    assert mode(target) == 0o700
+
+
 @pytest.mark.parametrize("name", ["b.tar", "b.tar.gz"])
 def test_backups_are_private(released, tmp_path, name):
     target = tmp_path / name
@@ -111,6 +120,9 @@ def test_the_sqlite_database_and_its_side_files_are_private(tmp_path, db):
         side_files = [Path(f"{path}-wal"), Path(f"{path}-shm")]
         assert all(side.exists() for side in side_files)
         assert [mode(p) for p in [path, *side_files]] == [0o600, 0o600, 0o600]
+        connection.close()
+        connection.ensure_connection()  # already private: left as it is
+        assert mode(path) == 0o600
     finally:
         connection.close()
 
