@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,6 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from . import services
 from .exceptions import ExchangeError
 from .models import Assignment, AuditEvent, Bundle, Course, Feedback, Membership, Submission
+
+User = get_user_model()
 
 
 class ServiceAdmin(admin.ModelAdmin):
@@ -99,6 +103,19 @@ def _member_fields(membership: Membership) -> dict[str, str]:
         "last_name": membership.last_name,
         "email": membership.email,
     }
+
+
+class ExchangeUserAdmin(ServiceAdmin, UserAdmin):
+    """Django's user pages, but deleting an account goes through ``delete_user``: its
+    submissions' files are left for ``gc_blobs`` and the deletion is audited."""
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.delete_user(actor=request.user, user=obj)
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, ExchangeUserAdmin)
 
 
 @admin.register(Course)

@@ -708,6 +708,26 @@ def delete_feedback(*, actor: AbstractBaseUser | None, feedback: Feedback) -> No
 
 
 @transaction.atomic
+def delete_user(*, actor: AbstractBaseUser | None, user: AbstractBaseUser) -> None:
+    """Delete an account with its memberships, submissions and their feedback (site admins)."""
+    _require_site_admin(actor, f"user {user.get_username()!r}")
+    submissions = Submission.objects.filter(student=user)
+    bundle_ids = [
+        *submissions.values_list("bundle_id", flat=True),
+        *Feedback.objects.filter(submission__student=user).values_list("bundle_id", flat=True),
+    ]
+    record_event(
+        action=AuditEvent.Action.USER_DELETED,
+        actor=actor,
+        student=user,
+        memberships=Membership.objects.filter(user=user).count(),
+        submissions=submissions.count(),
+    )
+    user.delete()
+    _delete_bundles(bundle_ids)
+
+
+@transaction.atomic
 def set_due_date(
     *, actor: AbstractBaseUser | None, assignment: Assignment, due_date: dt.datetime | None
 ) -> Assignment:

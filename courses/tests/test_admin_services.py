@@ -278,3 +278,18 @@ def test_only_site_admins_delete(people, filled):
             call()
     with pytest.raises(services.PermissionDenied):
         services.set_due_date(actor=people["sam"], assignment=filled.assignment, due_date=None)
+
+
+def test_deleting_a_user_in_the_admin_frees_their_submissions(admin_client, filled, people):
+    own = shas_of(filled.bundle, filled.feedback.bundle)
+    sam = people["sam"]
+    response = admin_client.post(f"/admin/auth/user/{sam.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Submission.objects.exists()
+    assert set(Bundle.objects.values_list("kind", flat=True)) == {"release"}
+    event = AuditEvent.objects.get(action="user_deleted")
+    assert (event.student_name, event.detail["submissions"]) == ("sam", 1)
+    collect_garbage()
+    assert not any(blobstore.exists(sha) for sha in own)
+    with pytest.raises(services.PermissionDenied):
+        services.delete_user(actor=people["ines"], user=people["tia"])
