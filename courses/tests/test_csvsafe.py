@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,18 @@ def test_roster_export_has_no_formula_cells_and_imports_back_unchanged(course, f
     assert [(r.username, r.first_name, r.last_name, r.email) for r in rows] == [
         ("-mallory", HYPERLINK, "@evil", "+1@evil.example")
     ]
+
+
+def test_no_module_writes_csv_around_the_helper():
+    """Every CSV goes through courses.csvsafe: a new export that calls csv.writer directly
+    would bring formulas back."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(root))
+        for package in ("courses", "api", "web", "exchange_site", "nbgrader_exchange")
+        for path in (root / package).rglob("*.py")
+        if "tests" not in path.parts
+        and path.name != "csvsafe.py"
+        and ("csv.writer(" in path.read_text() or "csv.DictWriter(" in path.read_text())
+    ]
+    assert offenders == []
