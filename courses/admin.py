@@ -113,8 +113,7 @@ class ExchangeUserAdmin(ServiceAdmin, UserAdmin):
         services.delete_user(actor=request.user, user=obj)
 
 
-if admin.site.is_registered(User):
-    admin.site.unregister(User)
+admin.site.unregister(User)
 admin.site.register(User, ExchangeUserAdmin)
 
 

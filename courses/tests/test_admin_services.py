@@ -10,7 +10,7 @@ import pytest
 from django.contrib.messages import get_messages
 
 from api.models import ApiToken
-from api.tokens import create_api_token
+from api.tokens import create_api_token, revoke_api_tokens
 from courses import blobstore, services, storage_checks
 from courses.models import (
     Assignment,
@@ -265,6 +265,9 @@ def test_token_revocation_in_the_admin_uses_revoke_api_tokens(admin_client, peop
         ("tia", "it-admin"),
     ]
     assert admin_client.post(f"/admin/api/apitoken/{chosen.pk}/delete/").status_code == 403
+    # Nothing left to revoke of tia's: nothing recorded.
+    assert revoke_api_tokens(user=people["tia"]) == 0
+    assert AuditEvent.objects.filter(action="tokens_revoked").count() == 2
 
 
 def test_only_site_admins_delete(people, filled):
