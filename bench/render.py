@@ -132,7 +132,9 @@ def render_workers(target: Target) -> list[psutil.Process]:
     found = []
     for child in children:
         try:
-            if "web.render_worker" in " ".join(child.cmdline()):
+            command = child.cmdline()
+            # The supervisors: one per render (each has one converter child).
+            if "web.render_worker" in command and "--convert" not in command:
                 found.append(child)
         except psutil.NoSuchProcess:
             continue
@@ -204,7 +206,11 @@ def run_render(
             stop.clear()
         return phase, threads
 
+    cpu_before = target.sampler.cpu_seconds()
+    target.sampler.mark()
     baseline, _ = api_phase("api, no views", baseline_s)
+    baseline.server_cpu = target.sampler.cpu_seconds() - cpu_before
+    baseline.peak_rss = target.sampler.mark()
 
     cpu_before = target.sampler.cpu_seconds()
     target.sampler.mark()
