@@ -296,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render-seconds", type=int, default=900, help="EXCHANGE_RENDER_SECONDS for the run"
     )
+    parser.add_argument(
+        "--render-memory-mib",
+        type=int,
+        help="EXCHANGE_RENDER_MEMORY for the run (default: the server's)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     size = int(args.notebook_mib * MIB)
@@ -304,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         "EXCHANGE_RENDER_MAX_SIZE": str(max(size * 2, 5 * MIB)),
         "EXCHANGE_RENDER_SECONDS": str(args.render_seconds),
     }
+    if args.render_memory_mib:
+        env["EXCHANGE_RENDER_MEMORY"] = str(args.render_memory_mib * MIB)
     workdir = Path(tempfile.mkdtemp(prefix="exchange-render-bench-"))
     with server_under_test(
         database=args.database,

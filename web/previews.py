@@ -99,15 +99,23 @@ def preview(entry: BundleEntry, *, start: bool = True) -> Preview:
     html_name, failed_name = preview_storage_names(entry.blob_id)
     if storage.exists(html_name):
         return Preview(READY)
-    if storage.exists(failed_name):
-        with storage.open(failed_name, "rb") as handle:
-            record = json.load(handle)
-        # Made under other limits (raised since, say): worth another try.
-        if record.get("limits") == limits():
-            return Preview(FAILED, failure_sentence(record))
+    record = _failure(storage, failed_name)
+    # A failure under other limits (raised since, say) is worth another try.
+    if record is not None and record.get("limits") == limits():
+        return Preview(FAILED, failure_sentence(record))
     if start:
         start_render(entry.blob_id)
     return Preview(PENDING)
+
+
+def _failure(storage: Any, name: str) -> dict[str, Any] | None:
+    if not storage.exists(name):
+        return None
+    try:
+        with storage.open(name, "rb") as handle:
+            return json.load(handle)
+    except FileNotFoundError:  # removed since: a new render succeeded
+        return None
 
 
 def too_large_sentence(size: int) -> str:

@@ -99,9 +99,10 @@ def run_converter(source: Path, target: Path, *, seconds: int, memory: int) -> d
         return {"ok": True}
     if status == EXIT_INVALID:
         return {"ok": False, "reason": "invalid", "detail": last}
-    if status == EXIT_MEMORY or "MemoryError" in last:
+    # SIGKILL that we did not send: the kernel's out-of-memory killer (the pod's memory limit).
+    if status in (EXIT_MEMORY, -signal.SIGKILL) or "MemoryError" in last:
         return {"ok": False, "reason": "memory"}
-    if status in (-signal.SIGXCPU, -signal.SIGKILL):
+    if status == -signal.SIGXCPU:
         return {"ok": False, "reason": "cpu"}
     return {"ok": False, "reason": "error", "detail": last or f"exit status {status}"}
 

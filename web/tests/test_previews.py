@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from django.utils.http import content_disposition_header
 
 from courses import blobstore, services
@@ -83,6 +84,7 @@ def test_renders_per_replica_are_bounded(work, client_as, settings):
     assert len(live_workers()) == 1  # the second waits for a free slot; its page refreshes
 
 
+@pytest.mark.storage
 def test_a_preview_is_made_once_and_found_in_storage_by_any_replica(work, client_as, tmp_path):
     sub = work["tia"]
     url = f"/submissions/{sub.pk}/submission/view/ps1.ipynb"
@@ -163,6 +165,7 @@ def stored_failure(sha: str) -> dict:
         return json.load(handle)
 
 
+@pytest.mark.storage
 def test_worker_records_memory_exhaustion(tmp_path):
     data = notebook("small")
     sha, _size = blobstore.store_bytes(data)
@@ -290,3 +293,18 @@ def test_zip_download_name_goes_through_the_helper(work, client_as):
     response = client_as("tia").get(f"/submissions/{sub.pk}/download")
     stamp = sub.timestamp.strftime("%Y%m%d-%H%M%S")
     assert response["Content-Disposition"] == f'attachment; filename="ps1-tia-{stamp}.zip"'
+
+
+def test_a_failure_record_removed_while_read_counts_as_none(work, monkeypatch, settings):
+    """A worker that renders successfully removes the old failure record; a page reading it
+    at that moment sees the preview as pending, not a 500."""
+    [entry] = work["tia"].bundle.entries.filter(path="ps1.ipynb")
+    storage = blobstore.get_storage()
+    _html, failed_name = preview_storage_names(entry.blob_id)
+    storage.save(failed_name, ContentFile(b'{"reason": "timeout"}'))
+
+    def gone(*args, **kwargs):
+        raise FileNotFoundError(failed_name)
+
+    monkeypatch.setattr(type(storage), "open", gone)
+    assert previews.preview(entry, start=False) == previews.Preview(previews.PENDING)
