@@ -21,6 +21,7 @@ storage (as the request saw it), the names of the blob and of its preview, and t
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -45,16 +46,48 @@ def convert(source: Path, target: Path) -> int:
     """Notebook file -> sanitized HTML file; the exit status says how it went."""
     data = source.read_bytes()
     try:
-        from web.rendering import notebook_html
+        # Loading the libraries is the first thing that may not fit in the memory limit.
+        import nbconvert  # noqa: F401
+        import nh3  # noqa: F401
 
-        page = notebook_html(data)
+        from web.rendering import notebook_html
     except MemoryError:
         return EXIT_MEMORY
+    except Exception as exc:
+        if _out_of_memory(exc):
+            return EXIT_MEMORY
+        raise
+    try:
+        page = notebook_html(data)
     except Exception as exc:  # nbformat's, json's or unicode's: the file is not a notebook
+        if _out_of_memory(exc):
+            return EXIT_MEMORY
         print(_first_line(exc), file=sys.stderr)
         return EXIT_INVALID
+    except MemoryError:
+        return EXIT_MEMORY
     target.write_text(page, encoding="utf-8")
     return 0
+
+
+def _out_of_memory(exc: BaseException | None) -> bool:
+    """Under RLIMIT_AS, running out shows as MemoryError, as ENOMEM from a library being
+    loaded (an OSError or an ImportError around one), or as a SystemError."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, MemoryError):
+            return True
+        if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+            return True
+        if "cannot allocate memory" in str(exc).lower():
+            return True
+        # CPython's "error return without exception set" from a C extension whose
+        # allocation failed.
+        if isinstance(exc, SystemError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -308,3 +308,19 @@ def test_a_failure_record_removed_while_read_counts_as_none(work, monkeypatch, s
 
     monkeypatch.setattr(type(storage), "open", gone)
     assert previews.preview(entry, start=False) == previews.Preview(previews.PENDING)
+
+
+def test_running_out_of_memory_is_told_apart_from_a_bad_notebook():
+    import errno
+
+    def chained(outer: BaseException, inner: BaseException) -> BaseException:
+        outer.__cause__ = inner
+        return outer
+
+    out_of_memory = render_worker._out_of_memory
+    assert out_of_memory(MemoryError())
+    assert out_of_memory(OSError(errno.ENOMEM, "Cannot allocate memory"))
+    assert out_of_memory(chained(ImportError("no module"), OSError(errno.ENOMEM, "mmap")))
+    assert out_of_memory(SystemError("error return without exception set"))
+    assert not out_of_memory(ValueError("Notebook does not appear to be JSON"))
+    assert not out_of_memory(OSError(errno.ENOENT, "No such file"))
