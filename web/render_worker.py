@@ -99,7 +99,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _limits(seconds: int, memory: int) -> Any:
-    def apply() -> None:  # runs in the converter, between fork and exec
+    def apply() -> None:  # pragma: no cover (runs in the converter, between fork and exec)
         os.nice(10)
         # Soft limit: SIGXCPU; the hard one a few seconds later is SIGKILL.
         resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
