@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak chromium hub-proxy gettext messages
+.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak bench-render chromium hub-proxy gettext messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +107,12 @@ SOAK_RATE ?= 5
 bench-soak: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) \
 		--json bench/out/soak.json
+
+## make bench-render: eight concurrent views of a 4 MiB notebook while the API is used (bench/render.py)
+RENDER_VIEWERS ?= 8
+bench-render: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.render --viewers $(RENDER_VIEWERS) --notebook-mib 4 \
+		--json bench/out/render.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov

@@ -22,7 +22,7 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 
 from .exceptions import BadArchive
 from .filemodes import PRIVATE_FILE, make_private_dir
-from .models import blob_storage_name
+from .models import blob_storage_name, preview_storage_names
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -136,7 +136,11 @@ def exists(sha256: str) -> bool:
 
 
 def delete(sha256: str) -> None:
-    get_storage().delete(blob_storage_name(sha256))
+    storage = get_storage()
+    storage.delete(blob_storage_name(sha256))
+    # A notebook's rendered preview holds the same content: it goes with the bytes.
+    for name in preview_storage_names(sha256):
+        storage.delete(name)
 
 
 def iter_stored_shas() -> Iterator[str]:

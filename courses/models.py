@@ -110,6 +110,13 @@ def blob_storage_name(sha256: str) -> str:
     return f"blobs/{sha256[:2]}/{sha256}"
 
 
+def preview_storage_names(sha256: str) -> tuple[str, str]:
+    """Where the preview made from a blob lives (web/previews.py): its HTML, or the reason
+    it could not be made. Beside the blobs, so every replica finds it; removed with the blob."""
+    stem = f"previews/{sha256[:2]}/{sha256}"
+    return f"{stem}.html", f"{stem}.failed.json"
+
+
 class Bundle(models.Model):
     """One set of files: a release, a submission or a feedback."""
 

@@ -216,6 +216,14 @@ FILE_UPLOAD_TEMP_DIR = os.environ.get("EXCHANGE_UPLOAD_TEMP_DIR") or None
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
+# --- Notebook previews (web/previews.py, web/render_worker.py) ---------------------------
+# Notebooks are rendered by a separate, limited process, never in a request worker; larger
+# files are offered for download only.
+EXCHANGE_RENDER_MAX_SIZE = env_int("EXCHANGE_RENDER_MAX_SIZE", 5 * MIB, minimum=1)
+EXCHANGE_RENDER_SECONDS = env_int("EXCHANGE_RENDER_SECONDS", 120, minimum=1)
+EXCHANGE_RENDER_MEMORY = env_int("EXCHANGE_RENDER_MEMORY", 1024 * MIB, minimum=64 * MIB)
+EXCHANGE_RENDER_CONCURRENCY = env_int("EXCHANGE_RENDER_CONCURRENCY", 2, minimum=1)
+
 # --- Roster import -------------------------------------------------------------------
 # The Canvas export column that holds JupyterHub user names.
 EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN = (

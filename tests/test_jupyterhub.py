@@ -258,6 +258,9 @@ def test_instructor_signs_in_through_the_hub_and_walks_course_assignment_submiss
 
     page.click("table.students tbody tr:first-child td:nth-child(2) a")
     page.wait_for_url("**/submissions/*/")
+    # The notebook's preview is made by a render worker: the page says so and refreshes
+    # itself (every 5 s) until the preview is there.
+    page.wait_for_selector("iframe[title='ps1.ipynb']", timeout=180_000)
     frame = page.frame_locator("iframe[title='ps1.ipynb']")
     assert "Answer of sam" in frame.locator("h1").first.inner_text()
     assert "42" in frame.locator("body").inner_text()

@@ -27,7 +27,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -44,7 +44,7 @@ from courses.permissions import (
     may,
 )
 
-from . import rendering
+from . import previews, rendering
 
 Role = Membership.Role
 AUDIT_PAGE_SIZE = 50
@@ -264,8 +264,13 @@ def download_latest(request: HttpRequest, course_code: str, assignment_code: str
 
 def _zip_response(chunks: Any, name: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(chunks, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Content-Disposition"] = _attachment(name)
     return response
+
+
+def _attachment(name: str) -> str:
+    """Django's header: quotes escaped, names outside Latin-1 as RFC 5987 ``filename*``."""
+    return content_disposition_header(as_attachment=True, filename=name) or "attachment"
 
 
 @require_GET
@@ -273,15 +278,23 @@ def _zip_response(chunks: Any, name: str) -> StreamingHttpResponse:
 def submission_page(request: HttpRequest, submission_id: int) -> HttpResponse:
     submission, role = get_submission_for(request.user, submission_id)
     feedback = getattr(submission, "feedback", None)
+    files = _file_rows(selectors.bundle_entries(submission.bundle))
+    feedback_files = _file_rows(selectors.bundle_entries(feedback.bundle)) if feedback else []
     context = {
         "submission": submission,
         "assignment": submission.assignment,
         "course": submission.assignment.course,
         "role": role,
         "is_staff_view": may(role, Action.VIEW_ALL_SUBMISSIONS),
-        "files": _file_rows(selectors.bundle_entries(submission.bundle)),
+        "files": files,
         "feedback": feedback,
-        "feedback_files": _file_rows(selectors.bundle_entries(feedback.bundle)) if feedback else [],
+        "feedback_files": feedback_files,
+        "preview_limit": settings.EXCHANGE_RENDER_MAX_SIZE,
+        # While a notebook's preview is being made, the page refreshes (the sandboxed frame
+        # cannot refresh itself).
+        "refresh_seconds": previews.REFRESH_SECONDS
+        if any(f["preview"] and f["preview"].pending for f in files + feedback_files)
+        else None,
         "count": Submission.objects.filter(
             assignment=submission.assignment, student=submission.student
         ).count(),
@@ -290,8 +303,13 @@ def submission_page(request: HttpRequest, submission_id: int) -> HttpResponse:
 
 
 def _file_rows(entries: Any) -> list[dict[str, Any]]:
+    """Each file with the state of its preview (a notebook's is started if missing)."""
     return [
-        {"path": e.path, "size": e.blob.size, "renderable": rendering.renderable(e.path)}
+        {
+            "path": e.path,
+            "size": e.blob.size,
+            "preview": previews.preview(e) if rendering.renderable(e.path) else None,
+        }
         for e in entries
     ]
 
@@ -324,7 +342,7 @@ def submission_file(
         blobstore.iter_blob(entry.blob_id), content_type="application/octet-stream"
     )
     response["Content-Length"] = str(entry.blob.size)
-    response["Content-Disposition"] = f'attachment; filename="{posixpath.basename(path)}"'
+    response["Content-Disposition"] = _attachment(posixpath.basename(path))
     return response
 
 
@@ -333,13 +351,12 @@ def submission_file(
 @page_view
 def submission_file_view(
     request: HttpRequest, submission_id: int, which: str, path: str
-) -> HttpResponse:
-    """One file shown read-only, sandboxed, for the page's iframe."""
+) -> HttpResponseBase:
+    """One file shown read-only, sandboxed, for the page's iframe; a notebook's preview comes
+    from the render worker (never made here), or a sentence says why it is not there yet."""
     submission, _role = get_submission_for(request.user, submission_id)
     entry = _entry(submission, which, path)
-    with blobstore.open_blob(entry.blob_id) as handle:
-        data = handle.read(rendering.MAX_RENDER_BYTES + 1)
-    return rendering.render_file(path, data)
+    return previews.response_for(entry)
 
 
 @require_GET

@@ -87,3 +87,38 @@ def _no_script_prefix_left_behind():
     reverse URLs outside a request must not see it."""
     yield
     set_script_prefix("/")
+
+
+@pytest.fixture(autouse=True)
+def _render_workers_end_with_the_test():
+    """Pages started render workers (web/previews.py) for this test's storage: they end
+    with the test, so that no test's CPU goes to an earlier test's notebooks."""
+    import os
+    import signal
+
+    from web import previews
+
+    yield
+    with previews._children_lock:
+        children, previews._children[:] = list(previews._children), []
+    for child in children:
+        if child.poll() is None:
+            # Its own session: the group is the supervisor and its converter.
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+def wait_for_preview(client: Client, url: str, timeout: float = 90) -> str:
+    """Ask for a preview as a browser would (the pending page refreshes) until it is made;
+    the page it ends on."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        page = body.decode()
+        if "is being made" not in page:
+            return page
+        assert time.monotonic() < deadline, f"no preview of {url} after {timeout} s"
+        time.sleep(0.2)

@@ -251,7 +251,7 @@ need, from the Secret named. */}}
 {{- end }}
 {{- end }}
 {{- end }}
-{{- range $name, $value := dict "EXCHANGE_MAX_FILE_SIZE" $v.limits.maxFileSize "EXCHANGE_MAX_BUNDLE_SIZE" $v.limits.maxBundleSize "EXCHANGE_MAX_BUNDLE_FILES" $v.limits.maxBundleFiles "EXCHANGE_SIGNED_URL_SECONDS" $v.limits.signedUrlSeconds "EXCHANGE_HUB_TOKEN_CACHE_SECONDS" $v.hub.tokenCacheSeconds "EXCHANGE_CACHE_URL" $v.cache.url "EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN" $v.roster.canvasLoginColumn }}
+{{- range $name, $value := dict "EXCHANGE_MAX_FILE_SIZE" $v.limits.maxFileSize "EXCHANGE_MAX_BUNDLE_SIZE" $v.limits.maxBundleSize "EXCHANGE_MAX_BUNDLE_FILES" $v.limits.maxBundleFiles "EXCHANGE_SIGNED_URL_SECONDS" $v.limits.signedUrlSeconds "EXCHANGE_HUB_TOKEN_CACHE_SECONDS" $v.hub.tokenCacheSeconds "EXCHANGE_CACHE_URL" $v.cache.url "EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN" $v.roster.canvasLoginColumn "EXCHANGE_RENDER_MAX_SIZE" $v.previews.maxSize "EXCHANGE_RENDER_SECONDS" $v.previews.seconds "EXCHANGE_RENDER_MEMORY" $v.previews.memory "EXCHANGE_RENDER_CONCURRENCY" $v.previews.concurrency }}
 {{- if not (kindIs "invalid" $value) }}
 {{- if ne (toString $value) "" }}
 - name: {{ $name }}
