@@ -33,6 +33,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -68,6 +69,11 @@ VERSION = 1
 MANIFEST = "manifest.json"
 EXCLUDED = {"contenttypes.contenttype", "auth.permission", "sessions.session"}
 BATCH = 1000
+# Archives named by the service itself (a directory or an S3 prefix given): sortable by time.
+ARCHIVE_PREFIX = "exchange-"
+ARCHIVE_SUFFIX = ".tar.gz"
+# S3 multipart parts: at least 5 MiB each (S3's minimum), held in memory one at a time.
+S3_PART_SIZE = 16 * 1024 * 1024
 Progress = Callable[[str], None]
 
 
@@ -188,7 +194,7 @@ def snapshot(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
 
 @dataclass
 class BackupReport:
-    path: Path
+    path: Path | str
     tables: dict[str, int] = field(default_factory=dict)
     blobs: int = 0
     blob_bytes: int = 0
@@ -306,9 +312,75 @@ def _applied_migrations() -> dict[str, list[str]]:
     return applied
 
 
+def _write_archive(
+    archive_opener: Callable[[], tarfile.TarFile],
+    *,
+    work: Path,
+    report: BackupReport,
+    progress: Progress,
+) -> None:
+    """Dump every table into ``work``, then write the archive ``archive_opener`` opens."""
+    with snapshot():
+        taken_at = timezone.now()
+        tables = []
+        for model in backup_models():
+            label = _label(model)
+            name = f"db/{label}.jsonl"
+            rows, sha = _dump_model(model, work / f"{label}.jsonl")
+            tables.append({"model": label, "file": name, "rows": rows, "sha256": sha})
+            report.tables[label] = rows
+            progress(f"  {label}: {rows} row(s)")
+        blobs = list(
+            Blob.objects.filter(pk__in=BundleEntry.objects.values("blob_id"))
+            .order_by("sha256")
+            .values_list("sha256", "size")
+        )
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "created_at": taken_at.isoformat(),
+            "database": connections[DEFAULT_DB_ALIAS].vendor,
+            "django": django.get_version(),
+            "migrations": _applied_migrations(),
+            "tables": tables,
+            "blobs": {
+                "count": len(blobs),
+                "bytes": sum(size for _, size in blobs),
+                "sha256": [sha for sha, _ in blobs],
+            },
+        }
+        progress(f"Copying {len(blobs)} blob(s), {manifest['blobs']['bytes']} bytes...")
+        with archive_opener() as archive:
+            data = json.dumps(manifest, indent=1).encode()
+            _add_file(archive, MANIFEST, io.BytesIO(data), len(data))
+            for table in tables:
+                source = work / f"{table['model']}.jsonl"
+                _add_file(archive, table["file"], source, source.stat().st_size)
+            for number, (sha, path) in enumerate(_blob_sources(blobs, work), start=1):
+                size = path.stat().st_size
+                _add_file(archive, blob_storage_name(sha), path, size)
+                if not blobstore.is_local():
+                    path.unlink()
+                report.blobs += 1
+                report.blob_bytes += size
+                if number % 500 == 0:
+                    progress(f"  {number}/{len(blobs)} blobs")
+
+
+def archive_name(now: dt.datetime | None = None) -> str:
+    """The file name a backup gets when only its directory or S3 prefix is given."""
+    moment = now or timezone.now()
+    return f"{ARCHIVE_PREFIX}{moment.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}{ARCHIVE_SUFFIX}"
+
+
 def backup(*, out: Path | str, progress: Progress = _quiet) -> BackupReport:
-    """Write one archive of the whole service to ``out`` (see the module docstring)."""
+    """Write one archive of the whole service to ``out`` (see the module docstring).
+
+    ``out`` naming an existing directory writes ``exchange-<UTC time>.tar.gz`` inside it.
+    """
     out = Path(out)
+    if out.is_dir():
+        out = out / archive_name()
     if out.exists():
         raise BackupError(f"{out} already exists; choose a new file name.")
     if not out.parent.is_dir():
@@ -317,53 +389,12 @@ def backup(*, out: Path | str, progress: Progress = _quiet) -> BackupReport:
     work = Path(tempfile.mkdtemp(prefix="exchange-backup-", dir=out.parent))
     partial = out.with_name(out.name + ".partial")
     try:
-        with snapshot():
-            taken_at = timezone.now()
-            tables = []
-            for model in backup_models():
-                label = _label(model)
-                name = f"db/{label}.jsonl"
-                rows, sha = _dump_model(model, work / f"{label}.jsonl")
-                tables.append({"model": label, "file": name, "rows": rows, "sha256": sha})
-                report.tables[label] = rows
-                progress(f"  {label}: {rows} row(s)")
-            blobs = list(
-                Blob.objects.filter(pk__in=BundleEntry.objects.values("blob_id"))
-                .order_by("sha256")
-                .values_list("sha256", "size")
-            )
-            manifest = {
-                "format": FORMAT,
-                "version": VERSION,
-                "created_at": taken_at.isoformat(),
-                "database": connections[DEFAULT_DB_ALIAS].vendor,
-                "django": django.get_version(),
-                "migrations": _applied_migrations(),
-                "tables": tables,
-                "blobs": {
-                    "count": len(blobs),
-                    "bytes": sum(size for _, size in blobs),
-                    "sha256": [sha for sha, _ in blobs],
-                },
-            }
-            progress(f"Copying {len(blobs)} blob(s), {manifest['blobs']['bytes']} bytes...")
-            with _open_archive_for_writing(
-                partial, gzip=out.name.endswith((".gz", ".tgz"))
-            ) as archive:
-                data = json.dumps(manifest, indent=1).encode()
-                _add_file(archive, MANIFEST, io.BytesIO(data), len(data))
-                for table in tables:
-                    source = work / f"{table['model']}.jsonl"
-                    _add_file(archive, table["file"], source, source.stat().st_size)
-                for number, (sha, path) in enumerate(_blob_sources(blobs, work), start=1):
-                    size = path.stat().st_size
-                    _add_file(archive, blob_storage_name(sha), path, size)
-                    if not blobstore.is_local():
-                        path.unlink()
-                    report.blobs += 1
-                    report.blob_bytes += size
-                    if number % 500 == 0:
-                        progress(f"  {number}/{len(blobs)} blobs")
+        _write_archive(
+            lambda: _open_archive_for_writing(partial, gzip=out.name.endswith((".gz", ".tgz"))),
+            work=work,
+            report=report,
+            progress=progress,
+        )
         partial.replace(out)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -372,6 +403,201 @@ def backup(*, out: Path | str, progress: Progress = _quiet) -> BackupReport:
         shutil.rmtree(work, ignore_errors=True)
     report.archive_bytes = out.stat().st_size
     return report
+
+
+class _Counting:
+    """A write-only stream that counts what passes through it to ``target``."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self.target = target
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.target.write(data)
+        self.written += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+def backup_to_stream(
+    *, stream: IO[bytes], name: str = "-", progress: Progress = _quiet
+) -> BackupReport:
+    """Write one gzip-compressed archive to a stream that need not seek (standard output, a
+    pipe, an upload). The table files are spooled in the temporary directory meanwhile."""
+    report = BackupReport(path=name)
+    counting = _Counting(stream)
+    work = Path(tempfile.mkdtemp(prefix="exchange-backup-"))
+    try:
+        _write_archive(
+            # Stream mode: written front to back, never seeks back.
+            lambda: tarfile.open(fileobj=counting, mode="w|gz"),  # type: ignore[arg-type]
+            work=work,
+            report=report,
+            progress=progress,
+        )
+        counting.flush()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report.archive_bytes = counting.written
+    return report
+
+
+# --- S3 targets ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_s3_url(url: str) -> S3Location:
+    """``s3://bucket/prefix/`` (a name is made up) or ``s3://bucket/key.tar.gz``."""
+    rest = url[len("s3://") :]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise BackupError(f"{url} names no bucket: write s3://BUCKET/PREFIX/.")
+    return S3Location(bucket=bucket, key=key)
+
+
+def s3_client() -> Any:
+    """The S3 client of the service's own storage settings (endpoint, region, keys)."""
+    storage = blobstore.get_storage()
+    connection = getattr(storage, "connection", None)
+    if connection is None:
+        raise BackupError(
+            "Backups to s3:// use the service's S3 settings (EXCHANGE_STORAGE=s3 with "
+            "EXCHANGE_S3_ENDPOINT_URL and its keys); this install keeps its files locally. "
+            "Write the backup to '-' (standard output) or to a file instead."
+        )
+    return connection.meta.client
+
+
+class _MultipartWriter:
+    """A write-only stream into one S3 multipart upload. Nothing appears under the key until
+    ``complete``; ``abort`` drops every part, so a failed backup leaves no object behind."""
+
+    def __init__(self, client: Any, location: S3Location) -> None:
+        self.client = client
+        self.location = location
+        self.buffer = bytearray()
+        self.parts: list[dict[str, Any]] = []
+        self.upload_id = client.create_multipart_upload(
+            Bucket=location.bucket, Key=location.key, ContentType="application/gzip"
+        )["UploadId"]
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        while len(self.buffer) >= S3_PART_SIZE:
+            self._send(bytes(self.buffer[:S3_PART_SIZE]))
+            del self.buffer[:S3_PART_SIZE]
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _send(self, body: bytes) -> None:
+        number = len(self.parts) + 1
+        answer = self.client.upload_part(
+            Bucket=self.location.bucket,
+            Key=self.location.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def complete(self) -> None:
+        if self.buffer or not self.parts:
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
+        self.client.complete_multipart_upload(
+            Bucket=self.location.bucket,
+            Key=self.location.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+
+    def abort(self) -> None:
+        self.client.abort_multipart_upload(
+            Bucket=self.location.bucket, Key=self.location.key, UploadId=self.upload_id
+        )
+
+
+def backup_to_s3(*, url: str, progress: Progress = _quiet) -> BackupReport:
+    """Stream one archive into an S3 bucket (see ``parse_s3_url``), never to local disk
+    beyond the table files. The object exists only once the archive is complete."""
+    location = parse_s3_url(url)
+    if not location.key or location.key.endswith("/"):
+        location = S3Location(location.bucket, location.key + archive_name())
+    client = s3_client()
+    try:
+        client.head_object(Bucket=location.bucket, Key=location.key)
+    except client.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
+            raise BackupError(f"Cannot use {location.url}: {exc}") from exc
+    else:
+        raise BackupError(f"{location.url} already exists; choose a new name.")
+    try:
+        writer = _MultipartWriter(client, location)
+    except client.exceptions.ClientError as exc:
+        raise BackupError(f"Cannot write to {location.url}: {exc}") from exc
+    try:
+        report = backup_to_stream(stream=writer, name=location.url, progress=progress)  # type: ignore[arg-type]
+        writer.complete()
+    except BaseException:
+        writer.abort()
+        raise
+    return report
+
+
+def prune(*, target: str, keep: int, progress: Progress = _quiet) -> list[str]:
+    """Delete all but the newest ``keep`` archives named ``exchange-<time>.tar.gz`` in a
+    directory or under an S3 prefix; returns what was deleted."""
+    if keep < 1:
+        raise BackupError("--keep must be at least 1.")
+    if target.startswith("s3://"):
+        location = parse_s3_url(target)
+        # The prefix itself, or the "directory" of an archive named in full.
+        prefix = location.key.rpartition("/")[0] + "/" if "/" in location.key else ""
+        client = s3_client()
+        names = []
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=location.bucket, Prefix=prefix
+        ):
+            for item in page.get("Contents", []):
+                rest = item["Key"][len(prefix) :]
+                if _is_archive_name(rest):
+                    names.append(item["Key"])
+        doomed = sorted(names)[:-keep]
+        for key in doomed:
+            client.delete_object(Bucket=location.bucket, Key=key)
+            progress(f"  deleted s3://{location.bucket}/{key}")
+        return [f"s3://{location.bucket}/{key}" for key in doomed]
+    directory = Path(target)
+    if not directory.is_dir():
+        directory = directory.parent
+    archives = sorted(p for p in directory.iterdir() if _is_archive_name(p.name))
+    doomed_paths = archives[:-keep]
+    for path in doomed_paths:
+        path.unlink()
+        progress(f"  deleted {path}")
+    return [str(path) for path in doomed_paths]
+
+
+def _is_archive_name(name: str) -> bool:
+    return (
+        name.startswith(ARCHIVE_PREFIX)
+        and name.endswith(ARCHIVE_SUFFIX)
+        and "/" not in name
+        and len(name) == len(archive_name(dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+    )
 
 
 # --- restore ------------------------------------------------------------------------------
@@ -582,19 +808,61 @@ def _reset_sequences(models_: list[type[models.Model]]) -> None:
                 cursor.execute(sql)
 
 
+def _open_source(source: Path | str | None, stream: IO[bytes] | None) -> tarfile.TarFile:
+    """The archive to read front to back: a file, an ``s3://`` object or a stream."""
+    if stream is not None:
+        name = "The archive on standard input"
+        opener = lambda: tarfile.open(fileobj=stream, mode="r|*")  # noqa: E731
+    elif str(source).startswith("s3://"):
+        location = parse_s3_url(str(source))
+        client = s3_client()
+        try:
+            body = client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+        except client.exceptions.ClientError as exc:
+            raise BackupError(f"Cannot read {location.url}: {exc}") from exc
+        name = location.url
+        opener = lambda: tarfile.open(fileobj=body, mode="r|*")  # noqa: E731
+    else:
+        path = Path(str(source))
+        if not path.is_file():
+            raise BackupError(f"{path} does not exist or is not a file.")
+        name = str(path)
+        opener = lambda: tarfile.open(path, "r:*")  # noqa: E731
+    try:
+        return opener()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BackupError(f"{name} is not a readable backup archive ({exc}).") from exc
+
+
+@contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """A member cut short or garbled in transit (a stream ends early) is a sentence too."""
+    try:
+        yield
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise BackupError(
+            f"The backup from {name} is damaged or cut short ({exc}): use another copy. "
+            "Nothing was restored to the database."
+        ) from exc
+
+
 def restore(
-    *, source: Path | str, force: bool = False, progress: Progress = _quiet
+    *,
+    source: Path | str | None = None,
+    stream: IO[bytes] | None = None,
+    force: bool = False,
+    progress: Progress = _quiet,
 ) -> RestoreReport:
     """Load an archive into this install (see the module docstring).
 
-    Refuses a target that already holds rows unless ``force``, which first deletes every
-    row of every table the backup holds. Nothing is written to the database unless every
-    checksum is right; blobs verified before a failure stay in storage as orphans that
-    ``gc_blobs`` removes.
+    The archive is a file, an ``s3://bucket/key`` of the service's S3 endpoint, or a
+    ``stream`` read once from front to back (standard input). Refuses a target that already
+    holds rows unless ``force``, which first deletes every row of every table the backup
+    holds. Nothing is written to the database unless every checksum is right; blobs verified
+    before a failure stay in storage as orphans that ``gc_blobs`` removes.
     """
-    source = Path(source)
-    if not source.is_file():
-        raise BackupError(f"{source} does not exist or is not a file.")
+    if (source is None) == (stream is None):
+        raise ValueError("restore() takes a source or a stream")
     report = RestoreReport()
     try:
         present = existing_rows()
@@ -613,11 +881,8 @@ def restore(
     by_label = {_label(model): model for model in backup_models()}
     work: Path | None = None
     try:
-        try:
-            archive = tarfile.open(source, "r:*")
-        except (tarfile.TarError, OSError) as exc:
-            raise BackupError(f"{source} is not a readable backup archive ({exc}).") from exc
-        with archive:
+        archive = _open_source(source, stream)
+        with archive, _reading("standard input" if stream is not None else str(source)):
             manifest = _read_manifest(archive)
             check_manifest(manifest, set(by_label))
             _check_migrations(manifest)

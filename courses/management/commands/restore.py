@@ -1,7 +1,12 @@
-"""manage.py restore IN: load a backup archive into an empty, migrated install."""
+"""manage.py restore IN: load a backup archive into an empty, migrated install.
+
+IN is a file, ``-`` for standard input (``kubectl exec -i ... restore - < exchange.tar.gz``)
+or ``s3://bucket/key``.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -20,7 +25,12 @@ class Command(ExchangeCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("source", metavar="IN", help="the archive written by `backup`")
+        parser.add_argument(
+            "source",
+            metavar="IN",
+            help="the archive written by `backup`: a file, '-' for standard input, or "
+            "s3://BUCKET/KEY",
+        )
         parser.add_argument(
             "--force",
             action="store_true",
@@ -29,10 +39,16 @@ class Command(ExchangeCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
-        self.stderr.write(f"Restoring {options['source']}...")
-        report = backup.restore(
-            source=options["source"], force=options["force"], progress=self.stderr.write
-        )
+        source = options["source"]
+        self.stderr.write(f"Restoring {'standard input' if source == '-' else source}...")
+        if source == "-":
+            report = backup.restore(
+                stream=sys.stdin.buffer, force=options["force"], progress=self.stderr.write
+            )
+        else:
+            report = backup.restore(
+                source=source, force=options["force"], progress=self.stderr.write
+            )
         if report.cleared:
             self.stdout.write(f"Deleted {sum(report.cleared.values())} existing row(s) first.")
         for label, rows in report.tables.items():

@@ -1,0 +1,228 @@
+"""backup and restore outside the pod: an archive streamed through standard output and
+standard input (``kubectl exec`` style, no file in the "pod"), straight to and from an S3
+bucket, into a directory with a retention count, and the refusals of each."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from courses import backup, services, storage_checks
+from courses.models import Submission
+from courses.testing import make_upload
+from courses.tests.test_backup import POPULATE, REPO, make_install
+
+
+def _files_under(directory: Path) -> set[str]:
+    return {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
+
+
+@pytest.mark.sqlite_only  # brings its own PostgreSQL and SeaweedFS; once per suite is enough
+def test_backup_piped_into_restore_fills_a_fresh_postgres_and_s3_byte_for_byte(tmp_path, request):
+    source = make_install("sqlite+local", tmp_path, "pod", request)
+    source.shell(POPULATE)
+    before = source.fingerprint()
+    files_before = _files_under(source.dir)
+    target = make_install("postgres+s3", tmp_path, "fresh", request)
+
+    # kubectl -n jhub exec deploy/x -- manage.py backup - | kubectl exec -i ... restore -
+    command = [sys.executable, str(REPO / "manage.py")]
+    dump = subprocess.Popen(
+        [*command, "backup", "-"],
+        cwd=REPO,
+        env=source.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    load = subprocess.run(
+        [*command, "restore", "-"],
+        cwd=REPO,
+        env=target.env,
+        stdin=dump.stdout,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    dump.stdout.close()
+    dump_err = dump.stderr.read().decode()
+    assert dump.wait(timeout=60) == 0, dump_err
+    assert load.returncode == 0, load.stderr
+    assert "Backed up" in dump_err and "to - (" in dump_err
+    assert "Restoring standard input" in load.stderr and "Restored" in load.stdout
+
+    after = target.fingerprint()
+    assert after["tables"] == before["tables"]
+    assert after["blobs"] == before["blobs"] and len(after["blobs"]) == 9
+    assert target.manage("verify_storage").returncode == 0
+    # Nothing was written in the source's data directory (the pod's volume).
+    assert _files_under(source.dir) - files_before <= {
+        name for name in _files_under(source.dir) if name.startswith("fingerprint-")
+    }
+
+
+@pytest.mark.sqlite_only
+def test_backup_to_s3_keeps_the_newest_and_restores_from_the_bucket(tmp_path, request):
+    source = make_install("postgres+s3", tmp_path, "src", request)
+    source.shell(POPULATE)
+    before = source.fingerprint()
+    server = request.getfixturevalue("seaweedfs")
+    bucket = server.create_bucket(f"backups-{os.getpid()}-{time.monotonic_ns()}"[:63])
+    written = []
+    for _ in range(3):
+        result = source.manage("backup", f"s3://{bucket}/nightly/", "--keep", "2")
+        written.append(result.stdout.split(" to ", 1)[1].split(" (", 1)[0])
+        assert "Kept the newest 2 archive(s)" in result.stdout
+        time.sleep(1.1)  # archive names carry the second
+    keys = sorted(
+        item["Key"] for item in server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    )
+    assert [f"s3://{bucket}/{key}" for key in keys] == written[1:]
+    assert all(key.startswith("nightly/exchange-") for key in keys)
+
+    target = make_install("postgres+s3", tmp_path, "dst", request)
+    result = target.manage("restore", written[-1])
+    assert "Restored" in result.stdout
+    after = target.fingerprint()
+    assert after["tables"] == before["tables"] and after["blobs"] == before["blobs"]
+
+
+# --- in-process ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def data(released, people):
+    for student in ("sam", "tia"):
+        services.submit_assignment(
+            student=people[student],
+            assignment=released,
+            upload=make_upload({"a.txt": student.encode()}),
+        )
+    return released
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_stream_round_trip_in_process_and_a_cut_short_stream_is_a_sentence(data, tmp_path):
+    buffer = io.BytesIO()
+    report = backup.backup_to_stream(stream=buffer)
+    assert report.archive_bytes == len(buffer.getvalue()) > 0 and report.path == "-"
+    Submission.objects.all().delete()
+    whole = buffer.getvalue()
+    with pytest.raises(backup.BackupError, match="damaged or cut short"):
+        backup.restore(stream=io.BytesIO(whole[: len(whole) // 2]), force=True)
+    assert Submission.objects.count() == 0
+    with pytest.raises(backup.BackupError, match="standard input is not a readable"):
+        backup.restore(stream=io.BytesIO(b"not a tar file at all" * 30), force=True)
+    restored = backup.restore(stream=io.BytesIO(whole), force=True)
+    assert restored.tables["courses.submission"] == 2
+    assert storage_checks.verify_storage().ok
+    with pytest.raises(ValueError):
+        backup.restore()
+
+
+def test_backup_into_a_directory_names_the_file_and_keeps_the_newest(data, tmp_path):
+    tmp_path = tmp_path / "backups"
+    tmp_path.mkdir()
+    old = [tmp_path / f"exchange-2026010{day}T030000Z.tar.gz" for day in (1, 2, 3)]
+    for path in old:
+        path.write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("not an archive")
+    (tmp_path / "exchange-manual.tar.gz").write_text("named by hand: never pruned")
+    out, _ = run("backup", str(tmp_path), "--keep", "2")
+    assert "Kept the newest 2 archive(s); deleted 2 older one(s)." in out
+    left = sorted(p.name for p in tmp_path.iterdir())
+    made = out.split(" to ", 1)[1].split(" (", 1)[0]
+    assert Path(made).parent == tmp_path and made in [str(tmp_path / n) for n in left]
+    assert left == sorted(
+        [
+            "exchange-20260103T030000Z.tar.gz",
+            Path(made).name,
+            "exchange-manual.tar.gz",
+            "notes.txt",
+        ]
+    )
+    with pytest.raises(CommandError, match="--keep must be at least 1"):
+        run("backup", str(tmp_path), "--keep", "0")
+    with pytest.raises(CommandError, match="--keep needs a directory"):
+        run("backup", "-", "--keep", "2")
+
+
+def test_s3_targets_need_s3_settings_and_a_bucket(data):
+    with pytest.raises(CommandError, match="this install keeps its files locally"):
+        run("backup", "s3://backups/nightly/")
+    with pytest.raises(CommandError, match="names no bucket"):
+        run("backup", "s3:///nightly/")
+    with pytest.raises(CommandError, match="this install keeps its files locally"):
+        run("restore", "s3://backups/nightly/exchange-20260101T000000Z.tar.gz", "--force")
+
+
+def test_s3_backup_refuses_an_existing_key_and_leaves_nothing_when_it_fails(
+    s3_storage, data, monkeypatch
+):
+    bucket = s3_storage.create_bucket(f"refusals-{os.getpid()}-{time.monotonic_ns()}"[:63])
+    client = s3_storage.client()
+    report = backup.backup_to_s3(url=f"s3://{bucket}/one.tar.gz")
+    assert report.archive_bytes > 0
+    with pytest.raises(backup.BackupError, match="already exists"):
+        backup.backup_to_s3(url=f"s3://{bucket}/one.tar.gz")
+    with pytest.raises(backup.BackupError, match="Cannot read s3://"):
+        backup.restore(source=f"s3://{bucket}/missing.tar.gz", force=True)
+
+    # A backup that fails half-way (the storage loses a blob) completes no upload.
+    def lost(sha, work):
+        raise backup._missing(sha)
+
+    monkeypatch.setattr(backup, "_download", lost)
+    with pytest.raises(backup.BackupError, match="missing from storage"):
+        backup.backup_to_s3(url=f"s3://{bucket}/two/")
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["one.tar.gz"]
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+    # Keys the store refuses: a sentence naming the target, not a traceback.
+    import boto3
+    from botocore.config import Config
+
+    wrong = boto3.client(
+        "s3",
+        endpoint_url=s3_storage.endpoint,
+        aws_access_key_id="exchange-test",
+        aws_secret_access_key="not-the-secret",
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+    )
+    monkeypatch.setattr(backup, "s3_client", lambda: wrong)
+    with pytest.raises(backup.BackupError, match=f"Cannot use s3://{bucket}/three"):
+        backup.backup_to_s3(url=f"s3://{bucket}/three/")
+
+
+def test_large_archives_go_up_in_several_parts(s3_storage, data, monkeypatch):
+    monkeypatch.setattr(backup, "S3_PART_SIZE", 5 * 1024 * 1024)
+    services.release_assignment(
+        actor=None,
+        course=data.course,
+        code="big",
+        upload=make_upload({"big.bin": os.urandom(12 * 1024 * 1024)}),
+    )
+    bucket = s3_storage.create_bucket(f"parts-{os.getpid()}-{time.monotonic_ns()}"[:63])
+    report = backup.backup_to_s3(url=f"s3://{bucket}/")
+    key = str(report.path)[len(f"s3://{bucket}/") :]
+    assert key.startswith("exchange-") and key.endswith(".tar.gz")
+    head = s3_storage.client().head_object(Bucket=bucket, Key=key)
+    assert head["ContentLength"] == report.archive_bytes > 10 * 1024 * 1024
+    body = s3_storage.client().get_object(Bucket=bucket, Key=key)["Body"]
+    with tarfile.open(fileobj=body, mode="r|gz") as archive:
+        assert next(iter(archive)).name == "manifest.json"
