@@ -93,6 +93,7 @@ def test_values_files_cover_the_chart():
         "Ingress",
         "NetworkPolicy",
         "PodDisruptionBudget",
+        "CronJob",
     }
 
 
