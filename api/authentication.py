@@ -152,10 +152,12 @@ class JupyterHubTokenAuthentication(BaseAuthentication):
             return None
         if settings.EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE and not identity.may_access_service():
             raise exceptions.AuthenticationFailed(
-                f"Your JupyterHub token may not access this service: it lacks the scope "
-                f"access:services!service={settings.JUPYTERHUB_SERVICE_NAME or '<name>'}. "
-                f"The hub's administrators grant it (c.Spawner.server_token_scopes and the "
-                f"user role); see docs/jupyterhub.md."
+                "JupyterHub did not give this token access to the exchange (it lacks the "
+                f"scope access:services!service={settings.JUPYTERHUB_SERVICE_NAME or '<name>'}). "
+                "If it is your server's token, ask the hub's administrators to add that scope "
+                "to the user and server roles (hub.loadRoles in Zero to JupyterHub, "
+                "c.JupyterHub.load_roles otherwise; see docs/jupyterhub.md), then restart your "
+                "server."
             )
         user = user_for_hub_identity(identity)
         if not user.is_active:

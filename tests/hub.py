@@ -102,6 +102,7 @@ class JupyterHub:
         user_scopes: list[str] | None = None,
         service_scopes: list[str] | None = None,
         server_token_scopes: list[str] | None = None,
+        server_scopes: list[str] | None = None,
         admin_users: tuple[str, ...] = ("ada",),
         groups: dict[str, list[str]] | None = None,
         startup_timeout: float = 90.0,
@@ -140,6 +141,7 @@ class JupyterHub:
         self.user_scopes = user_scopes
         self.service_scopes = service_scopes
         self.server_token_scopes = server_token_scopes
+        self.server_scopes = server_scopes
         self.admin_users = admin_users
         self.groups = groups or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -183,6 +185,9 @@ class JupyterHub:
         ]
         if self.user_scopes is not None:
             roles.append({"name": "user", "scopes": self.user_scopes})
+        if self.server_scopes is not None:
+            # The server role: what every single-user server's own token may do.
+            roles.append({"name": "server", "scopes": self.server_scopes})
         if self.service_scopes is not None:
             roles.append(
                 {

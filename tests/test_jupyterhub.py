@@ -3,7 +3,7 @@ whitenoise) behind configurable-http-proxy at /services/nbgrader-exchange/, and 
 Chromium, driven by Playwright, signs in through the hub's OAuth.
 
 The hub grants users ``access:services!service=nbgrader-exchange`` and puts it into their
-servers' tokens (``c.Spawner.server_token_scopes``), as docs/jupyterhub.md says to.
+servers' tokens (the ``server`` role), as docs/jupyterhub.md and the chart's NOTES say to.
 Screenshots go to test-artifacts/screenshots/pages/.
 """
 
@@ -104,7 +104,7 @@ class Exchange:
 def exchange() -> Iterator[Exchange]:
     hub = JupyterHub(
         user_scopes=["self", ACCESS],
-        server_token_scopes=["access:servers!server", "users:activity!user", ACCESS],
+        server_scopes=["users:activity!user", "access:servers!server", ACCESS],
         service_scopes=["list:groups", "read:groups"],
         groups={"formgrade-phys101": {"users": ["wes"]}, "nbgrader-phys101": {"users": ["uma"]}},
         exchange_env={
@@ -154,7 +154,9 @@ def test_a_token_without_access_to_the_service_is_refused_with_the_reason(exchan
     token = exchange.hub.create_token("sam", scopes=["read:users:name!user"])
     response = me(exchange, token)
     assert response.status_code == 401
-    assert ACCESS in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert detail.startswith("JupyterHub did not give this token access to the exchange")
+    assert ACCESS in detail and "user and server roles (hub.loadRoles" in detail
 
 
 def test_a_token_revoked_in_the_hub_stops_working_after_the_cache_time(exchange):

@@ -442,7 +442,7 @@ def test_notes_print_a_valid_zero_to_jupyterhub_config_snippet():
     assert "apiToken" in service
     scope = "access:services!service=nbgrader-exchange"
     assert scope in snippet["hub"]["loadRoles"]["user"]["scopes"]
-    assert scope in snippet["hub"]["config"]["Spawner"]["server_token_scopes"]
+    assert scope in snippet["hub"]["loadRoles"]["server"]["scopes"]
     # The OAuth client JupyterHub registers matches what the exchange is told.
     server = one(manifests({}), "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {item["name"]: item.get("value") for item in server["env"]}
