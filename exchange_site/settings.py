@@ -24,7 +24,12 @@ def env_str(name: str, default: str = "") -> str:
         try:
             return Path(file_name).read_text().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={file_name}: cannot read it ({exc})") from exc
+            reason = exc.strerror or exc
+            raise ImproperlyConfigured(
+                f"{name}_FILE={file_name}: cannot read it ({reason}). Create that file (for "
+                f"SECRET_KEY: `openssl rand -base64 48 > {file_name}`, readable by the service "
+                f"only) or set {name} instead."
+            ) from exc
     return os.environ.get(name, default)
 
 
