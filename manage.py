@@ -28,15 +28,16 @@ def main() -> None:
         sys.exit(sentence)
 
 
-def missing_table_sentence(exc: Exception) -> str | None:
+def missing_table_sentence(exc: Exception, database: dict | None = None) -> str | None:
     """What to do when a table is missing (SQLite: "no such table", PostgreSQL: "relation
     ... does not exist"); None for any other database error."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if "no such table" not in text and not ("relation" in text and "does not exist" in text):
         return None
-    from django.conf import settings
+    if database is None:
+        from django.conf import settings
 
-    database = settings.DATABASES["default"]
+        database = settings.DATABASES["default"]
     if "sqlite" in database["ENGINE"]:
         where = f"the SQLite file {database['NAME']}"
     else:

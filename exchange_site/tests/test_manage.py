@@ -64,12 +64,11 @@ def test_a_command_on_an_unmigrated_database_says_which_database_and_what_to_do(
     assert "with the service's environment (DATABASE_URL" in result.stderr
 
 
-def test_postgresql_wording_is_recognised_and_other_database_errors_are_not(settings):
-    settings.DATABASES = {
-        "default": {"ENGINE": "django.db.backends.postgresql", "NAME": "exchange", "HOST": "db"}
-    }
+def test_postgresql_wording_is_recognised_and_other_database_errors_are_not():
+    postgres = {"ENGINE": "django.db.backends.postgresql", "NAME": "exchange", "HOST": "db"}
     sentence = manage.missing_table_sentence(
-        ProgrammingError('relation "courses_course" does not exist\nLINE 1: SELECT ...')
+        ProgrammingError('relation "courses_course" does not exist\nLINE 1: SELECT ...'),
+        postgres,
     )
     assert sentence is not None
     assert '(relation "courses_course" does not exist)' in sentence
