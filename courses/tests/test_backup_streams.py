@@ -226,3 +226,28 @@ def test_large_archives_go_up_in_several_parts(s3_storage, data, monkeypatch):
     body = s3_storage.client().get_object(Bucket=bucket, Key=key)["Body"]
     with tarfile.open(fileobj=body, mode="r|gz") as archive:
         assert next(iter(archive)).name == "manifest.json"
+
+
+def test_keep_prunes_only_the_services_own_archive_names_under_an_s3_prefix(s3_storage, db):
+    bucket = s3_storage.create_bucket(f"prune-{os.getpid()}-{time.monotonic_ns()}"[:63])
+    client = s3_storage.client()
+    names = [
+        "nightly/exchange-20260101T030000Z.tar.gz",
+        "nightly/exchange-20260102T030000Z.tar.gz",
+        "nightly/exchange-20260103T030000Z.tar.gz",
+        "nightly/notes.txt",
+        "nightly/exchange-by-hand.tar.gz",
+        "nightly/deeper/exchange-20250101T030000Z.tar.gz",
+        "other/exchange-20250101T030000Z.tar.gz",
+    ]
+    for key in names:
+        client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    deleted = backup.prune(target=f"s3://{bucket}/nightly/", keep=2)
+    assert deleted == [f"s3://{bucket}/nightly/exchange-20260101T030000Z.tar.gz"]
+    # Naming one archive prunes its "directory".
+    deleted = backup.prune(target=f"s3://{bucket}/nightly/exchange-20260103T030000Z.tar.gz", keep=1)
+    assert deleted == [f"s3://{bucket}/nightly/exchange-20260102T030000Z.tar.gz"]
+    left = {item["Key"] for item in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert left == set(names) - {names[0], names[1]}
+    with pytest.raises(backup.BackupError, match="at least 1"):
+        backup.prune(target=f"s3://{bucket}/nightly/", keep=0)

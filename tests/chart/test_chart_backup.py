@@ -96,3 +96,15 @@ def test_tmp_size_follows_the_rule_values_yaml_states():
     assert tmp_limit({"limits": {"maxBundleSize": 536870912}, "gunicorn": {"threads": 2}}) == "2Gi"
     assert tmp_limit({"limits": {"maxBundleSize": "1000000"}}) == "8000000"
     assert tmp_limit({"tmpSizeLimit": "8Gi"}) == "8Gi"
+
+
+def test_notes_say_how_to_back_up_from_outside_the_pod_and_where_nightly_backups_go():
+    from .helpers import notes
+
+    assert "exec deploy/nbgrader-exchange -- python manage.py backup - >" in notes({})
+    assert "Nightly backups" not in notes({})
+    text = notes(values_file("backup-sqlite-claim"))
+    assert "CronJob nbgrader-exchange-backup (30 2 * * *) to claim exchange-backups" in text
+    text = notes(values_file("backup-postgresql-s3"))
+    assert "to s3://exchange-backups/nightly/, newest 7 kept" in text
+    assert "/services/nbgrader-exchange/admin/" in text
