@@ -251,3 +251,14 @@ def test_keep_prunes_only_the_services_own_archive_names_under_an_s3_prefix(s3_s
     assert left == set(names) - {names[0], names[1]}
     with pytest.raises(backup.BackupError, match="at least 1"):
         backup.prune(target=f"s3://{bucket}/nightly/", keep=0)
+
+
+def test_restore_straight_from_the_bucket(s3_storage, data):
+    before = {s.pk for s in Submission.objects.all()}
+    bucket = s3_storage.create_bucket(f"restore-{os.getpid()}-{time.monotonic_ns()}"[:63])
+    report = backup.backup_to_s3(url=f"s3://{bucket}/")
+    Submission.objects.all().delete()
+    restored = backup.restore(source=str(report.path), force=True)
+    assert restored.tables["courses.submission"] == 2
+    assert {s.pk for s in Submission.objects.all()} == before
+    assert storage_checks.verify_storage().ok
