@@ -370,7 +370,7 @@ def _write_archive(
 def archive_name(now: dt.datetime | None = None) -> str:
     """The file name a backup gets when only its directory or S3 prefix is given."""
     moment = now or timezone.now()
-    return f"{ARCHIVE_PREFIX}{moment.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}{ARCHIVE_SUFFIX}"
+    return f"{ARCHIVE_PREFIX}{moment.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}{ARCHIVE_SUFFIX}"
 
 
 def backup(*, out: Path | str, progress: Progress = _quiet) -> BackupReport:
@@ -596,7 +596,7 @@ def _is_archive_name(name: str) -> bool:
         name.startswith(ARCHIVE_PREFIX)
         and name.endswith(ARCHIVE_SUFFIX)
         and "/" not in name
-        and len(name) == len(archive_name(dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+        and len(name) == len(archive_name(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)))
     )
 
 
