@@ -16,7 +16,14 @@ a REPEATABLE READ, READ ONLY transaction on PostgreSQL, a read transaction on SQ
 Blobs are immutable and content-addressed, so copying those the snapshot references gives a
 consistent archive; the garbage-collection lock is held so ``gc_blobs`` waits meanwhile.
 
-``restore`` reads the archive once: it checks the manifest, verifies every table file and
+Where the archive goes: a file (written as ``OUT.partial``, renamed when whole), a stream
+that need not seek (``backup -``: standard output, so ``kubectl exec`` carries it out of a
+pod whose disk is read-only), or an S3 key of the service's own endpoint, written as one
+multipart upload that is completed only when the archive is whole. ``prune`` keeps the newest
+N archives that the service named itself (``exchange-<UTC time>.tar.gz``).
+
+``restore`` reads the archive once, front to back (so it reads standard input or an S3
+object as well as a file): it checks the manifest, verifies every table file and
 every blob against its SHA-256 (blobs are stored as they are verified), and only then loads
 the rows in one transaction, checks the counts and resets PostgreSQL's sequences.
 """
