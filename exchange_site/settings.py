@@ -86,8 +86,34 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 if env_bool("EXCHANGE_BEHIND_PROXY", False):
+    # The first X-Forwarded-Proto value is the one the browser used: the hub's proxy
+    # (configurable-http-proxy) appends its own "http" after the TLS terminator's "https".
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+
+# --- HTTPS ----------------------------------------------------------------------------
+# Browsers reach the pages over HTTPS, through a proxy that ends TLS (the hub's, an
+# ingress); the service itself speaks plain HTTP, to that proxy and to the plugin in the
+# users' servers. See docs/security.md, "HTTPS".
+EXCHANGE_HTTPS = env_bool("EXCHANGE_HTTPS", False)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if EXCHANGE_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # Sent only on requests that arrived over HTTPS (X-Forwarded-Proto with the proxy).
+    SECURE_HSTS_SECONDS = env_int("EXCHANGE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("EXCHANGE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("EXCHANGE_HSTS_PRELOAD", False)
+    # No redirect to HTTPS here: the plugin calls the service over plain HTTP inside the
+    # cluster, and the proxy that ends TLS redirects browsers itself (behind a TCP load
+    # balancer that sends no X-Forwarded-Proto, a redirect here would loop).
+    SILENCED_SYSTEM_CHECKS.append("security.W008")
+    # The pages share the hub's host name: whether its subdomains, or the browsers' preload
+    # list, must be HTTPS-only is the hub operator's decision, off unless set.
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        SILENCED_SYSTEM_CHECKS.append("security.W005")
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -229,6 +255,13 @@ EXCHANGE_RENDER_SECONDS = env_int("EXCHANGE_RENDER_SECONDS", 120, minimum=1)
 EXCHANGE_RENDER_MEMORY = env_int("EXCHANGE_RENDER_MEMORY", 1024 * MIB, minimum=64 * MIB)
 EXCHANGE_RENDER_CONCURRENCY = env_int("EXCHANGE_RENDER_CONCURRENCY", 2, minimum=1)
 
+# --- Per-person limits (students' submissions; see docs/security.md) -----------------
+# Submissions one user may send per minute, over every course; 0: no limit.
+EXCHANGE_UPLOADS_PER_MINUTE = env_int("EXCHANGE_UPLOADS_PER_MINUTE", 10)
+# Bytes of distinct files one student's submissions in one course may hold, released files
+# not counted; 0: no limit.
+EXCHANGE_SUBMISSION_QUOTA = env_int("EXCHANGE_SUBMISSION_QUOTA", 5 * 1024 * MIB)
+
 # --- Roster import -------------------------------------------------------------------
 # The Canvas export column that holds JupyterHub user names.
 EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN = (
@@ -305,6 +338,12 @@ if EXCHANGE_URL_PREFIX:
     CSRF_COOKIE_PATH = EXCHANGE_URL_PREFIX + "/"
     SESSION_COOKIE_NAME = "exchange-session"
     CSRF_COOKIE_NAME = "exchange-csrftoken"
+
+# Sessions end after this many seconds (no sliding renewal); a sign-in through the hub also
+# ends no later than the hub's own token for it.
+SESSION_COOKIE_AGE = env_int("EXCHANGE_SESSION_SECONDS", 8 * 3600, minimum=60)
+# Lifetime of a token made by `create_api_token` without --expires.
+EXCHANGE_API_TOKEN_DAYS = env_int("EXCHANGE_API_TOKEN_DAYS", 90, minimum=1)
 
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if EXCHANGE_HUB_LOGIN:

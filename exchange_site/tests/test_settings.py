@@ -23,6 +23,14 @@ OURS = [
     "EXCHANGE_S3_BUCKET",
     "EXCHANGE_BEHIND_PROXY",
     "EXCHANGE_FILES_DIR",
+    "EXCHANGE_HTTPS",
+    "EXCHANGE_HSTS_SECONDS",
+    "EXCHANGE_HSTS_INCLUDE_SUBDOMAINS",
+    "EXCHANGE_HSTS_PRELOAD",
+    "EXCHANGE_SESSION_SECONDS",
+    "EXCHANGE_API_TOKEN_DAYS",
+    "EXCHANGE_UPLOADS_PER_MINUTE",
+    "EXCHANGE_SUBMISSION_QUOTA",
 ]
 
 
@@ -124,6 +132,82 @@ def test_behind_proxy_trusts_forwarded_proto(load):
     values = load(EXCHANGE_BEHIND_PROXY="true", DEBUG="yes")
     assert values["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
     assert values["DEBUG"] is True
+
+
+def test_plain_http_by_default_no_secure_cookies_no_hsts(load):
+    values = load()
+    assert values["EXCHANGE_HTTPS"] is False
+    assert not values.get("SESSION_COOKIE_SECURE")
+    assert not values.get("SECURE_HSTS_SECONDS")
+    assert values["SILENCED_SYSTEM_CHECKS"] == []
+
+
+def test_https_marks_cookies_secure_and_sends_hsts(load):
+    values = load(EXCHANGE_HTTPS="true", EXCHANGE_BEHIND_PROXY="true")
+    assert values["SESSION_COOKIE_SECURE"] is True
+    assert values["CSRF_COOKIE_SECURE"] is True
+    assert values["SECURE_HSTS_SECONDS"] == 365 * 24 * 3600
+    assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False
+    # Never a redirect to HTTPS: the plugin calls the service over plain HTTP in the cluster.
+    assert not values.get("SECURE_SSL_REDIRECT")
+    assert set(values["SILENCED_SYSTEM_CHECKS"]) == {
+        "security.W008",
+        "security.W005",
+        "security.W021",
+    }
+    values = load(
+        EXCHANGE_HTTPS="true",
+        EXCHANGE_HSTS_SECONDS="600",
+        EXCHANGE_HSTS_INCLUDE_SUBDOMAINS="true",
+        EXCHANGE_HSTS_PRELOAD="yes",
+    )
+    assert values["SECURE_HSTS_SECONDS"] == 600
+    assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert values["SILENCED_SYSTEM_CHECKS"] == ["security.W008"]
+
+
+def test_sessions_tokens_and_limits_have_defaults_and_can_be_set(load):
+    values = load()
+    assert values["SESSION_COOKIE_AGE"] == 8 * 3600
+    assert values["EXCHANGE_API_TOKEN_DAYS"] == 90
+    assert values["EXCHANGE_UPLOADS_PER_MINUTE"] == 10
+    assert values["EXCHANGE_SUBMISSION_QUOTA"] == 5 * 1024**3
+    values = load(
+        EXCHANGE_SESSION_SECONDS="900",
+        EXCHANGE_API_TOKEN_DAYS="7",
+        EXCHANGE_UPLOADS_PER_MINUTE="0",
+        EXCHANGE_SUBMISSION_QUOTA="0",
+    )
+    assert values["SESSION_COOKIE_AGE"] == 900
+    assert values["EXCHANGE_API_TOKEN_DAYS"] == 7
+    assert values["EXCHANGE_UPLOADS_PER_MINUTE"] == 0
+    assert values["EXCHANGE_SUBMISSION_QUOTA"] == 0
+    with pytest.raises(ImproperlyConfigured, match="EXCHANGE_SESSION_SECONDS"):
+        load(EXCHANGE_SESSION_SECONDS="10")
+
+
+def test_behind_an_https_proxy_pages_carry_hsts_and_secure_cookies(load, settings, db):
+    """What a browser gets through the hub's proxy (X-Forwarded-Proto "https,http"), and
+    what the plugin gets calling the service over plain HTTP inside the cluster."""
+    from django.test import Client
+
+    values = load(EXCHANGE_HTTPS="true", EXCHANGE_BEHIND_PROXY="true")
+    for name in (
+        "SECURE_PROXY_SSL_HEADER",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_HSTS_PRELOAD",
+    ):
+        setattr(settings, name, values[name])
+    page = Client().get("/login/", HTTP_X_FORWARDED_PROTO="https,http")
+    assert page.status_code == 200
+    assert page["Strict-Transport-Security"] == "max-age=31536000"
+    assert page.cookies[settings.CSRF_COOKIE_NAME]["secure"] is True
+    in_cluster = Client().get("/api/v1/me")
+    assert in_cluster.status_code == 401
+    assert "Strict-Transport-Security" not in in_cluster
 
 
 HUB_ENV = [

@@ -202,6 +202,13 @@ def test_replicated_values_reach_the_server_environment():
     assert plain["EXCHANGE_RENDER_MEMORY"] == "805306368"
     assert plain["EXCHANGE_RENDER_CONCURRENCY"] == "1"
     assert plain["EXCHANGE_HUB_TOKEN_CACHE_SECONDS"] == "30"
+    assert plain["EXCHANGE_UPLOADS_PER_MINUTE"] == "6"
+    assert plain["EXCHANGE_SUBMISSION_QUOTA"] == "1073741824"
+    assert plain["EXCHANGE_SESSION_SECONDS"] == "3600"
+    assert plain["EXCHANGE_API_TOKEN_DAYS"] == "30"
+    # hub.publicUrl is https://: Secure cookies and HSTS.
+    assert plain["EXCHANGE_HTTPS"] == "true"
+    assert plain["EXCHANGE_HSTS_SECONDS"] == "63072000"
     assert plain["EXCHANGE_HUB_ADMINS_ARE_STAFF"] == "true"
     assert plain["JUPYTERHUB_API_URL"] == "http://hub:8081/hub/api"
     assert "hub.example.edu" in plain["ALLOWED_HOSTS"].split(",")

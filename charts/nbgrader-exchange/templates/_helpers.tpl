@@ -194,6 +194,17 @@ hosts, and the operator's own. */}}
 {{- $origins | uniq | join "," }}
 {{- end }}
 
+{{/* "true" when browsers reach the pages over HTTPS: https.enabled, or with `auto` an
+https:// hub.publicUrl or an ingress with tls. */}}
+{{- define "nbgrader-exchange.https" -}}
+{{- $enabled := .Values.https.enabled }}
+{{- if eq (toString $enabled) "auto" }}
+{{- if or (hasPrefix "https://" .Values.hub.publicUrl) (and .Values.ingress.enabled .Values.ingress.tls) }}true{{ else }}false{{ end }}
+{{- else }}
+{{- $enabled | toString }}
+{{- end }}
+{{- end }}
+
 {{/* The environment, exactly the variables exchange_site/settings.py reads. Called with
 (dict "root" $ "secret" NAME "migrate" bool): the migration step gets only what migrations
 need, from the Secret named. */}}
@@ -223,6 +234,20 @@ need, from the Secret named. */}}
 {{- end }}
 - name: EXCHANGE_BEHIND_PROXY
   value: {{ $v.behindProxy | toString | quote }}
+{{- $https := include "nbgrader-exchange.https" $root }}
+- name: EXCHANGE_HTTPS
+  value: {{ $https | quote }}
+{{- if eq $https "true" }}
+{{- $hsts := $v.https.hstsSeconds }}
+{{- if ne (toString $hsts) "" }}
+- name: EXCHANGE_HSTS_SECONDS
+  value: {{ (kindIs "float64" $hsts | ternary (int64 $hsts) $hsts) | toString | quote }}
+{{- end }}
+- name: EXCHANGE_HSTS_INCLUDE_SUBDOMAINS
+  value: {{ $v.https.hstsIncludeSubdomains | toString | quote }}
+- name: EXCHANGE_HSTS_PRELOAD
+  value: {{ $v.https.hstsPreload | toString | quote }}
+{{- end }}
 - name: EXCHANGE_STORAGE
   value: {{ $v.storage.type | quote }}
 {{- if eq $v.storage.type "s3" }}
@@ -251,7 +276,7 @@ need, from the Secret named. */}}
 {{- end }}
 {{- end }}
 {{- end }}
-{{- range $name, $value := dict "EXCHANGE_MAX_FILE_SIZE" $v.limits.maxFileSize "EXCHANGE_MAX_BUNDLE_SIZE" $v.limits.maxBundleSize "EXCHANGE_MAX_BUNDLE_FILES" $v.limits.maxBundleFiles "EXCHANGE_SIGNED_URL_SECONDS" $v.limits.signedUrlSeconds "EXCHANGE_HUB_TOKEN_CACHE_SECONDS" $v.hub.tokenCacheSeconds "EXCHANGE_CACHE_URL" $v.cache.url "EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN" $v.roster.canvasLoginColumn "EXCHANGE_RENDER_MAX_SIZE" $v.previews.maxSize "EXCHANGE_RENDER_SECONDS" $v.previews.seconds "EXCHANGE_RENDER_MEMORY" $v.previews.memory "EXCHANGE_RENDER_CONCURRENCY" $v.previews.concurrency }}
+{{- range $name, $value := dict "EXCHANGE_MAX_FILE_SIZE" $v.limits.maxFileSize "EXCHANGE_MAX_BUNDLE_SIZE" $v.limits.maxBundleSize "EXCHANGE_MAX_BUNDLE_FILES" $v.limits.maxBundleFiles "EXCHANGE_SIGNED_URL_SECONDS" $v.limits.signedUrlSeconds "EXCHANGE_HUB_TOKEN_CACHE_SECONDS" $v.hub.tokenCacheSeconds "EXCHANGE_CACHE_URL" $v.cache.url "EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN" $v.roster.canvasLoginColumn "EXCHANGE_RENDER_MAX_SIZE" $v.previews.maxSize "EXCHANGE_RENDER_SECONDS" $v.previews.seconds "EXCHANGE_RENDER_MEMORY" $v.previews.memory "EXCHANGE_RENDER_CONCURRENCY" $v.previews.concurrency "EXCHANGE_UPLOADS_PER_MINUTE" $v.limits.uploadsPerMinute "EXCHANGE_SUBMISSION_QUOTA" $v.limits.submissionQuota "EXCHANGE_SESSION_SECONDS" $v.sessionSeconds "EXCHANGE_API_TOKEN_DAYS" $v.apiTokenDays }}
 {{- if not (kindIs "invalid" $value) }}
 {{- if ne (toString $value) "" }}
 - name: {{ $name }}
