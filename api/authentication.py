@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from courses.exceptions import Unavailable
 from courses.hub_groups import apply_hub_groups
 
-from .tokens import hash_token, is_api_token, user_for_api_token
+from .tokens import InvalidToken, hash_token, is_api_token, user_for_api_token
 
 logger = logging.getLogger(__name__)
 
@@ -175,12 +175,17 @@ class ApiTokenAuthentication(BaseAuthentication):
         token = token_from_header(request)
         if token is None:
             return None
-        user = user_for_api_token(token) if is_api_token(token) else None
-        if user is None:
+        if not is_api_token(token):
             raise exceptions.AuthenticationFailed(
-                "The token is not valid: it is unknown, revoked or expired."
+                "The token is not valid: it is neither this exchange's own (nbx_...) nor one "
+                "JupyterHub accepts."
+                if settings.JUPYTERHUB_API_URL
+                else "The token is not valid: the exchange does not know it."
             )
-        return user, token
+        try:
+            return user_for_api_token(token), token
+        except InvalidToken as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from None
 
     def authenticate_header(self, request: Request) -> str:
         return "token"

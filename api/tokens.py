@@ -10,7 +10,9 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Iterable
+from types import EllipsisType
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -31,10 +33,29 @@ def is_api_token(token: str) -> bool:
     return token.startswith(TOKEN_PREFIX)
 
 
-def create_api_token(*, user: AbstractBaseUser) -> str:
-    """A new token for the user; only its hash is kept, so this is the one time it is seen."""
+class InvalidToken(Exception):
+    """An API token that is not accepted; ``str()`` says why, as one sentence."""
+
+
+# Passed as ``expires_at`` for a token that never expires.
+NEVER = None
+
+
+def default_expiry() -> dt.datetime:
+    return timezone.now() + dt.timedelta(days=settings.EXCHANGE_API_TOKEN_DAYS)
+
+
+def create_api_token(
+    *, user: AbstractBaseUser, expires_at: dt.datetime | None | EllipsisType = ...
+) -> str:
+    """A new token for the user; only its hash is kept, so this is the one time it is seen.
+
+    ``expires_at`` defaults to EXCHANGE_API_TOKEN_DAYS from now; ``NEVER`` (None) makes a
+    token that lives until it is revoked.
+    """
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, token_hash=hash_token(token))
+    expiry = default_expiry() if expires_at is ... else expires_at
+    ApiToken.objects.create(user=user, token_hash=hash_token(token), expires_at=expiry)
     return token
 
 
@@ -61,16 +82,24 @@ def revoke_api_tokens(
     return count
 
 
-def user_for_api_token(token: str) -> AbstractBaseUser | None:
-    """The active user a live token belongs to, or None."""
-    api_token = (
-        ApiToken.objects.select_related("user")
-        .filter(token_hash=hash_token(token), revoked_at__isnull=True)
-        .first()
-    )
-    if api_token is None or not api_token.user.is_active:
-        return None
+def user_for_api_token(token: str) -> AbstractBaseUser:
+    """The active user a live token belongs to; InvalidToken says why it is refused."""
+    api_token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(token)).first()
+    if api_token is None:
+        raise InvalidToken("The token is not valid: the exchange does not know it.")
+    if api_token.is_revoked:
+        raise InvalidToken(
+            "The token was revoked; ask the exchange's administrators for a new one."
+        )
     now = timezone.now()
+    if api_token.is_expired(now):
+        assert api_token.expires_at is not None
+        raise InvalidToken(
+            f"The token expired on {api_token.expires_at:%Y-%m-%d %H:%M} UTC; ask the "
+            "exchange's administrators for a new one (manage.py create_api_token)."
+        )
+    if not api_token.user.is_active:
+        raise InvalidToken(f"The account {api_token.user} is disabled.")
     if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
     return api_token.user

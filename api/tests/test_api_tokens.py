@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api.models import ApiToken
@@ -126,3 +128,99 @@ def test_admin_lists_tokens_by_hash_and_revokes_them(admin_client, django_user_m
     )
     assert b"Revoked 1 token" in response.content
     assert me(token)[0] == 401
+
+
+# --- expiry ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_tokens_expire_after_the_default_lifetime_with_a_sentence(settings, django_user_model):
+    settings.EXCHANGE_API_TOKEN_DAYS = 30
+    err = io.StringIO()
+    out = io.StringIO()
+    call_command("create_api_token", "ines", "--create-user", stdout=out, stderr=err)
+    token = out.getvalue().strip()
+    stored = ApiToken.objects.get()
+    lifetime = stored.expires_at - stored.created_at
+    assert dt.timedelta(days=30) - dt.timedelta(minutes=1) < lifetime <= dt.timedelta(days=30)
+    assert f"expires on {stored.expires_at:%Y-%m-%d}" in err.getvalue()
+    assert me(token)[0] == 200
+    # Thirty days later.
+    ApiToken.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    status, body = me(token)
+    assert status == 401
+    assert body["error"] == "authentication_failed"
+    assert body["detail"].startswith("The token expired on ")
+    assert "create_api_token" in body["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("when", "lifetime"),
+    [
+        ("12h", dt.timedelta(hours=12)),
+        ("2d", dt.timedelta(days=2)),
+        ("45m", dt.timedelta(minutes=45)),
+    ],
+)
+def test_expires_takes_a_lifetime(when, lifetime):
+    make_token("ines", "--create-user", "--expires", when)
+    stored = ApiToken.objects.get()
+    assert abs(stored.expires_at - (stored.created_at + lifetime)) < dt.timedelta(minutes=1)
+
+
+@pytest.mark.django_db
+def test_expires_takes_a_date_or_never():
+    make_token("ines", "--create-user", "--expires", "2099-01-31")
+    assert ApiToken.objects.get().expires_at == dt.datetime(2099, 1, 31, tzinfo=dt.UTC)
+    err = io.StringIO()
+    out = io.StringIO()
+    call_command("create_api_token", "ines", "--expires", "never", stdout=out, stderr=err)
+    assert "never expires" in err.getvalue()
+    assert ApiToken.objects.filter(expires_at__isnull=True).count() == 1
+    assert me(out.getvalue().strip())[0] == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("soon", "expected a lifetime"),
+        ("0d", "at least one unit"),
+        ("2001-01-01", "in the past"),
+    ],
+)
+def test_bad_expiry_is_a_clear_error_and_makes_no_token(when, message):
+    with pytest.raises(CommandError, match=message):
+        make_token("ines", "--create-user", "--expires", when)
+    assert not ApiToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unknown_and_revoked_tokens_say_which(django_user_model):
+    status, body = me("nbx_" + "x" * 43)
+    assert status == 401 and "does not know it" in body["detail"]
+    token = make_token("ada", "--create-user")
+    call_command("revoke_api_tokens", "ada", stdout=io.StringIO())
+    assert "was revoked" in me(token)[1]["detail"]
+
+
+def test_existing_tokens_get_the_default_lifetime_when_expiry_arrives(transactional_db):
+    """The migration that brings expiry: a live token made before it expires
+    EXCHANGE_API_TOKEN_DAYS after the upgrade, a revoked one stays as it was."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("api", "0001_initial")])
+    old_apps = executor.loader.project_state([("api", "0001_initial")]).apps
+    User = old_apps.get_model("auth", "User")
+    OldToken = old_apps.get_model("api", "ApiToken")
+    user = User.objects.create(username="ines")
+    OldToken.objects.create(user=user, token_hash="a" * 64)
+    OldToken.objects.create(user=user, token_hash="b" * 64, revoked_at=timezone.now())
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    live = ApiToken.objects.get(token_hash="a" * 64)
+    assert live.expires_at > timezone.now() + dt.timedelta(days=89)
+    assert ApiToken.objects.get(token_hash="b" * 64).expires_at is None
