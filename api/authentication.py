@@ -16,9 +16,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
+from social_django.models import UserSocialAuth
 
 from courses.exceptions import Unavailable
 from courses.hub_groups import apply_hub_groups
@@ -122,14 +124,62 @@ def hub_identity(token: str) -> HubIdentity | None:
     return identity
 
 
+class LocalAccountConflict(Exception):
+    """A hub user whose name is taken by an account made on the exchange itself."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            _(
+                "The exchange account %(name)s was made on the exchange itself (a site admin "
+                "or an account with a password), so the JupyterHub user %(name)s may not use "
+                "it. The exchange's administrators can link the two (docs/security.md, "
+                "Accounts)."
+            )
+            % {"name": repr(name)}
+        )
+
+
+# The social-auth provider name under which hub users are linked to local accounts, by
+# browser sign-in and by token alike.
+HUB_PROVIDER = "jupyterhub"
+
+
+def _is_local_account(user: AbstractBaseUser) -> bool:
+    """Made on the exchange rather than for a hub user: a password, or site admin rights
+    (createsuperuser, create_api_token --staff, the admin site). Accounts that rosters make
+    for hub names have neither."""
+    has_password = bool(user.password) and user.has_usable_password()
+    return has_password or user.is_staff or user.is_superuser  # type: ignore[attr-defined]
+
+
+def link_hub_user(user: AbstractBaseUser) -> None:
+    """Mark ``user`` as the hub user of the same name (idempotent)."""
+    UserSocialAuth.objects.get_or_create(
+        provider=HUB_PROVIDER, uid=user.get_username(), defaults={"user": user}
+    )
+
+
 def user_for_hub_identity(identity: HubIdentity) -> AbstractBaseUser:
     """The local user of a hub user, created on first sight; hub admins become staff when
     EXCHANGE_HUB_ADMINS_ARE_STAFF is on (and stop being staff when they stop being admins,
     superusers excepted); with EXCHANGE_HUB_GROUP_ROSTER on, the user's hub groups give
-    course roles. Shared by API tokens and the browser login through the hub."""
+    course roles. Shared by API tokens and the browser login through the hub.
+
+    An account of the same name that was made on the exchange itself (a password, site
+    admin rights) and never linked to the hub is not handed over: LocalAccountConflict."""
     User = get_user_model()
     # get_or_create copes with two first requests of a new user at once.
-    user, _ = User.objects.get_or_create(username=identity.name)
+    user, created = User.objects.get_or_create(username=identity.name)
+    linked = UserSocialAuth.objects.filter(
+        provider=HUB_PROVIDER, uid=identity.name, user=user
+    ).exists()
+    if not linked:
+        if not created and _is_local_account(user):
+            logger.warning(
+                "Refused JupyterHub user %r: a local account of that name exists", identity.name
+            )
+            raise LocalAccountConflict(identity.name)
+        link_hub_user(user)
     if settings.EXCHANGE_HUB_ADMINS_ARE_STAFF and not user.is_superuser:
         if user.is_staff != identity.admin:
             user.is_staff = identity.admin
@@ -159,7 +209,10 @@ class JupyterHubTokenAuthentication(BaseAuthentication):
                 "c.JupyterHub.load_roles otherwise; see docs/jupyterhub.md), then restart your "
                 "server."
             )
-        user = user_for_hub_identity(identity)
+        try:
+            user = user_for_hub_identity(identity)
+        except LocalAccountConflict as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from None
         if not user.is_active:
             raise exceptions.AuthenticationFailed(f"The account {user} is disabled.")
         return user, token

@@ -11,12 +11,19 @@ who the token belongs to. The redirect URI must be exactly the one the hub regis
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import requests
 from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import render
 from social_core.backends.oauth import BaseOAuth2
+from social_core.exceptions import AuthFailed, AuthUnreachableProvider
 
-from api.authentication import HubIdentity, user_for_hub_identity
+from api.authentication import HubIdentity, LocalAccountConflict, user_for_hub_identity
+
+logger = logging.getLogger(__name__)
 
 
 class JupyterHubOAuth2(BaseOAuth2):
@@ -29,6 +36,24 @@ class JupyterHubOAuth2(BaseOAuth2):
     REDIRECT_STATE = False
     STATE_PARAMETER = True
     EXTRA_DATA: list[str] = []
+
+    def auth_complete(self, *args: Any, **kwargs: Any) -> Any:
+        """The callback's work, with every refusal or silence of the hub turned into an
+        authentication failure, which the middleware shows on the sign-in-failed page."""
+        try:
+            return super().auth_complete(*args, **kwargs)
+        except requests.HTTPError as exc:
+            response = exc.response
+            status = response.status_code if response is not None else "no"
+            logger.warning(
+                "JupyterHub refused the sign-in: %s answered %s",
+                response.url if response is not None else "?",
+                status,
+            )
+            raise AuthFailed(self, f"JupyterHub answered {status}") from exc
+        except requests.RequestException as exc:
+            logger.warning("JupyterHub did not answer the sign-in: %s", exc)
+            raise AuthUnreachableProvider(self) from exc
 
     def authorization_url(self) -> str:
         return settings.EXCHANGE_HUB_URL + "hub/api/oauth2/authorize"
@@ -51,12 +76,20 @@ class JupyterHubOAuth2(BaseOAuth2):
 
 def user_from_hub(
     backend: Any, details: dict[str, Any], response: dict[str, Any], *args: Any, **kwargs: Any
-) -> dict[str, Any]:
+) -> dict[str, Any] | HttpResponse:
     """Pipeline step: the local account named exactly as the hub user (made on first login),
-    with staff status and the group roster applied as for an API token."""
+    with staff status and the group roster applied as for an API token. A local account of
+    that name that is not the hub user's ends the sign-in on the sign-in-failed page, saying
+    why."""
     identity = HubIdentity(
         name=response["name"],
         admin=bool(response.get("admin")),
         groups=tuple(response.get("groups") or ()),
     )
-    return {"user": user_for_hub_identity(identity), "is_new": False}
+    try:
+        user = user_for_hub_identity(identity)
+    except LocalAccountConflict as exc:
+        return render(
+            backend.strategy.request, "web/login_failed.html", {"reason": str(exc)}, status=403
+        )
+    return {"user": user, "is_new": False}

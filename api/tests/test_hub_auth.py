@@ -199,3 +199,43 @@ def test_hub_groups_give_course_roles_when_enabled(hub, settings, course):
     cache.clear()
     courses = me("t").json()["courses"]
     assert [(c["course_id"], c["role"]) for c in courses] == [("phys101", "student")]
+
+
+# --- hub users and accounts made on the exchange -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["staff", "password"])
+def test_a_hub_user_never_inherits_a_local_account_of_the_same_name(hub, kind):
+    """An account made on the exchange itself (createsuperuser, create_api_token --staff,
+    a password) is not handed to the hub user who happens to have its name."""
+    User = get_user_model()
+    if kind == "staff":
+        User.objects.create(username="ada", is_staff=True)
+    else:
+        User.objects.create_user(username="ada", password="a long password")
+    hub.tokens["hub-token-of-ada"] = user_model("ada")
+    response = me("hub-token-of-ada")
+    assert response.status_code == 401
+    assert "made on the exchange itself" in response.json()["detail"]
+    assert "docs/security.md" in response.json()["detail"]
+
+
+def test_accounts_made_for_hub_names_and_linked_accounts_are_the_hub_users(hub):
+    """A roster-made account (no password, no admin rights) becomes the hub user's at first
+    sight and is linked; a local admin account linked by the administrators is used too."""
+    from social_django.models import UserSocialAuth
+
+    User = get_user_model()
+    User.objects.create(username="sam")
+    admin = User.objects.create(username="ada", is_staff=True)
+    UserSocialAuth.objects.create(user=admin, provider="jupyterhub", uid="ada")
+    hub.tokens["t-sam"] = user_model("sam")
+    hub.tokens["t-ada"] = user_model("ada")
+    assert me("t-sam").json()["username"] == "sam"
+    assert UserSocialAuth.objects.filter(provider="jupyterhub", uid="sam").exists()
+    body = me("t-ada").json()
+    assert body["username"] == "ada" and body["is_staff"] is True
+    # Once linked, the account may become staff (hub admins) and stays the hub user's.
+    User.objects.filter(username="sam").update(is_staff=True)
+    cache.clear()
+    assert me("t-sam").status_code == 200

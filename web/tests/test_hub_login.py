@@ -25,6 +25,11 @@ class FakeHubOAuth:
     def __init__(self) -> None:
         self.users: dict[str, dict] = {}
         self.token_requests: list[dict] = []
+        # Set to answer the token (or user) request with this status and body instead.
+        self.token_answer: tuple[int, dict] | None = None
+        self.user_answer: tuple[int, dict] | None = None
+        # Seconds the hub's access tokens live (JupyterHub sends expires_in), or None.
+        self.expires_in: int | None = None
         self.server = JsonServer(self._respond)
         self.api_url = self.server.api_url
 
@@ -32,10 +37,17 @@ class FakeHubOAuth:
         if request.method == "POST":
             form = request.form()
             self.token_requests.append(form)
+            if self.token_answer is not None:
+                return self.token_answer
             name = form.get("code", "").removeprefix("code-")
             if request.path != "/hub/api/oauth2/token" or name not in self.users:
                 return 400, {"error": "invalid_grant"}
-            return 200, {"access_token": f"at-{name}", "token_type": "Bearer"}
+            answer = {"access_token": f"at-{name}", "token_type": "Bearer"}
+            if self.expires_in is not None:
+                answer["expires_in"] = self.expires_in
+            return 200, answer
+        if self.user_answer is not None:
+            return self.user_answer
         name = request.token.removeprefix("at-")
         if request.path != "/hub/api/user" or name not in self.users:
             return 403, {"status": 403}
@@ -147,6 +159,47 @@ def test_a_refused_code_ends_on_the_sign_in_failed_page(hub):
     assert not done.wsgi_request.user.is_authenticated
 
 
+def _callback(client: Client, **params: str):
+    """Start a sign-in and come back to the callback with ``params`` (and the right state)."""
+    login = client.get(f"{PREFIX}/login/")
+    begin = client.get(login["Location"])
+    state = parse_qs(urlsplit(begin["Location"]).query)["state"][0]
+    return client.get(CALLBACK, {"state": state, **params}, follow=True)
+
+
+@pytest.mark.parametrize(
+    ("where", "status"),
+    [("token", 401), ("token", 403), ("token", 500), ("user", 403), ("user", 500)],
+)
+def test_a_hub_that_refuses_lands_on_the_sign_in_failed_page(hub, where, status):
+    """The hub refuses the code (or the client), or will not say whose the token is: the
+    page that says so, never a server error."""
+    hub.users["sam"] = hub_user("sam")
+    setattr(hub, f"{where}_answer", (status, {"error": "invalid_client"}))
+    done = _callback(Client(raise_request_exception=False), code="code-sam")
+    assert done.status_code == 403
+    assert b"JupyterHub did not confirm who you are" in done.content
+    assert not done.wsgi_request.user.is_authenticated
+
+
+def test_a_hub_that_does_not_answer_lands_on_the_sign_in_failed_page(hub):
+    hub.users["sam"] = hub_user("sam")
+    client = Client(raise_request_exception=False)
+    login = client.get(f"{PREFIX}/login/")
+    begin = client.get(login["Location"])
+    state = parse_qs(urlsplit(begin["Location"]).query)["state"][0]
+    hub.stop()
+    done = client.get(CALLBACK, {"code": "code-sam", "state": state}, follow=True)
+    assert done.status_code == 403
+    assert b"JupyterHub did not confirm who you are" in done.content
+
+
+def test_a_denied_authorization_lands_on_the_sign_in_failed_page(hub):
+    done = _callback(Client(raise_request_exception=False), error="access_denied")
+    assert done.status_code == 403
+    assert b"JupyterHub did not confirm who you are" in done.content
+
+
 def test_admin_site_signs_in_through_the_hub_too(hub):
     response = Client().get(f"{PREFIX}/admin/")
     assert response.status_code == 302
@@ -187,3 +240,23 @@ def test_next_with_a_query_survives_the_round_trip(hub, course):
 def test_admin_login_refuses_to_send_people_elsewhere(hub):
     response = Client().get(f"{PREFIX}/admin/login/", {"next": "https://evil.example/"})
     assert response["Location"] == f"{PREFIX}/login/?next={PREFIX}/admin/"
+
+
+def test_a_hub_user_cannot_sign_in_as_a_local_admin_of_the_same_name(hub, django_user_model):
+    """createsuperuser made 'ada' on the exchange; the hub's 'ada' is someone else until the
+    administrators link the two."""
+    from social_django.models import UserSocialAuth
+
+    local = django_user_model.objects.create_superuser(username="ada", password="a long password")
+    hub.users["ada"] = hub_user("ada", admin=True)
+    client = Client()
+    done = sign_in(client, hub, "ada", f"{PREFIX}/admin/")
+    assert done.status_code == 403
+    assert b"made on the exchange itself" in done.content
+    assert not client.get(f"{PREFIX}/").wsgi_request.user.is_authenticated
+    assert client.get(f"{PREFIX}/admin/").status_code == 302
+    # Linked in the admin site (User social auths): the same person, signed in.
+    UserSocialAuth.objects.create(user=local, provider="jupyterhub", uid="ada")
+    done = sign_in(client, hub, "ada", f"{PREFIX}/admin/")
+    assert done.status_code == 302
+    assert client.get(f"{PREFIX}/admin/").status_code == 200
