@@ -49,6 +49,13 @@ def _isolated_storage(request, settings, tmp_path):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_upload_rate(settings):
+    """Tests submit as one student many times a minute; the rate's own tests
+    (courses/tests/test_limits.py) set it."""
+    settings.EXCHANGE_UPLOADS_PER_MINUTE = 0
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres_only"):
         from django.conf import settings

@@ -56,6 +56,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     exc = as_unavailable(exc) or exc
     if isinstance(exc, ExchangeError):
         status, code, detail = exc.status_code, exc.code, exc.detail
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
     elif isinstance(exc, Http404):
         status, code, detail = 404, "not_found", "Not found."
     elif isinstance(exc, DjangoPermissionDenied):

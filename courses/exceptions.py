@@ -54,6 +54,17 @@ class TooLarge(ExchangeError):
     code = "too_large"
 
 
+class TooManyRequests(ExchangeError):
+    """Over a per-person rate; ``retry_after`` says in how many seconds to try again."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, *, code: str | None = None, retry_after: int) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
+
+
 class Unavailable(ExchangeError):
     """A dependency (database, storage, JupyterHub) does not answer."""
 

@@ -270,6 +270,7 @@ class AuditEvent(models.Model):
         FEEDBACK_DELETED = "feedback_deleted", _("feedback deleted")
         TOKENS_REVOKED = "tokens_revoked", _("API tokens revoked")
         USER_DELETED = "user_deleted", _("user deleted")
+        UPLOAD_FAILED = "upload_failed", _("upload failed")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("action"), max_length=30, choices=Action.choices)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -24,6 +24,7 @@ from django.utils import timezone
 from . import blobstore
 from .archive import Limits, ManifestEntry, iter_archive, parse_manifest
 from .exceptions import BadArchive, BadRequest, Conflict, NotFound, PermissionDenied
+from .limits import audited_upload, check_submission_quota, check_submission_rate
 from .models import (
     Assignment,
     AuditEvent,
@@ -257,14 +258,22 @@ class StagedBundle:
     entries: list[ManifestEntry]
 
 
-def stage_bundle(*, upload: Upload, readable_shas: Iterable[str] | None = None) -> StagedBundle:
+def stage_bundle(
+    *,
+    upload: Upload,
+    readable_shas: Iterable[str] | None = None,
+    check_manifest: Callable[[list[ManifestEntry]], None] | None = None,
+) -> StagedBundle:
     """Check an upload and put its bytes in storage; no database rows are written.
 
     ``readable_shas`` are the hashes the uploader may reference without sending bytes; a
     file listed in the manifest is accepted without bytes only if its hash is among them.
+    ``check_manifest`` may refuse the manifest before a byte is stored (a quota).
     """
     limits = Limits.from_settings()
     entries = parse_manifest(upload.manifest, limits)
+    if check_manifest is not None:
+        check_manifest(entries)
     by_path = {entry.path: entry for entry in entries}
     wanted = {entry.sha256 for entry in entries}
     known = _known_shas(wanted, readable_shas)
@@ -336,6 +345,7 @@ def _shas_of(bundles: Iterable[int | None]) -> set[str]:
 # --- release ------------------------------------------------------------------------------
 
 
+@audited_upload("release")
 def release_assignment(
     *,
     actor: AbstractBaseUser | None,
@@ -442,20 +452,31 @@ def fetch_assignment(*, user: AbstractBaseUser, assignment: Assignment) -> Bundl
 # --- submit -------------------------------------------------------------------------------
 
 
+@audited_upload("submission")
 def submit_assignment(
     *, student: AbstractBaseUser, assignment: Assignment, upload: Upload
 ) -> Submission:
-    """Record a new submission; every submission is kept, with a unique server timestamp."""
+    """Record a new submission; every submission is kept, with a unique server timestamp.
+
+    Within the per-person limits (``courses/limits.py``): the submission rate, checked
+    before the upload is read, and the quota, checked on the manifest and again under the
+    lock."""
     course = assignment.course
     _require(student, course, Action.SUBMIT)
     if not assignment.is_released:
         raise NotFound(f"Assignment {assignment.code!r} in course {course.code!r} is not released.")
+    check_submission_rate(student=student)
     readable = _shas_of([assignment.release_id, *_own_submission_bundles(student, assignment)])
-    staged = stage_bundle(upload=upload, readable_shas=readable)
+
+    def within_quota(entries: list[ManifestEntry]) -> None:
+        check_submission_quota(student=student, course=course, entries=entries)
+
+    staged = stage_bundle(upload=upload, readable_shas=readable, check_manifest=within_quota)
     with transaction.atomic():
         # One student's submissions to one course are serialised on their membership row,
         # so concurrent submits get distinct, increasing timestamps.
         Membership.objects.select_for_update().get(user=student, course=course)
+        within_quota(staged.entries)
         now = timezone.now()
         last = Submission.objects.filter(assignment=assignment, student=student).aggregate(
             last=Max("timestamp")
@@ -517,6 +538,7 @@ def collect_submissions(
 # --- feedback -----------------------------------------------------------------------------
 
 
+@audited_upload("feedback")
 def release_feedback(
     *, actor: AbstractBaseUser | None, submission: Submission, upload: Upload
 ) -> Feedback:

@@ -362,7 +362,11 @@ SOCIAL_AUTH_PIPELINE = (
     "web.hub.user_from_hub",
     "social_core.pipeline.social_auth.social_user",
     "social_core.pipeline.social_auth.associate_user",
+    "web.hub.remember_hub_token_expiry",
 )
+# A session through the hub ends when the hub's token does, and after SESSION_COOKIE_AGE.
+SOCIAL_AUTH_SESSION_EXPIRATION = True
+SOCIAL_AUTH_MAX_SESSION_LENGTH = SESSION_COOKIE_AGE
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

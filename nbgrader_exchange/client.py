@@ -12,6 +12,7 @@ scripts and benchmarks can drive the service the way the plugin does::
 Every failure is a :class:`ServiceError` whose message is one sentence naming the server and
 what failed. Requests that are safe to repeat are retried with backoff on connection errors
 and on 502/503/504; a request that never reached the server is retried whatever its method.
+A 429 (a per-person limit) is never retried: its sentence says when to try again.
 """
 
 from __future__ import annotations
@@ -485,6 +486,14 @@ class ExchangeClient:
                 f"Could not {what}: the exchange server at {self.server} is unavailable "
                 f"(HTTP {status}); try again in a moment"
             )
+        elif status == 429:
+            # Never retried here: the person decides, after the wait the server names.
+            sentence = f"Could not {what} now: the exchange server at {self.server} said"
+            wait = _retry_after(response)
+            if not detail:
+                detail = "too many requests"
+            if wait is not None and "try again" not in detail:
+                detail = f"{detail.rstrip('.')}; try again in {wait} seconds"
         else:
             sentence = f"Could not {what}: the exchange server at {self.server} answered {status}"
         if detail:
@@ -675,6 +684,12 @@ def _copy_file(source: Path, target: Path, entry: dict[str, Any]) -> None:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc
+
+
+def _retry_after(response: requests.Response) -> int | None:
+    """The seconds of a ``Retry-After: <seconds>`` header, or None."""
+    raw = response.headers.get("Retry-After", "").strip()
+    return int(raw) if raw.isdigit() else None
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

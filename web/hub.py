@@ -12,6 +12,7 @@ who the token belongs to. The redirect URI must be exactly the one the hub regis
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import requests
@@ -93,3 +94,20 @@ def user_from_hub(
             backend.strategy.request, "web/login_failed.html", {"reason": str(exc)}, status=403
         )
     return {"user": user, "is_new": False}
+
+
+def remember_hub_token_expiry(
+    backend: Any, social: Any, response: dict[str, Any], *args: Any, **kwargs: Any
+) -> None:
+    """Pipeline step: keep when the hub's token for this sign-in expires (never the token),
+    so that the session ends no later (SOCIAL_AUTH_SESSION_EXPIRATION), nor later than
+    SESSION_COOKIE_AGE (SOCIAL_AUTH_MAX_SESSION_LENGTH). JupyterHub's tokens live
+    ``oauth_token_expires_in``, by default as long as its own login cookie."""
+    expires_in = response.get("expires_in")
+    if isinstance(expires_in, int | float) and expires_in > 0:
+        extra = {"expires_on": int(time.time() + expires_in)}
+    else:
+        extra = {}
+    if social.extra_data != extra:
+        social.extra_data = extra
+        social.save(update_fields=["extra_data"])

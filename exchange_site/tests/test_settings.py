@@ -178,7 +178,7 @@ def test_sessions_tokens_and_limits_have_defaults_and_can_be_set(load):
         EXCHANGE_UPLOADS_PER_MINUTE="0",
         EXCHANGE_SUBMISSION_QUOTA="0",
     )
-    assert values["SESSION_COOKIE_AGE"] == 900
+    assert values["SESSION_COOKIE_AGE"] == values["SOCIAL_AUTH_MAX_SESSION_LENGTH"] == 900
     assert values["EXCHANGE_API_TOKEN_DAYS"] == 7
     assert values["EXCHANGE_UPLOADS_PER_MINUTE"] == 0
     assert values["EXCHANGE_SUBMISSION_QUOTA"] == 0

@@ -260,3 +260,26 @@ def test_a_hub_user_cannot_sign_in_as_a_local_admin_of_the_same_name(hub, django
     done = sign_in(client, hub, "ada", f"{PREFIX}/admin/")
     assert done.status_code == 302
     assert client.get(f"{PREFIX}/admin/").status_code == 200
+
+
+def test_a_session_ends_no_later_than_the_hubs_token_nor_the_setting(hub, settings):
+    """EXCHANGE_SESSION_SECONDS sets both, as settings.py does."""
+    settings.SESSION_COOKIE_AGE = settings.SOCIAL_AUTH_MAX_SESSION_LENGTH = 3600
+    hub.users["sam"] = hub_user("sam")
+    client = Client()
+    sign_in(client, hub, "sam", f"{PREFIX}/")
+    assert client.session.get_expiry_age() == 3600
+    hub.expires_in = 600
+    client = Client()
+    sign_in(client, hub, "sam", f"{PREFIX}/")
+    assert 590 <= client.session.get_expiry_age() <= 600
+    assert client.get(f"{PREFIX}/").wsgi_request.user.is_authenticated
+    hub.expires_in = 14 * 24 * 3600  # JupyterHub's default: its cookie's two weeks
+    client = Client()
+    sign_in(client, hub, "sam", f"{PREFIX}/")
+    assert client.session.get_expiry_age() == 3600
+    # Only when it expires is kept, never the hub's token.
+    from social_django.models import UserSocialAuth
+
+    (linked,) = UserSocialAuth.objects.filter(uid="sam")
+    assert set(linked.extra_data) == {"expires_on"}
