@@ -42,11 +42,12 @@ ERRORS = {
     "403": "A member whose role does not allow this.",
     "404": "Not found, or not visible to the caller.",
     "409": "Conflicts with the current state (in use, not released, exists).",
-    "413": "Over an upload limit.",
+    "413": "Over an upload limit, or the submission quota (quota_exceeded).",
     "415": "Wrong content type.",
+    "429": "Over the per-person submission rate; Retry-After gives the seconds to wait.",
     "503": "A dependency (JupyterHub, database, storage) does not answer.",
 }
-WRITE_ONLY = {"409", "413", "415"}
+WRITE_ONLY = {"409", "413", "415", "429"}
 
 
 class ExchangeAutoSchema(AutoSchema):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -118,8 +119,6 @@ def check_submission_quota(
     if not quota:
         return
     sizes = {entry.sha256: entry.size for entry in entries}
-    if not sizes:
-        return
     counted = set(
         _own_entries(student, course).filter(blob_id__in=sizes).values_list("blob_id", flat=True)
     ) | set(_released_entries(course).filter(blob_id__in=sizes).values_list("blob_id", flat=True))
@@ -218,10 +217,7 @@ def _received_bytes(upload: Any) -> int:
     if isinstance(size, int):
         return size
     try:
-        position = archive.tell()
-        archive.seek(0, 2)
-        end = archive.tell()
-        archive.seek(position)
-        return int(end)
+        # The upload failed: its archive is not read again, so where it is left does not matter.
+        return int(archive.seek(0, io.SEEK_END))
     except (OSError, ValueError):
         return 0

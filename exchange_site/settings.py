@@ -354,6 +354,8 @@ SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_JSONFIELD_ENABLED = True
 SOCIAL_AUTH_LOGIN_ERROR_URL = "web:login-failed"
 SOCIAL_AUTH_RAISE_EXCEPTIONS = False
+# Seconds the OAuth calls to the hub may take: a hub that hangs fails the sign-in, not a worker.
+SOCIAL_AUTH_URLOPEN_TIMEOUT = 10
 # The hub's user name is the account: no renaming, no e-mail matching, no stored hub tokens.
 SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_details",

@@ -55,6 +55,9 @@ class JupyterHubOAuth2(BaseOAuth2):
         except requests.RequestException as exc:
             logger.warning("JupyterHub did not answer the sign-in: %s", exc)
             raise AuthUnreachableProvider(self) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning("JupyterHub's answer to the sign-in could not be read: %r", exc)
+            raise AuthFailed(self, "JupyterHub's answer could not be read") from exc
 
     def authorization_url(self) -> str:
         return settings.EXCHANGE_HUB_URL + "hub/api/oauth2/authorize"

@@ -173,6 +173,9 @@ def test_expires_takes_a_lifetime(when, lifetime):
 def test_expires_takes_a_date_or_never():
     make_token("ines", "--create-user", "--expires", "2099-01-31")
     assert ApiToken.objects.get().expires_at == dt.datetime(2099, 1, 31, tzinfo=dt.UTC)
+    make_token("ines", "--expires", "2099-01-31T02:00+02:00")
+    assert ApiToken.objects.filter(expires_at=dt.datetime(2099, 1, 31, tzinfo=dt.UTC)).count() == 2
+    ApiToken.objects.all().delete()
     err = io.StringIO()
     out = io.StringIO()
     call_command("create_api_token", "ines", "--expires", "never", stdout=out, stderr=err)

@@ -226,3 +226,14 @@ def test_an_audit_that_cannot_be_written_does_not_hide_the_uploads_error(
             student=people["sam"], assignment=released, upload=Upload(manifest="{")
         )
     assert "Could not record the failed submission upload of sam" in caplog.text
+
+
+def test_bytes_received_of_an_archive_that_cannot_be_measured_are_zero():
+    from io import BytesIO
+
+    from courses.limits import _received_bytes
+
+    closed = BytesIO(b"abc")
+    closed.close()
+    assert _received_bytes(Upload(manifest="[]", archive=closed)) == 0
+    assert _received_bytes(Upload(manifest="[]", archive=BytesIO(b"abc"))) == 3

@@ -4,6 +4,7 @@ through a real hub and browser is in tests/test_jupyterhub.py)."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,6 +31,8 @@ class FakeHubOAuth:
         self.user_answer: tuple[int, dict] | None = None
         # Seconds the hub's access tokens live (JupyterHub sends expires_in), or None.
         self.expires_in: int | None = None
+        # Seconds the token endpoint waits before it answers.
+        self.token_delay = 0.0
         self.server = JsonServer(self._respond)
         self.api_url = self.server.api_url
 
@@ -37,6 +40,7 @@ class FakeHubOAuth:
         if request.method == "POST":
             form = request.form()
             self.token_requests.append(form)
+            time.sleep(self.token_delay)
             if self.token_answer is not None:
                 return self.token_answer
             name = form.get("code", "").removeprefix("code-")
@@ -190,6 +194,29 @@ def test_a_hub_that_does_not_answer_lands_on_the_sign_in_failed_page(hub):
     state = parse_qs(urlsplit(begin["Location"]).query)["state"][0]
     hub.stop()
     done = client.get(CALLBACK, {"code": "code-sam", "state": state}, follow=True)
+    assert done.status_code == 403
+    assert b"JupyterHub did not confirm who you are" in done.content
+
+
+@pytest.mark.parametrize(
+    ("where", "answer"),
+    [("token", (200, {"token_type": "Bearer"})), ("user", (200, {"kind": "user"}))],
+    ids=["token-without-access-token", "user-without-name"],
+)
+def test_an_unreadable_hub_answer_lands_on_the_sign_in_failed_page(hub, where, answer):
+    hub.users["sam"] = hub_user("sam")
+    setattr(hub, f"{where}_answer", answer)
+    done = _callback(Client(raise_request_exception=False), code="code-sam")
+    assert done.status_code == 403
+    assert b"JupyterHub did not confirm who you are" in done.content
+
+
+def test_a_hub_that_hangs_lands_on_the_sign_in_failed_page(hub, settings):
+    """A hub that takes longer than SOCIAL_AUTH_URLOPEN_TIMEOUT to exchange the code."""
+    settings.SOCIAL_AUTH_URLOPEN_TIMEOUT = 0.5
+    hub.users["sam"] = hub_user("sam")
+    hub.token_delay = 2.0
+    done = _callback(Client(raise_request_exception=False), code="code-sam")
     assert done.status_code == 403
     assert b"JupyterHub did not confirm who you are" in done.content
 
