@@ -56,7 +56,8 @@ class JupyterHubOAuth2(BaseOAuth2):
             logger.warning("JupyterHub did not answer the sign-in: %s", exc)
             raise AuthUnreachableProvider(self) from exc
         except (ValueError, KeyError, TypeError) as exc:
-            logger.warning("JupyterHub's answer to the sign-in could not be read: %r", exc)
+            # Logged with its traceback: a mistake of ours would show up here too.
+            logger.exception("JupyterHub's answer to the sign-in could not be read")
             raise AuthFailed(self, "JupyterHub's answer could not be read") from exc
 
     def authorization_url(self) -> str:
