@@ -132,8 +132,8 @@ class LocalAccountConflict(Exception):
             _(
                 "The exchange account %(name)s was made on the exchange itself (a site admin "
                 "or an account with a password), so the JupyterHub user %(name)s may not use "
-                "it. The exchange's administrators can link the two (docs/security.md, "
-                "Accounts)."
+                "it. The exchange's administrators can link the two (manage.py "
+                "link_hub_user; docs/security.md, Accounts)."
             )
             % {"name": repr(name)}
         )

@@ -239,3 +239,19 @@ def test_accounts_made_for_hub_names_and_linked_accounts_are_the_hub_users(hub):
     User.objects.filter(username="sam").update(is_staff=True)
     cache.clear()
     assert me("t-sam").status_code == 200
+
+
+def test_link_hub_user_hands_a_local_account_to_the_hub_user_of_its_name(hub):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    get_user_model().objects.create_user(username="ada", password="a long password")
+    hub.tokens["t-ada"] = user_model("ada")
+    assert me("t-ada").status_code == 401
+    out = io.StringIO()
+    call_command("link_hub_user", "ada", stdout=out)
+    assert "may now sign in as 'ada'" in out.getvalue()
+    assert me("t-ada").json()["username"] == "ada"
+    with pytest.raises(CommandError, match="no user 'ghost'"):
+        call_command("link_hub_user", "ghost")
