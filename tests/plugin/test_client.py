@@ -55,7 +55,9 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         server.seen.append((self.command, self.path, dict(self.headers)))
-        status, body = server.answers.pop(0) if server.answers else (200, {})
+        answer = server.answers.pop(0) if server.answers else (200, {})
+        # (status, body) or (status, body, extra headers)
+        status, body, headers = (*answer, {}) if len(answer) == 2 else answer
         if status == "cut":  # promise more bytes than are sent, then hang up
             self.send_response(200)
             self.send_header("Content-Length", str(len(body) + 100))
@@ -66,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -118,6 +122,30 @@ def test_a_post_that_reached_the_server_is_not_repeated(scripted):
         "try again in a moment: Database down."
     )
     assert caught.value.status == 503
+
+
+@pytest.mark.parametrize(
+    ("answer", "sentence"),
+    [
+        ((429, b"", {"Retry-After": "30"}), "said: too many requests; try again in 30 seconds."),
+        (
+            (429, {"error": "rate_limited", "detail": "Slow down."}, {"Retry-After": "7"}),
+            "said: Slow down; try again in 7 seconds.",
+        ),
+        ((429, b""), "said: too many requests."),
+    ],
+    ids=["proxy-without-body", "detail-without-the-wait", "no-retry-after"],
+)
+def test_a_429_is_one_sentence_with_the_wait_and_never_retried(scripted, answer, sentence):
+    """From a proxy or an older server too; even a safe request is not repeated."""
+    server = scripted(answer, (200, {}))
+    with pytest.raises(ServiceError) as caught:
+        quick_client(server.url).get("courses", what="list courses")
+    assert str(caught.value) == (
+        f"Could not list courses now: the exchange server at {server.url} {sentence}"
+    )
+    assert caught.value.status == 429
+    assert len(server.seen) == 1
 
 
 def test_retries_give_up_with_the_last_answer(scripted):
