@@ -14,7 +14,8 @@ included), except content types and permissions (``migrate`` makes those on the 
 sessions (people log in again). The dump is one snapshot while the service keeps serving:
 a REPEATABLE READ, READ ONLY transaction on PostgreSQL, a read transaction on SQLite (WAL).
 Blobs are immutable and content-addressed, so copying those the snapshot references gives a
-consistent archive; the garbage-collection lock is held so ``gc_blobs`` waits meanwhile.
+consistent archive; the garbage-collection lock is held (taken before the snapshot, on
+every database) so ``gc_blobs`` removes nothing meanwhile.
 
 Where the archive goes: a file (written as ``OUT.partial``, renamed when whole), a stream
 that need not seek (``backup -``: standard output, so ``kubectl exec`` carries it out of a
@@ -69,7 +70,7 @@ from django.utils import timezone
 from . import blobstore
 from .exceptions import Conflict, ExchangeError
 from .models import Blob, BundleEntry, blob_storage_name
-from .storage_checks import gc_guard, io_threads
+from .storage_checks import gc_reader_lock, io_threads
 
 FORMAT = "nbgrader-exchange-backup"
 VERSION = 1
@@ -171,29 +172,31 @@ def snapshot(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     connection = connections[using]
     if connection.in_atomic_block:
         # Called inside a transaction (a test, a caller's own atomic block): read within it.
-        with gc_guard():
+        with gc_reader_lock():
             yield
         return
+    # The lock comes first: a snapshot taken before it could name bytes that a collection
+    # holding the lock at that moment goes on to remove.
     if connection.vendor == "postgresql":
-        with transaction.atomic(using=using):
+        with gc_reader_lock(), transaction.atomic(using=using):
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            with gc_guard():
-                yield
+            yield
         return
     if connection.vendor == "sqlite":
         # A deferred read transaction: with WAL it sees one snapshot from its first read
         # on and lets writers go on. (Django's own atomic() would BEGIN IMMEDIATE here and
         # hold the write lock for the whole backup.)
-        connection.ensure_connection()
-        with connection.cursor() as cursor:
-            cursor.execute("BEGIN DEFERRED")
-            cursor.execute("SELECT count(*) FROM sqlite_master")
-        try:
-            yield
-        finally:
+        with gc_reader_lock():
+            connection.ensure_connection()
             with connection.cursor() as cursor:
-                cursor.execute("ROLLBACK")
+                cursor.execute("BEGIN DEFERRED")
+                cursor.execute("SELECT count(*) FROM sqlite_master")
+            try:
+                yield
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("ROLLBACK")
         return
     with transaction.atomic(using=using):  # pragma: no cover - other databases
         yield

@@ -4,15 +4,21 @@ Bytes are hashed while they stream to a temporary file (bounded memory), checked
 what the manifest promised, then put under ``blobs/<aa>/<sha256>``. The database row of a
 blob is written later, in the transaction that records its bundle: bytes stored by a
 request that then fails are orphans that ``verify_storage`` lists and ``gc_blobs`` removes.
+
+Temporary files live in one staging directory (``tmp/`` of local storage, or
+``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-staging`` with an object store) where ``gc_blobs``
+finds those a killed process left. An upload holds an ``flock`` on each of its temporary
+files until it is moved into place or discarded, so a collection never takes one in use.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +31,7 @@ from .filemodes import PRIVATE_FILE, make_private_dir
 from .models import blob_storage_name, preview_storage_names
 
 CHUNK_SIZE = 1024 * 1024
+QUARANTINE = "gc-quarantine"
 
 
 def get_storage() -> Storage:
@@ -35,30 +42,46 @@ def is_local(storage: Storage | None = None) -> bool:
     return isinstance(storage or get_storage(), FileSystemStorage)
 
 
-@dataclass(frozen=True)
+@dataclass
 class StagedFile:
-    """Bytes hashed into a temporary file, not yet in storage."""
+    """Bytes hashed into a temporary file, not yet in storage. ``lock_fd`` holds the file's
+    ``flock`` (so ``gc_blobs`` leaves it alone) until ``put`` or ``discard``."""
 
     temp_path: Path
     sha256: str
     size: int
+    lock_fd: int | None = field(default=None, repr=False, compare=False)
+
+    def release(self) -> None:
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
 
 
-def _temp_dir(storage: Storage) -> str | None:
+def staging_dir(storage: Storage | None = None) -> Path:
+    """Where uploads spool their files while they are checked."""
+    storage = storage or get_storage()
     if isinstance(storage, FileSystemStorage):
         # Same filesystem as the blobs, so putting a file in place is an atomic rename.
-        directory = Path(storage.location) / "tmp"
-        make_private_dir(directory)
-        return str(directory)
-    return settings.FILE_UPLOAD_TEMP_DIR
+        return Path(storage.location) / "tmp"
+    return Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()) / "exchange-staging"
+
+
+def staging_label() -> str:
+    """How ``gc_blobs`` names the staging directory in what it prints."""
+    return "tmp" if is_local() else str(staging_dir())
 
 
 def stage(stream: IO[bytes]) -> StagedFile:
     """Copy a stream to a temporary file, hashing it on the way."""
-    storage = get_storage()
+    directory = staging_dir()
+    make_private_dir(directory)
     digest = hashlib.sha256()
     size = 0
-    fd, name = tempfile.mkstemp(prefix="upload-", dir=_temp_dir(storage))
+    fd, name = tempfile.mkstemp(prefix="upload-", dir=directory)
+    # Held until the file is put in place or discarded: gc_blobs spares locked files.
+    lock_fd = os.dup(fd)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
     try:
         with os.fdopen(fd, "wb") as out:
             while chunk := stream.read(CHUNK_SIZE):
@@ -67,12 +90,14 @@ def stage(stream: IO[bytes]) -> StagedFile:
                 out.write(chunk)
     except BaseException:
         os.unlink(name)
+        os.close(lock_fd)
         raise
-    return StagedFile(temp_path=Path(name), sha256=digest.hexdigest(), size=size)
+    return StagedFile(temp_path=Path(name), sha256=digest.hexdigest(), size=size, lock_fd=lock_fd)
 
 
 def discard(staged: StagedFile) -> None:
     staged.temp_path.unlink(missing_ok=True)
+    staged.release()
 
 
 def put(staged: StagedFile) -> None:
@@ -84,9 +109,13 @@ def put(staged: StagedFile) -> None:
             target = Path(storage.path(name))
             if target.exists():
                 # Fresh again, so a garbage collection running now (which spares files newer
-                # than its grace period) cannot remove bytes this upload is about to reference.
-                os.utime(target)
-                return
+                # than its grace period) leaves bytes this upload is about to reference;
+                # recording the bundle checks again under the collection lock.
+                try:
+                    os.utime(target)
+                    return
+                except FileNotFoundError:
+                    pass  # collected just now: put these bytes in its place
             make_private_dir(target.parent)
             os.chmod(staged.temp_path, PRIVATE_FILE)
             os.replace(staged.temp_path, target)
@@ -141,6 +170,63 @@ def delete(sha256: str) -> None:
     # A notebook's rendered preview holds the same content: it goes with the bytes.
     for name in preview_storage_names(sha256):
         storage.delete(name)
+
+
+def _quarantine_name(sha256: str) -> str:
+    return f"{QUARANTINE}/{sha256}"
+
+
+def _s3_move(storage: Storage, source: str, target: str) -> None:
+    """Copy an object inside the bucket (server side), then delete the source."""
+    bucket = storage.bucket  # type: ignore[attr-defined]
+    key = storage._normalize_name  # type: ignore[attr-defined]
+    bucket.copy({"Bucket": bucket.name, "Key": key(source)}, key(target))
+    storage.delete(source)
+
+
+def _move(source: str, target: str) -> bool:
+    """Move stored bytes from one name to another; False when the source is gone."""
+    storage = get_storage()
+    if isinstance(storage, FileSystemStorage):
+        destination = Path(storage.path(target))
+        make_private_dir(destination.parent)
+        try:
+            os.replace(storage.path(source), destination)
+        except FileNotFoundError:
+            return False
+        return True
+    if not storage.exists(source):
+        return False
+    _s3_move(storage, source, target)
+    return True
+
+
+def quarantine(sha256: str) -> bool:
+    """Move a blob's bytes aside (``gc_blobs``' first step of removing them); False when
+    they were not there."""
+    return _move(blob_storage_name(sha256), _quarantine_name(sha256))
+
+
+def unquarantine(sha256: str) -> None:
+    """Put bytes moved aside back under their blob name."""
+    _move(_quarantine_name(sha256), blob_storage_name(sha256))
+
+
+def drop_quarantined(sha256: str) -> None:
+    """Remove bytes moved aside for good, with the notebook preview rendered from them."""
+    storage = get_storage()
+    storage.delete(_quarantine_name(sha256))
+    for name in preview_storage_names(sha256):
+        storage.delete(name)
+
+
+def iter_quarantined() -> Iterator[str]:
+    """Blobs a collection moved aside and did not finish removing (it was killed)."""
+    try:
+        _, files = get_storage().listdir(QUARANTINE)
+    except FileNotFoundError:
+        return
+    yield from sorted(files)
 
 
 def iter_stored_shas() -> Iterator[str]:

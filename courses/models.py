@@ -129,6 +129,9 @@ class Bundle(models.Model):
     file_count = models.PositiveIntegerField(default=0)
     total_size = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When gc_blobs first found no release, submission or feedback holding this bundle; it
+    # is deleted once that is longer ago than gc's grace period (readers in flight finish).
+    ownerless_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("bundle")

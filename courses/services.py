@@ -17,7 +17,7 @@ from typing import IO, Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -102,6 +102,33 @@ def require_course_role(
     return _require(actor, course, action)
 
 
+# First key of the two-number PostgreSQL advisory locks that guard a course (the second is
+# its id); two-number keys never collide with gc's one-number key.
+COURSE_LOCK_SPACE = 7307
+
+
+def _lock_course(course: Course, *, exclusive: bool = False) -> bool:
+    """Inside a transaction: keep the course from being deleted until the transaction ends;
+    False if it was deleted meanwhile. ``exclusive`` (``delete_course``) waits for every
+    write in flight in the course and keeps new ones out.
+
+    PostgreSQL: a transaction-scoped advisory lock per course, shared by writers (row locks
+    on the course row would queue writers behind each other's foreign-key checks). SQLite
+    runs write transactions one at a time.
+    """
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s, %s)", [COURSE_LOCK_SPACE, course.pk])
+    return Course.objects.filter(pk=course.pk).exists()
+
+
+def _require_course(course: Course) -> None:
+    """``_lock_course`` for an upload or roster change: NotFound once the course is gone."""
+    if not _lock_course(course):
+        raise NotFound(f"Course {course.code!r} was deleted while your request was being handled.")
+
+
 def _check_code(value: str, what: str) -> str:
     try:
         code_validator(value)
@@ -172,6 +199,7 @@ def add_member(
     site show. A user created here starts with them.
     """
     _require(actor, course, Action.MANAGE_ROSTER)
+    _require_course(course)
     if role not in Role.values:
         raise BadRequest(f"Role {role!r} is not one of {', '.join(Role.values)}.")
     given = {"first_name": first_name, "last_name": last_name, "email": email}
@@ -224,6 +252,7 @@ def add_member(
 def remove_member(*, course: Course, username: str, actor: AbstractBaseUser | None = None) -> None:
     """Remove a user's membership; their submissions stay."""
     _require(actor, course, Action.MANAGE_ROSTER)
+    _require_course(course)
     membership = (
         Membership.objects.select_related("user")
         .filter(course=course, user__username=username)
@@ -312,8 +341,13 @@ def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
     sizes = {entry.sha256: entry.size for entry in staged.entries}
     # Held until the transaction ends: gc_blobs cannot delete what this bundle references.
     with gc_guard():
-        have_rows = set(Blob.objects.filter(sha256__in=sizes).values_list("sha256", flat=True))
-        for sha in sizes.keys() - have_rows:
+        # Bytes a collection may have removed since they were staged or found: those with no
+        # row, and those whose row no bundle references (a collection's next candidates).
+        # Their bytes must be in storage now; under the lock they then stay.
+        referenced = set(
+            BundleEntry.objects.filter(blob_id__in=sizes).values_list("blob_id", flat=True)
+        )
+        for sha in sorted(sizes.keys() - referenced):
             if not blobstore.exists(sha):
                 raise Conflict(
                     "Some files of this upload were removed from storage while it was being "
@@ -370,6 +404,7 @@ def release_assignment(
     )
     staged = stage_bundle(upload=upload, readable_shas=readable)
     with transaction.atomic():
+        _require_course(course)
         assignment, _ = Assignment.objects.select_for_update().get_or_create(
             course=course, code=code
         )
@@ -422,6 +457,7 @@ def unrelease_assignment(
 ) -> Assignment:
     """Withdraw an assignment's release; submissions and feedback stay."""
     _require(actor, assignment.course, Action.RELEASE)
+    _require_course(assignment.course)
     assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
     if not assignment.is_released:
         raise Conflict(f"Assignment {assignment.code!r} is not released.", code="not_released")
@@ -473,9 +509,16 @@ def submit_assignment(
 
     staged = stage_bundle(upload=upload, readable_shas=readable, check_manifest=within_quota)
     with transaction.atomic():
+        _require_course(course)
         # One student's submissions to one course are serialised on their membership row,
         # so concurrent submits get distinct, increasing timestamps.
-        Membership.objects.select_for_update().get(user=student, course=course)
+        try:
+            Membership.objects.select_for_update().get(user=student, course=course)
+        except Membership.DoesNotExist:
+            raise NotFound(
+                f"You were removed from course {course.code!r} while your submission was "
+                "being sent; nothing was recorded."
+            ) from None
         within_quota(staged.entries)
         now = timezone.now()
         last = Submission.objects.filter(assignment=assignment, student=student).aggregate(
@@ -556,7 +599,14 @@ def release_feedback(
     )
     staged = stage_bundle(upload=upload, readable_shas=readable)
     with transaction.atomic():
-        Submission.objects.select_for_update().get(pk=submission.pk)
+        _require_course(assignment.course)
+        try:
+            # get(), not first(): the model's ordering would join (and lock) other tables.
+            Submission.objects.select_for_update().get(pk=submission.pk)
+        except Submission.DoesNotExist:
+            raise NotFound(
+                "This submission was deleted while the feedback was being sent."
+            ) from None
         old = Feedback.objects.filter(submission=submission).first()
         bundle = record_bundle(kind=Bundle.Kind.FEEDBACK, staged=staged)
         if old is None:
@@ -637,6 +687,10 @@ def delete_course(*, actor: AbstractBaseUser | None, course: Course) -> None:
     in storage until ``gc_blobs`` removes them.
     """
     _require_site_admin(actor, f"course {course.code!r}")
+    # Waits for the uploads and roster changes in flight (they hold the course's lock
+    # shared), so the bundles read next are all there are; later ones find the course gone.
+    if not _lock_course(course, exclusive=True):
+        raise NotFound(f"Course {course.code!r} was already deleted.")
     bundle_ids = [
         *Assignment.objects.filter(course=course).values_list("release_id", flat=True),
         *Submission.objects.filter(assignment__course=course).values_list("bundle_id", flat=True),

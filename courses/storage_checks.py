@@ -1,16 +1,36 @@
 """Storage checks and garbage collection: is every referenced blob there and intact, and
 which bytes and rows does nothing reference any more.
 
-``verify_storage`` reads; ``gc_blobs`` deletes unreferenced blobs (row and bytes) and stale
-upload temporary files older than a grace period. ``gc_guard`` is the lock that keeps a
-collection and an upload that references existing bytes from crossing: uploads hold it
-shared while they record a bundle, a collection holds it exclusively while it deletes.
+``verify_storage`` reads; ``gc_blobs`` deletes ownerless bundles, unreferenced blobs (rows
+first, then bytes) and stale upload temporary files older than a grace period.
+
+The collection lock keeps a collection, uploads and backups from crossing:
+
+- ``gc_guard()`` (inside a transaction): uploads hold it shared while they record a bundle,
+  until their transaction ends. On PostgreSQL it is a transaction-scoped advisory lock; on
+  SQLite every write transaction already runs alone (``BEGIN IMMEDIATE``), which is enough.
+- ``gc_reader_lock()`` (outside a transaction): backups hold it shared for their whole run,
+  taken *before* their snapshot: a PostgreSQL session-level advisory lock, or on SQLite an
+  ``flock`` on a file beside the database.
+- ``gc_blobs`` takes both exclusively, only by trying (never queueing: a queued exclusive
+  request would hold up every upload behind it while a long backup runs).
+
+The invariant gc keeps: a blob row exists only while its bytes are at their name. Rows are
+deleted and committed first; bytes are then removed one by one under the exclusive lock,
+each only if no row came back meanwhile (an upload records a row again only after seeing the
+bytes under the shared lock). A removal is a move to ``gc-quarantine/`` bracketed by two
+database round trips: if the second fails (the connection and with it the lock were lost,
+so an upload may have recorded the blob meanwhile), the bytes are moved back. Leftovers of
+a killed collection are put back (row present) or deleted (no row) by the next one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from . import blobstore
 from .exceptions import Unavailable
-from .models import Blob, BundleEntry, blob_storage_name
+from .models import Assignment, Blob, Bundle, BundleEntry, Feedback, Submission, blob_storage_name
 
 Progress = Callable[[str], None]
 # Arbitrary constant naming the collection lock among PostgreSQL advisory locks.
@@ -34,13 +55,19 @@ GC_LOCK_WAIT_SECONDS = 600
 IO_THREADS = 8
 
 
+def _busy() -> Unavailable:
+    return Unavailable(
+        f"A backup or uploads held the storage lock for {GC_LOCK_WAIT_SECONDS} seconds; "
+        "run gc_blobs again later."
+    )
+
+
 @contextmanager
 def gc_guard(*, exclusive: bool = False) -> Iterator[None]:
-    """Inside a transaction: hold the collection lock (PostgreSQL advisory, transaction-scoped).
+    """Inside a transaction: hold the collection lock until the transaction ends
+    (PostgreSQL advisory, transaction-scoped; SQLite's write transactions run one at a time).
 
-    Uploads and backups hold it shared; a collection takes it exclusively but only by trying
-    (never queueing: a queued exclusive request would hold up every upload behind it while a
-    long backup runs). SQLite needs nothing: its write transactions run one at a time.
+    Uploads hold it shared; a collection takes it exclusively but only by trying.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -53,12 +80,79 @@ def gc_guard(*, exclusive: bool = False) -> Iterator[None]:
                     if cursor.fetchone()[0]:
                         break
                     if time.monotonic() > deadline:
-                        raise Unavailable(
-                            "A backup or uploads held the storage lock for "
-                            f"{GC_LOCK_WAIT_SECONDS} seconds; run gc_blobs again later."
-                        )
+                        raise _busy()
                     time.sleep(0.2)
     yield
+
+
+def _lock_file_path() -> Path:
+    """The SQLite database's lock file: beside a database file, or per process in the temp
+    directory for an in-memory database (tests)."""
+    name = str(connection.settings_dict["NAME"])
+    if connection.is_in_memory_db():
+        return Path(tempfile.gettempdir()) / f"exchange-gc-{os.getpid()}.lock"
+    return Path(name + ".gc-lock")
+
+
+@contextmanager
+def _file_lock(*, exclusive: bool) -> Iterator[None]:
+    """An ``flock`` on the SQLite database's lock file; exclusive only by trying."""
+    path = _lock_file_path()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if exclusive:
+            deadline = time.monotonic() + GC_LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise _busy() from None
+                    time.sleep(0.2)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+@contextmanager
+def gc_reader_lock() -> Iterator[None]:
+    """Outside a transaction: hold the collection lock shared until the block ends (backups).
+
+    Taken before the reader's snapshot, so nothing the snapshot references can be removed
+    while the reader copies it.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GC_LOCK_KEY])
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [GC_LOCK_KEY])
+        return
+    if connection.vendor == "sqlite":
+        with _file_lock(exclusive=False):
+            yield
+        return
+    yield  # pragma: no cover - other databases
+
+
+@contextmanager
+def _collecting() -> Iterator[None]:
+    """One transaction of a collection, holding every form of the lock exclusively.
+
+    On SQLite the file lock is taken before ``BEGIN IMMEDIATE``: waiting for a backup while
+    holding SQLite's write lock would hold up every upload.
+    """
+    if connection.vendor == "sqlite":
+        with _file_lock(exclusive=True), transaction.atomic():
+            yield
+        return
+    with transaction.atomic(), gc_guard(exclusive=True):
+        yield
 
 
 def io_threads(storage: object) -> int:
@@ -80,6 +174,15 @@ def hash_blob(sha256: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def ownerless_bundles() -> QuerySet[Bundle]:
+    """Bundles that no assignment (as its release), submission or feedback holds."""
+    return Bundle.objects.exclude(
+        Exists(Assignment.objects.filter(release=OuterRef("pk")))
+        | Exists(Submission.objects.filter(bundle=OuterRef("pk")))
+        | Exists(Feedback.objects.filter(bundle=OuterRef("pk")))
+    )
+
+
 @dataclass
 class StorageReport:
     """What ``verify_storage`` found. Only ``missing`` and ``corrupt`` are damage."""
@@ -92,6 +195,8 @@ class StorageReport:
     orphan_files: list[str] = field(default_factory=list)
     # Blob rows that no bundle references (e.g. after a re-release).
     unreferenced_rows: list[str] = field(default_factory=list)
+    # Bundles no release, submission or feedback holds (gc_blobs removes them).
+    ownerless_bundles: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -100,40 +205,69 @@ class StorageReport:
 
 def verify_storage(*, quick: bool = False, progress: Progress = _quiet) -> StorageReport:
     """Check every referenced blob: present, and (unless ``quick``: size only) the SHA-256 of
-    its bytes equal to its name. Also list orphan files and unreferenced rows."""
+    its bytes equal to its name. Also list orphan files, unreferenced rows and ownerless
+    bundles.
+
+    The scan runs while the service works: a blob found missing is checked again under the
+    collection lock, and reported only if it is still referenced and still missing (a
+    collection may have removed it after the scan's list was read, once nothing referenced it).
+    """
     report = StorageReport()
-    referenced = sorted(set(BundleEntry.objects.values_list("blob_id", flat=True)))
-    sizes = dict(Blob.objects.values_list("sha256", "size"))
+    referenced = dict(
+        Blob.objects.filter(Exists(BundleEntry.objects.filter(blob=OuterRef("pk"))))
+        .order_by("sha256")
+        .values_list("sha256", "size")
+    )
     storage = blobstore.get_storage()
     total = len(referenced)
     progress(f"Checking {total} referenced blob(s){' (sizes only)' if quick else ''}...")
 
     def check(sha: str) -> tuple[str, str | None]:
         """(sha, None) when intact, else what is wrong ("missing" or a sentence)."""
-        if not blobstore.exists(sha):
+        try:
+            if quick:
+                size = storage.size(blob_storage_name(sha))
+                if size != referenced[sha]:
+                    return sha, f"{size} bytes, the database says {referenced[sha]}"
+                return sha, None
+            actual, size = hash_blob(sha)
+        except FileNotFoundError:
             return sha, "missing"
-        if quick:
-            size = storage.size(blob_storage_name(sha))
-            if size != sizes[sha]:
-                return sha, f"{size} bytes, the database says {sizes[sha]}"
-            return sha, None
-        actual, size = hash_blob(sha)
         return sha, None if actual == sha else f"its {size} bytes hash to {actual}"
 
+    suspects: list[str] = []
     # Object stores answer one request at a time per connection: read several at once.
     with ThreadPoolExecutor(max_workers=io_threads(storage)) as pool:
         for number, (sha, problem) in enumerate(pool.map(check, referenced), start=1):
             report.checked += 1
             if problem == "missing":
-                report.missing.append(sha)
+                suspects.append(sha)
             elif problem is not None:
                 report.corrupt.append((sha, problem))
             if number % 1000 == 0:
                 progress(f"  {number}/{total} checked")
+    report.missing = _still_missing(suspects)
+    known = set(Blob.objects.values_list("sha256", flat=True))
     stored = set(blobstore.iter_stored_shas())
-    report.orphan_files = sorted(stored - sizes.keys())
-    report.unreferenced_rows = sorted(sizes.keys() - set(referenced))
+    report.orphan_files = sorted(stored - known)
+    report.unreferenced_rows = sorted(
+        Blob.objects.exclude(Exists(BundleEntry.objects.filter(blob=OuterRef("pk")))).values_list(
+            "sha256", flat=True
+        )
+    )
+    report.ownerless_bundles = sorted(ownerless_bundles().values_list("pk", flat=True))
     return report
+
+
+def _still_missing(suspects: list[str]) -> list[str]:
+    """Of blobs found missing, those still referenced and still missing under the lock."""
+    if not suspects:
+        return []
+    with transaction.atomic(), gc_guard():
+        referenced = set(
+            BundleEntry.objects.filter(blob_id__in=suspects).values_list("blob_id", flat=True)
+        )
+        return sorted(sha for sha in referenced if not blobstore.exists(sha))
 
 
 @dataclass
@@ -143,6 +277,8 @@ class GcReport:
     rows: list[str] = field(default_factory=list)  # unreferenced blobs: row and bytes
     files: list[str] = field(default_factory=list)  # orphan bytes without a row
     temp_files: list[str] = field(default_factory=list)  # stale upload temporary files
+    bundles: list[int] = field(default_factory=list)  # ownerless bundles
+    restored: list[str] = field(default_factory=list)  # put back from a killed collection
     bytes_freed: int = 0
     kept_recent: int = 0  # candidates younger than the grace period
     dry_run: bool = False
@@ -163,56 +299,122 @@ def _size(name: str) -> int:
         return 0
 
 
+def _alive() -> None:
+    """One database round trip: it succeeds only while this transaction (and so the
+    collection lock it holds) is alive."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _remove_bytes(sha: str) -> bool:
+    """Under the exclusive lock: remove a blob's bytes unless a row names it again.
+    True when removed (or already gone)."""
+    if Blob.objects.filter(sha256=sha).exists():
+        return False  # an upload recorded it meanwhile, after seeing its bytes
+    if not blobstore.quarantine(sha):
+        return True
+    try:
+        _alive()
+    except BaseException:
+        # The lock may have gone with the connection while the bytes moved, and an upload
+        # may have recorded them meanwhile: put them back and stop.
+        blobstore.unquarantine(sha)
+        raise
+    blobstore.drop_quarantined(sha)
+    return True
+
+
+def _settle_quarantine(report: GcReport, *, dry_run: bool) -> None:
+    """Bytes a killed collection left in quarantine: back to their name if a row names
+    them, else removed."""
+    leftovers = list(blobstore.iter_quarantined())
+    if not leftovers or dry_run:
+        return
+    with _collecting():
+        rows = set(Blob.objects.filter(sha256__in=leftovers).values_list("sha256", flat=True))
+        for sha in leftovers:
+            if sha in rows:
+                blobstore.unquarantine(sha)
+                report.restored.append(sha)
+            else:
+                blobstore.drop_quarantined(sha)
+
+
+def _collect_bundles(now: dt.datetime, cutoff: dt.datetime, report: GcReport) -> None:
+    """Ownerless bundles: stamped when first seen, deleted once ownerless past the grace.
+
+    A bundle gets its owner in the transaction that creates it and never another, so a
+    committed ownerless bundle stays ownerless: no lock is needed.
+    """
+    ownerless = ownerless_bundles()
+    if not report.dry_run:
+        ownerless.filter(ownerless_since__isnull=True).update(ownerless_since=now)
+        doomed = ownerless.filter(ownerless_since__lte=cutoff)
+    else:
+        stamped = Q(ownerless_since__isnull=True) if now <= cutoff else Q(pk__in=[])
+        doomed = ownerless.filter(Q(ownerless_since__lte=cutoff) | stamped)
+    report.bundles = sorted(doomed.values_list("pk", flat=True))
+    report.kept_recent += ownerless.count() - len(report.bundles)
+    if not report.dry_run and report.bundles:
+        Bundle.objects.filter(pk__in=report.bundles).delete()
+
+
 def gc_blobs(
     *,
     grace: dt.timedelta = DEFAULT_GRACE,
     dry_run: bool = False,
     progress: Progress = _quiet,
 ) -> GcReport:
-    """Delete blobs no bundle references and whose row and bytes are older than ``grace``,
-    orphan bytes older than ``grace``, and upload temporary files older than ``grace``."""
+    """Delete ownerless bundles, blobs no bundle references, orphan bytes and upload
+    temporary files, each only when older than ``grace``."""
     report = GcReport(dry_run=dry_run)
-    cutoff = timezone.now() - grace
+    now = timezone.now()
+    cutoff = now - grace
 
     def old_enough(sha: str) -> bool:
         modified = _modified(blob_storage_name(sha))
         return modified is None or modified < cutoff
 
+    _settle_quarantine(report, dry_run=dry_run)
+    _collect_bundles(now, cutoff, report)
+    if report.bundles:
+        progress(
+            f"{len(report.bundles)} ownerless bundle(s) {'would go' if dry_run else 'deleted'}."
+        )
+    unreferenced = Blob.objects.exclude(Exists(BundleEntry.objects.filter(blob=OuterRef("pk"))))
     candidates = list(
-        Blob.objects.filter(created_at__lt=cutoff)
-        .exclude(sha256__in=BundleEntry.objects.values("blob_id"))
+        unreferenced.filter(created_at__lt=cutoff)
         .order_by("sha256")
         .values_list("sha256", flat=True)
     )
-    report.kept_recent += (
-        Blob.objects.filter(created_at__gte=cutoff)
-        .exclude(sha256__in=BundleEntry.objects.values("blob_id"))
-        .count()
-    )
+    report.kept_recent += unreferenced.filter(created_at__gte=cutoff).count()
     progress(f"{len(candidates)} unreferenced blob(s) older than the grace period.")
     for start in range(0, len(candidates), BATCH):
         batch = candidates[start : start + BATCH]
-        with transaction.atomic():
-            with gc_guard(exclusive=True):
-                # A fresh read under the lock: an upload that committed meanwhile wins.
-                still = set(
-                    Blob.objects.filter(sha256__in=batch)
-                    .exclude(sha256__in=BundleEntry.objects.values("blob_id"))
-                    .values_list("sha256", flat=True)
-                )
-                doomed = []
-                for sha in sorted(still):
-                    if old_enough(sha):
-                        doomed.append(sha)
-                    else:
-                        report.kept_recent += 1
+        # Rows first, committed: from then on no row names these bytes, and an upload that
+        # wants them again records a row only after finding the bytes under the lock.
+        with _collecting():
+            # A fresh read under the lock: an upload that committed meanwhile wins.
+            still = sorted(unreferenced.filter(sha256__in=batch).values_list("sha256", flat=True))
+            doomed = []
+            for sha in still:
+                if old_enough(sha):
+                    doomed.append(sha)
+                else:
+                    report.kept_recent += 1
+            sizes = {sha: _size(blob_storage_name(sha)) for sha in doomed}
+            if not dry_run:
+                Blob.objects.filter(sha256__in=doomed).delete()
+        if not dry_run and doomed:
+            with _collecting():
                 for sha in doomed:
-                    report.bytes_freed += _size(blob_storage_name(sha))
-                    if not dry_run:
-                        blobstore.delete(sha)
-                report.rows.extend(doomed)
-                if not dry_run:
-                    Blob.objects.filter(sha256__in=doomed).delete()
+                    if _remove_bytes(sha):
+                        report.rows.append(sha)
+                        report.bytes_freed += sizes[sha]
+        elif dry_run:
+            report.rows.extend(doomed)
+            report.bytes_freed += sum(sizes.values())
         progress(f"  {min(start + BATCH, len(candidates))}/{len(candidates)} considered")
     known = set(Blob.objects.values_list("sha256", flat=True))
     orphans = [sha for sha in blobstore.iter_stored_shas() if sha not in known]
@@ -221,31 +423,38 @@ def gc_blobs(
         if not old_enough(sha):
             report.kept_recent += 1
             continue
-        with transaction.atomic(), gc_guard(exclusive=True):
-            if Blob.objects.filter(sha256=sha).exists():
+        with _collecting():
+            size = _size(blob_storage_name(sha))
+            if dry_run:
+                if Blob.objects.filter(sha256=sha).exists():
+                    continue
+            elif not _remove_bytes(sha):
                 continue  # an upload recorded it meanwhile
-            report.bytes_freed += _size(blob_storage_name(sha))
-            if not dry_run:
-                blobstore.delete(sha)
+            report.bytes_freed += size
             report.files.append(sha)
     report.temp_files = _stale_temp_files(cutoff, dry_run=dry_run)
     return report
 
 
 def _stale_temp_files(cutoff: dt.datetime, *, dry_run: bool) -> list[str]:
-    """Upload temporary files (``tmp/`` of local storage) left by a killed process."""
-    storage = blobstore.get_storage()
-    if not blobstore.is_local(storage):
-        return []
-    directory = Path(storage.location) / "tmp"
+    """Upload temporary files left by a killed process (local ``tmp/`` or, with an object
+    store, the staging directory under ``EXCHANGE_UPLOAD_TEMP_DIR``). A file an upload still
+    holds (it keeps an ``flock`` on it) is spared whatever its age."""
+    directory = blobstore.staging_dir()
     if not directory.is_dir():
         return []
     limit = cutoff.timestamp()
     stale = []
     for path in sorted(directory.iterdir()):
         try:
-            if path.is_file() and path.stat().st_mtime < limit:
-                stale.append(f"tmp/{path.name}")
+            if not path.is_file() or path.stat().st_mtime >= limit:
+                continue
+            with open(path, "rb") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # an upload in progress holds it
+                stale.append(f"{blobstore.staging_label()}/{path.name}")
                 if not dry_run:
                     path.unlink()
         except FileNotFoundError:  # finished meanwhile

@@ -127,7 +127,7 @@ def test_replaced_release_leaves_unreferenced_blobs_that_gc_removes(backend, rel
     )
     assert sorted(storage_checks.verify_storage().unreferenced_rows) == sorted(old)
     out, _ = run("verify_storage", "--quick")
-    assert "2 unreferenced blob(s) (gc_blobs removes those)" in out
+    assert "2 unreferenced blob(s), 0 ownerless bundle(s) (gc_blobs removes those)" in out
 
     young = storage_checks.gc_blobs(grace=HOUR)
     assert young.rows == [] and young.kept_recent == 2
@@ -137,7 +137,7 @@ def test_replaced_release_leaves_unreferenced_blobs_that_gc_removes(backend, rel
     assert Blob.objects.filter(sha256__in=old).count() == 2
 
     out, _ = run("gc_blobs", "--grace", "0")
-    assert "deleted 2 unreferenced blob(s), 0 orphan file(s)" in out
+    assert "deleted 0 ownerless bundle(s), 2 unreferenced blob(s), 0 orphan file(s)" in out
     assert not Blob.objects.filter(sha256__in=old).exists()
     assert not any(blobstore.exists(sha) for sha in old)
     report = storage_checks.verify_storage()

@@ -13,9 +13,9 @@ from ._base import ExchangeCommand
 
 class Command(ExchangeCommand):
     help = (
-        "Delete stored files that no release, submission or feedback references (and their "
-        "database rows), orphan files left by failed uploads, and stale upload temporary "
-        "files, all only when older than the grace period."
+        "Delete file sets that no release, submission or feedback holds, stored files that "
+        "none references (and their database rows), orphan files left by failed uploads, and "
+        "stale upload temporary files, all only when older than the grace period."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,6 +37,10 @@ class Command(ExchangeCommand):
             grace=grace, dry_run=options["dry_run"], progress=self.stderr.write
         )
         verb = "would delete" if report.dry_run else "deleted"
+        for sha in report.restored:
+            self.stdout.write(f"restored {sha} (moved aside by a collection that was killed)")
+        for pk in report.bundles:
+            self.stdout.write(f"{verb} ownerless bundle {pk}")
         for sha in report.rows:
             self.stdout.write(f"{verb} unreferenced blob {sha}")
         for sha in report.files:
@@ -44,7 +48,8 @@ class Command(ExchangeCommand):
         for name in report.temp_files:
             self.stdout.write(f"{verb} temporary file {name}")
         self.stdout.write(
-            f"{'Dry run: ' if report.dry_run else ''}{verb} {len(report.rows)} unreferenced "
+            f"{'Dry run: ' if report.dry_run else ''}{verb} {len(report.bundles)} ownerless "
+            f"bundle(s), {len(report.rows)} unreferenced "
             f"blob(s), {len(report.files)} orphan file(s), {len(report.temp_files)} temporary "
             f"file(s), {report.bytes_freed} bytes; kept {report.kept_recent} younger than "
             f"{options['grace']}."

@@ -33,10 +33,13 @@ class Command(ExchangeCommand):
             self.stdout.write(f"orphan file (no database row)   {sha}")
         for sha in report.unreferenced_rows:
             self.stdout.write(f"unreferenced blob (no bundle)   {sha}")
+        for pk in report.ownerless_bundles:
+            self.stdout.write(f"ownerless bundle (no release, submission or feedback) {pk}")
         self.stdout.write(
             f"Checked {report.checked} referenced blob(s): {len(report.missing)} missing, "
             f"{len(report.corrupt)} damaged; {len(report.orphan_files)} orphan file(s), "
-            f"{len(report.unreferenced_rows)} unreferenced blob(s) (gc_blobs removes those)."
+            f"{len(report.unreferenced_rows)} unreferenced blob(s), "
+            f"{len(report.ownerless_bundles)} ownerless bundle(s) (gc_blobs removes those)."
         )
         if not report.ok:
             raise CommandError(
