@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak bench-render chromium hub-proxy gettext messages
+.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak bench-render chromium hub-proxy gettext messages ngshare
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: migrate
 		--timeout 300 --access-logfile -
 
 ## make test: lint, then the suite on SQLite with coverage, then on a throwaway PostgreSQL
-test: $(VENV)/.installed-dev lint chromium hub-proxy gettext test-sqlite test-postgres test-s3
+test: $(VENV)/.installed-dev lint chromium hub-proxy gettext ngshare test-sqlite test-postgres test-s3
 
 ## Debian's Chromium for the browser tests (tests/lab); Playwright never downloads a browser.
 chromium:
@@ -51,6 +51,16 @@ node_modules/.bin/configurable-http-proxy:
 	@version=$(CHP_VERSION); \
 	if [ "$$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then version=4.6.3; fi; \
 	npm install --no-save --no-audit --no-fund --loglevel=error configurable-http-proxy@$$version
+
+## ngshare 0.6.0 from PyPI in its own virtualenv (with the SQLAlchemy<2 it needs), for the
+## import test (courses/tests/test_import_ngshare.py); cached under build/.
+NGSHARE_VENV ?= build/ngshare-venv
+ngshare: $(NGSHARE_VENV)/.installed
+$(NGSHARE_VENV)/.installed:
+	rm -rf $(NGSHARE_VENV)
+	$(PYTHON) -m venv $(NGSHARE_VENV)
+	$(NGSHARE_VENV)/bin/pip install -q "ngshare==0.6.0" "SQLAlchemy<2"
+	touch $@
 
 ## gettext (msgfmt) to check the translations; the compiled .mo files are committed.
 gettext:
