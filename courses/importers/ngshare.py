@@ -101,9 +101,13 @@ def read(*, database: str, storage: Path, courses: list[str] | None) -> list[Cou
 
 def _files(
     conn: Any, storage: Path, table: str, owners: list[Any]
-) -> dict[Any, list[tuple[str, str]]]:
-    """Owner id -> [(path in bundle, file in storage)] for one association table."""
-    found: dict[Any, list[tuple[str, str]]] = defaultdict(list)
+) -> dict[str, list[tuple[str, str]]]:
+    """Owner id (as text) -> [(path in bundle, file in storage)] for one association table.
+
+    ngshare declares the tables' ``left_id`` as TEXT though it holds the owner's integer id,
+    so ids are compared as text.
+    """
+    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if not owners:
         return found
     marks = ",".join("?" * len(owners))
@@ -111,9 +115,9 @@ def _files(
         conn,
         f"SELECT a.left_id, f.filename, f.actual_name FROM {table} a "
         f"JOIN files f ON f._id = a.right_id WHERE a.left_id IN ({marks}) ORDER BY f.filename",
-        owners,
+        [str(owner) for owner in owners],
     ):
-        found[owner].append((filename, actual))
+        found[str(owner)].append((filename, actual))
     return found
 
 
@@ -149,7 +153,7 @@ def _read_course(conn: Any, storage: Path, pk: int, code: str) -> CourseSource:
     for a_pk, a_code in sorted(assignments, key=lambda row: row[1]):
         where = f"ngshare {code}/{a_code} release"
         try:
-            files = _source_files(release_files.get(a_pk, []), storage)
+            files = _source_files(release_files.get(str(a_pk), []), storage)
         except ValueError as exc:
             source.skip(where, str(exc))
             continue
@@ -174,8 +178,10 @@ def _read_course(conn: Any, storage: Path, pk: int, code: str) -> CourseSource:
         where = f"ngshare {code}/{names[a_pk]} submission {s_pk} by {student}"
         try:
             timestamp = _utc(raw_stamp)
-            files = _source_files(submitted.get(s_pk, []), storage, leave_out=(TIMESTAMP_FILE,))
-            feedback_files = _source_files(feedback.get(s_pk, []), storage)
+            files = _source_files(
+                submitted.get(str(s_pk), []), storage, leave_out=(TIMESTAMP_FILE,)
+            )
+            feedback_files = _source_files(feedback.get(str(s_pk), []), storage)
         except ValueError as exc:
             source.skip(where, str(exc))
             continue
