@@ -208,3 +208,20 @@ def test_an_existing_member_keeps_their_role(exchange):
     services.add_member(course=course, username="sam", role=Membership.Role.INSTRUCTOR)
     run("fs", str(exchange))
     assert Membership.objects.get(user__username="sam").role == "instructor"
+
+
+@pytest.mark.django_db
+def test_what_hangs_on_a_skipped_entry_is_skipped_too(exchange):
+    # sam's second submission (the one with feedback) has a file that cannot be read.
+    second = next((exchange / "phys201" / "inbound").glob(f"sam+ps1+{T2}+*"))
+    (second / "broken").symlink_to(second / "nowhere")
+    submit(exchange, "phys201", "x" * 200, T1, secret="long")
+    latin = submit(exchange, "phys201", "yan", T2, secret="y")
+    (latin / "timestamp.txt").write_bytes(b"2026-11-02 \xe9t\xe9")
+    for args in (["--dry-run"], []):
+        out = run("fs", str(exchange), *args)
+        assert f"feedback for {second}: its submission was not imported" in out
+        assert f"{latin}: cannot read: not UTF-8 text" in out
+    assert f"student {'x' * 200!r}: User name" in out
+    assert f"{'x' * 200!r} is not on the roster" in out
+    assert Submission.objects.count() == 2 and Feedback.objects.count() == 1

@@ -333,6 +333,13 @@ def test_bad_sources_are_refused_with_a_sentence(ngshare, tmp_path):
             "No course x",
         ),
     ]
+    port = free_port()  # nothing listens there
+    cases.append(
+        (
+            [f"--database=postgresql://u@127.0.0.1:{port}/ngshare", f"--storage={server.storage}"],
+            "Cannot connect to ngshare's database",
+        )
+    )
     (tmp_path / "empty.db").write_bytes(b"")
     cases.append(
         (
