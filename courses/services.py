@@ -824,9 +824,6 @@ def set_due_date(
     )
     return assignment
 
-    Bundle.objects.filter(pk__in=[pk for pk in bundle_ids if pk is not None]).delete()
-    logger.info("course %s deleted by %s", code, actor.get_username() if actor else "system")
-
 
 # --- importing from another exchange ------------------------------------------------------
 # The importers in ``courses/importers/`` store the bytes first (``blobstore``), then call
@@ -848,6 +845,7 @@ def import_release(
     """Record an imported release; returns the assignment and "added", "replaced" or
     "unchanged" (the same files are already released)."""
     _check_code(code, "Assignment id")
+    _require_course(course)
     assignment, _ = Assignment.objects.select_for_update().get_or_create(course=course, code=code)
     if _same_files(assignment.release, staged):
         return assignment, "unchanged"
@@ -882,6 +880,7 @@ def import_submission(
     is new (a submission of this student at this timestamp is kept as it is). The
     assignment is created unreleased if the old exchange no longer released it."""
     _check_code(assignment_code, "Assignment id")
+    _require_course(course)
     assignment, _ = Assignment.objects.get_or_create(course=course, code=assignment_code)
     existing = Submission.objects.filter(
         assignment=assignment, student=student, timestamp=timestamp
@@ -910,6 +909,7 @@ def import_feedback(
     *, submission: Submission, staged: StagedBundle, released_at: dt.datetime
 ) -> tuple[Feedback, str]:
     """Record imported feedback for one submission; "added", "replaced" or "unchanged"."""
+    _require_course(submission.assignment.course)
     old = Feedback.objects.filter(submission=submission).select_related("bundle").first()
     if old is not None and _same_files(old.bundle, staged):
         return old, "unchanged"
