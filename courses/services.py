@@ -942,7 +942,7 @@ def import_feedback(
 def import_member(*, course: Course, username: str, role: str, email: str = "") -> bool:
     """Add an imported member unless they already belong to the course (whose role is then
     kept: an import never demotes an instructor to student); returns whether one was added."""
-    user = get_or_create_user(username)
+    user = get_or_create_user(username, email=email)
     if Membership.objects.filter(user=user, course=course).exists():
         return False
     add_member(course=course, username=username, role=role, email=email)
