@@ -22,6 +22,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from social_django.models import UserSocialAuth
 
+from courses import site_admins
 from courses.exceptions import Unavailable
 from courses.hub_groups import apply_hub_groups
 
@@ -160,10 +161,11 @@ def link_hub_user(user: AbstractBaseUser) -> None:
 
 
 def user_for_hub_identity(identity: HubIdentity) -> AbstractBaseUser:
-    """The local user of a hub user, created on first sight; hub admins become staff when
-    EXCHANGE_HUB_ADMINS_ARE_STAFF is on (and stop being staff when they stop being admins,
-    superusers excepted); with EXCHANGE_HUB_GROUP_ROSTER on, the user's hub groups give
-    course roles. Shared by API tokens and the browser login through the hub.
+    """The local user of a hub user, created on first sight; hub admins (with
+    EXCHANGE_HUB_ADMINS_ARE_STAFF) and members of EXCHANGE_HUB_STAFF_GROUP become IT staff
+    with every admin permission, and stop being staff when the hub says so (superusers
+    excepted: courses/site_admins.py); with EXCHANGE_HUB_GROUP_ROSTER on, the user's hub
+    groups give course roles. Shared by API tokens and the browser login through the hub.
 
     An account of the same name that was made on the exchange itself (a password, site
     admin rights) and never linked to the hub is not handed over: LocalAccountConflict."""
@@ -180,10 +182,9 @@ def user_for_hub_identity(identity: HubIdentity) -> AbstractBaseUser:
             )
             raise LocalAccountConflict(identity.name)
         link_hub_user(user)
-    if settings.EXCHANGE_HUB_ADMINS_ARE_STAFF and not user.is_superuser:
-        if user.is_staff != identity.admin:
-            user.is_staff = identity.admin
-            user.save(update_fields=["is_staff"])
+    if site_admins.hub_staff_managed():
+        staff = site_admins.is_hub_staff(admin=identity.admin, groups=identity.groups)
+        site_admins.apply_hub_staff(user=user, staff=staff)
     if settings.EXCHANGE_HUB_GROUP_ROSTER:
         apply_hub_groups(user, identity.groups)
     return user

@@ -19,6 +19,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from . import services
+from .admin_roster import RosterUploadMixin
 from .exceptions import ExchangeError
 from .models import Assignment, AuditEvent, Bundle, Course, Feedback, Membership, Submission
 
@@ -118,7 +119,7 @@ admin.site.register(User, ExchangeUserAdmin)
 
 
 @admin.register(Course)
-class CourseAdmin(ServiceAdmin):
+class CourseAdmin(RosterUploadMixin, ServiceAdmin):
     list_display = ["code", "title", "member_count", "assignment_count", "created_at"]
     search_fields = ["code", "title"]
     readonly_fields = ["created_at", "updated_at"]

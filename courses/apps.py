@@ -16,7 +16,10 @@ class CoursesConfig(AppConfig):
     verbose_name = "Courses"
 
     def ready(self) -> None:
-        post_migrate.connect(create_cache_table, sender=self)
         from .filemodes import make_sqlite_private
+        from .site_admins import refresh_admin_group_permissions
 
+        post_migrate.connect(create_cache_table, sender=self)
         connection_created.connect(make_sqlite_private, dispatch_uid="courses.make_sqlite_private")
+        # Every app's post_migrate: new models' permissions reach exchange-admins.
+        post_migrate.connect(refresh_admin_group_permissions)

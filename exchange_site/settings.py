@@ -297,6 +297,8 @@ JUPYTERHUB_API_URL = os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
 JUPYTERHUB_API_TOKEN = env_str("JUPYTERHUB_API_TOKEN")
 EXCHANGE_HUB_TOKEN_CACHE_SECONDS = env_int("EXCHANGE_HUB_TOKEN_CACHE_SECONDS", 60)
 EXCHANGE_HUB_ADMINS_ARE_STAFF = env_bool("EXCHANGE_HUB_ADMINS_ARE_STAFF", False)
+# Members of this hub group are IT staff too (courses/site_admins.py); empty: nobody by group.
+EXCHANGE_HUB_STAFF_GROUP = os.environ.get("EXCHANGE_HUB_STAFF_GROUP", "").strip()
 # The rest of the standard environment JupyterHub gives a service (hub-managed services get
 # it from the hub; external ones, e.g. in the Helm chart, set it themselves).
 JUPYTERHUB_CLIENT_ID = os.environ.get("JUPYTERHUB_CLIENT_ID", "").strip()

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
@@ -104,12 +105,20 @@ def login_failed(request: HttpRequest) -> HttpResponse:
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
-    """The admin site signs in like every page (through the hub when there is one)."""
+    """The admin site signs in like every page (through the hub when there is one).
+
+    Someone already signed in who may not use the admin site gets a 403 page saying why:
+    sending them to the login page would send them straight back to /admin/, which sends
+    them here again, without end."""
     next_url = request.GET.get("next", "")
     if not next_url or not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}
     ):
         next_url = reverse("admin:index")
+    if request.user.is_authenticated:
+        if admin.site.has_permission(request):
+            return redirect(next_url)
+        return render(request, "web/admin_denied.html", status=403)
     return redirect(reverse("web:login") + "?" + urlencode({"next": next_url}, safe="/"))
 
 

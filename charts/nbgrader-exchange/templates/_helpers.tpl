@@ -326,6 +326,10 @@ need, from the Secret named. */}}
 {{- end }}
 - name: EXCHANGE_HUB_ADMINS_ARE_STAFF
   value: {{ $v.hub.adminsAreStaff | toString | quote }}
+{{- with $v.hub.staffGroup }}
+- name: EXCHANGE_HUB_STAFF_GROUP
+  value: {{ . | quote }}
+{{- end }}
 - name: LOG_LEVEL
   value: {{ $v.logLevel | quote }}
 {{- if not .withoutExtra }}
