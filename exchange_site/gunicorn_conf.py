@@ -1,0 +1,82 @@
+"""gunicorn settings for the exchange: start-up checks that stop with one sentence.
+
+    gunicorn exchange_site.wsgi --config python:exchange_site.gunicorn_conf --bind 127.0.0.1:9010
+
+Without them a service started by JupyterHub fails in ways that are hard to read from the
+hub's log: a missing secret file is a traceback in every worker and "Worker failed to boot",
+an address in use is five "Connection in use" retries, and a database that was never
+migrated only shows up as "no such table" on the first request. With them gunicorn's master
+checks the settings, the address and the database before it starts any worker, logs
+"The exchange cannot start: <sentence>" and exits with status 1; JupyterHub then logs
+"Service nbgrader-exchange exited with status 1".
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from typing import Any
+
+HUB_PORTS = "JupyterHub's own port is 8000 and its proxy's API port 8001 by default"
+
+
+def settings_problem() -> str | None:
+    """Load Django's settings and look at the database; a sentence when something is wrong."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        import django
+
+        django.setup()
+    except ImproperlyConfigured as exc:
+        return f"{exc} (a setting in the service's environment)."
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:  # any driver error: the database cannot be reached
+        return f"the database cannot be reached ({exc})."
+    finally:
+        # The master forks the workers: they must not share its connection.
+        connections.close_all()
+    if pending:
+        return (
+            f"the database has {len(pending)} migration(s) not applied: run "
+            f"`manage.py migrate` with the service's environment first."
+        )
+    return None
+
+
+def address_problem(addresses: list[Any]) -> str | None:
+    """A sentence when one of gunicorn's TCP addresses is taken by another program."""
+    for address in addresses:
+        if not isinstance(address, tuple):  # a Unix socket: gunicorn reports those itself
+            continue
+        host, port = address[0], address[1]
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    return f"cannot listen on {host}:{port} ({exc.strerror})."
+                return (
+                    f"{host}:{port} is already in use by another program ({HUB_PORTS}); "
+                    f"give the service a free port, the same in its url and in --bind."
+                )
+    return None
+
+
+def on_starting(server: Any) -> None:
+    """gunicorn's hook, in the master before it binds: stop here with a sentence."""
+    problem = address_problem(list(server.cfg.address)) or settings_problem()
+    if problem:
+        server.log.error("The exchange cannot start: %s", problem)
+        sys.exit(1)

@@ -1,0 +1,137 @@
+"""Start-up checks of exchange_site/gunicorn_conf.py: a service that cannot work stops before
+it serves, with one sentence and exit status 1 (what JupyterHub's log then shows)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exchange_site import gunicorn_conf
+
+REPO = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def start(tmp_path: Path, port: int, **env: str) -> subprocess.CompletedProcess:
+    """gunicorn as the one-machine recipe starts it; its exit status and output."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("EXCHANGE_", "DATABASE_URL", "SECRET_KEY", "JUPYTERHUB_"))
+    }
+    return subprocess.run(
+        [
+            str(GUNICORN),
+            "exchange_site.wsgi",
+            "--config",
+            "python:exchange_site.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+        ],
+        cwd=REPO,
+        env={**clean, "EXCHANGE_DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_port_in_use_stops_the_service_with_a_sentence(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = start(tmp_path, port, SECRET_KEY="k" * 50)
+    assert result.returncode == 1
+    assert (
+        f"The exchange cannot start: 127.0.0.1:{port} is already in use by another program"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_secret_file_stops_the_service_with_a_sentence(tmp_path):
+    result = start(tmp_path, free_port(), SECRET_KEY_FILE=str(tmp_path / "secret_key"))
+    assert result.returncode == 1
+    assert "The exchange cannot start: SECRET_KEY_FILE=" in result.stderr
+    assert "cannot read it" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_database_without_migrate_stops_the_service_with_a_sentence(tmp_path):
+    result = start(tmp_path, free_port(), SECRET_KEY="k" * 50)
+    assert result.returncode == 1
+    assert "migration(s) not applied: run `manage.py migrate`" in result.stderr
+    assert not list(tmp_path.glob("gunicorn*.pid"))
+
+
+def test_a_free_port_passes(db):
+    assert gunicorn_conf.address_problem([("127.0.0.1", free_port()), "/tmp/unix.sock"]) is None
+
+
+def test_an_address_that_cannot_be_bound_is_named():
+    problem = gunicorn_conf.address_problem([("192.0.2.1", free_port())])
+    assert problem is not None and "cannot listen on 192.0.2.1:" in problem
+
+
+@pytest.mark.django_db
+def test_a_migrated_database_passes():
+    assert gunicorn_conf.settings_problem() is None
+
+
+def test_an_unreachable_database_is_named(monkeypatch):
+    from django.db.migrations import executor
+
+    def refuse(self, connection, *args, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(executor.MigrationExecutor, "__init__", refuse)
+    assert (
+        gunicorn_conf.settings_problem() == "the database cannot be reached (connection refused)."
+    )
+
+
+def test_the_hook_exits_with_the_sentence(monkeypatch):
+    logged = []
+
+    class Log:
+        def error(self, message, *args):
+            logged.append(message % args)
+
+    class Server:
+        log = Log()
+
+        class cfg:
+            address = [("127.0.0.1", 1)]
+
+    monkeypatch.setattr(gunicorn_conf, "address_problem", lambda addresses: "port 1 is taken.")
+    with pytest.raises(SystemExit) as exit_info:
+        gunicorn_conf.on_starting(Server())
+    assert exit_info.value.code == 1
+    assert logged == ["The exchange cannot start: port 1 is taken."]
+
+
+def test_a_bad_setting_is_named(monkeypatch):
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    def fail() -> None:
+        raise ImproperlyConfigured("DEBUG='maybe': expected true or false")
+
+    monkeypatch.setattr(django, "setup", fail)
+    assert gunicorn_conf.settings_problem() == (
+        "DEBUG='maybe': expected true or false (a setting in the service's environment)."
+    )
