@@ -63,6 +63,9 @@ def apply_hub_staff(*, user: AbstractBaseUser, staff: bool) -> None:
     Superusers are left alone: they were made here, not by the hub."""
     if user.is_superuser:  # type: ignore[attr-defined]
         return
+    if not staff and not user.is_staff:  # type: ignore[attr-defined]
+        # Every student's token check passes here: no query for them.
+        return
     in_group = user.groups.filter(name=ADMIN_GROUP).exists()  # type: ignore[attr-defined]
     if user.is_staff != staff:  # type: ignore[attr-defined]
         user.is_staff = staff  # type: ignore[attr-defined]
