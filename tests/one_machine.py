@@ -163,7 +163,7 @@ class Recipe:
 
     # --- the hub ----------------------------------------------------------------------------
 
-    def start(self) -> Recipe:
+    def start(self, *, wait: bool = True) -> Recipe:
         self.write_files()
         self.run_secret_block()
         self.manage("migrate", "--noinput")
@@ -193,7 +193,8 @@ class Recipe:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.wait_until_up()
+        if wait:
+            self.wait_until_up()
         return self
 
     def wait_until_up(self, timeout: float = 120) -> None:

@@ -11,10 +11,12 @@ test-artifacts/one-machine/.
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -113,6 +115,27 @@ def test_the_page_has_every_file_the_test_runs_and_every_path_it_moves():
         assert f'"--bind", "127.0.0.1:{taken}"' not in config
 
 
+def test_a_service_on_the_proxys_port_stops_with_a_sentence_in_the_hubs_log():
+    """The mistake of the old recipe: the exchange on the proxy's API port."""
+    recipe = Recipe()
+    recipe.ports["9010"] = recipe.ports["8001"]
+    port = recipe.ports["8001"]
+    try:
+        recipe.start(wait=False)
+        deadline = time.monotonic() + 120
+        while "exited with status 1" not in recipe.log() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        log = recipe.log()
+        assert (
+            f"The exchange cannot start: 127.0.0.1:{port} is already in use by another program"
+            in log
+        )
+        assert "Service nbgrader-exchange exited with status 1" in log
+        assert "Traceback" not in log
+    finally:
+        recipe.stop()
+
+
 # --- the course cycle with each server's own token -------------------------------------------
 
 
@@ -131,18 +154,19 @@ def test_the_nbgrader_cycle_runs_with_the_servers_tokens(course):
     course.nbgrader("ines", "generate_assignment", ASSIGNMENT, "--force", cwd=root)
     course.nbgrader("ines", "release_assignment", ASSIGNMENT, "--force", cwd=root)
 
-    for name in STUDENTS:
+    def fetch(name: str) -> None:
         listed = course.nbgrader(name, "list", "--course", COURSE)
         assert f"{COURSE} {ASSIGNMENT}" in listed
         course.nbgrader(name, "fetch_assignment", ASSIGNMENT, "--course", COURSE)
+
+    each_student(fetch)
     # sam answers; tia hands in the notebook as released.
     notebook_path = course.recipe.home("sam") / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     notebook = nbformat.read(notebook_path, as_version=4)
     answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution"))
     answer.source = SOLUTION
     nbformat.write(notebook, notebook_path)
-    for name in STUDENTS:
-        course.nbgrader(name, "submit", ASSIGNMENT, "--course", COURSE)
+    each_student(lambda name: course.nbgrader(name, "submit", ASSIGNMENT, "--course", COURSE))
 
     collected = course.nbgrader("ines", "collect", ASSIGNMENT, cwd=root)
     assert sorted(p.name for p in (root / "submitted").iterdir()) == sorted(STUDENTS), collected
@@ -150,8 +174,10 @@ def test_the_nbgrader_cycle_runs_with_the_servers_tokens(course):
     course.nbgrader("ines", "generate_feedback", ASSIGNMENT, cwd=root)
     course.nbgrader("ines", "release_feedback", ASSIGNMENT, cwd=root)
 
+    each_student(
+        lambda name: course.nbgrader(name, "fetch_feedback", ASSIGNMENT, "--course", COURSE)
+    )
     for name in STUDENTS:
-        course.nbgrader(name, "fetch_feedback", ASSIGNMENT, "--course", COURSE)
         reports = list((course.recipe.home(name) / ASSIGNMENT / "feedback").glob("*/*.html"))
         assert len(reports) == 1, reports
         score = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", reports[0].read_text())
@@ -167,6 +193,13 @@ def test_the_nbgrader_cycle_runs_with_the_servers_tokens(course):
     assert me.json()["username"] == "sam"
     audit = course.recipe.manage("shell", "-c", AUDIT_QUERY)
     assert "sam submitted" in audit and "tia submitted" in audit and "ines collected" in audit
+
+
+def each_student(step: Callable[[str], object]) -> None:
+    """The students work at the same time, each in their own server's environment."""
+    with concurrent.futures.ThreadPoolExecutor(len(STUDENTS)) as pool:
+        for result in [pool.submit(step, name) for name in STUDENTS]:
+            result.result()
 
 
 AUDIT_QUERY = (
@@ -248,7 +281,9 @@ def test_a_hub_admin_uses_the_admin_site_and_uploads_a_roster(browser, course):
         # Staff with the exchange-admins group: every model is there, not "no permission".
         expect(page.locator("#site-name")).to_be_visible()
         expect(page.locator("#content-main")).not_to_contain_text("permission to view or edit")
-        expect(page.get_by_role("link", name="Courses", exact=True)).to_be_visible()
+        for model in ("course", "membership", "assignment", "submission", "auditevent"):
+            expect(page.locator(f"#courses-{model} a").first).to_be_visible()
+        expect(page.locator("#auth-user a").first).to_be_visible()
         shot(page, "04-admin-site-hub-admin")
 
         page.goto(recipe.service_url + "admin/courses/course/")
