@@ -163,10 +163,11 @@ class Recipe:
 
     # --- the hub ----------------------------------------------------------------------------
 
-    def start(self, *, wait: bool = True) -> Recipe:
+    def start(self, *, wait: bool = True, migrate: bool = True) -> Recipe:
         self.write_files()
         self.run_secret_block()
-        self.manage("migrate", "--noinput")
+        if migrate:
+            self.manage("migrate", "--noinput")
         config = self.path("/etc/jupyterhub/jupyterhub_config.py")
         config.write_text(
             config.read_text()
