@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from exchange_site.version import VERSION
 
 from . import blobstore
+from .models import Course
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """The database and the file storage answer."""
+    """The database (reachable and migrated) and the file storage answer."""
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -35,6 +36,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # any driver error means "not ready"
         logger.warning("readyz: database check failed: %s", exc)
         checks["database"] = "unavailable"
+    if checks["database"] == "ok":
+        try:
+            # A database that answers but was never migrated (a new SQLite file, a
+            # PostgreSQL database before the migrate Job) fails every request.
+            Course.objects.exists()
+        except DatabaseError as exc:
+            logger.warning("readyz: the database has no tables, run migrate: %s", exc)
+            checks["database"] = "not migrated"
     try:
         blobstore.get_storage().exists("blobs/.ready")
         checks["storage"] = "ok"

@@ -35,6 +35,20 @@ def test_readyz_is_503_when_the_database_is_down(client):
 
 
 @pytest.mark.django_db
+def test_readyz_names_a_database_that_was_never_migrated(client):
+    from django.db import connection
+
+    # The real thing: the table is gone (SQLite's DDL rolls back with the test's transaction;
+    # PostgreSQL's too).
+    with connection.cursor() as cursor:
+        cascade = " CASCADE" if connection.vendor == "postgresql" else ""
+        cursor.execute("DROP TABLE courses_course" + cascade)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "not migrated", "storage": "ok"}
+
+
+@pytest.mark.django_db
 def test_readyz_is_503_when_storage_is_down(client):
     with mock.patch("courses.blobstore.get_storage", side_effect=OSError("gone")):
         response = client.get("/readyz")
