@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
+import tempfile
 import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 from urllib.parse import urlparse
 
 import helm_python as helm
@@ -352,9 +351,15 @@ def hub_python_problems(code: str) -> list[str]:
     """A jupyterhub_config.py (or hub.extraConfig) snippet: run it and read what it sets."""
     import asyncio
 
-    # The one-machine recipe reads its secret from the hub's environment.
-    with mock.patch.dict(os.environ, {"EXCHANGE_SECRET_KEY": "from-the-environment"}):
-        c = run_config(code)
+    # The one-machine recipe (docs/one-machine.md) reads the service's env file: the page's
+    # own, written to a temporary file (tests/test_one_machine.py runs the whole recipe).
+    from tests.one_machine import DOC, doc_files
+
+    env_path = "/etc/nbgrader-exchange/env"
+    with tempfile.TemporaryDirectory() as scratch:
+        env_file = Path(scratch) / "env"
+        env_file.write_text(doc_files(DOC.read_text())[env_path])
+        c = run_config(code.replace(env_path, str(env_file)))
     problems: list[str] = []
     for service in c.JupyterHub.get("services", []):
         name = service["name"]
