@@ -77,7 +77,9 @@ def test_without_either_setting_the_hub_changes_nobodys_staff_status(settings, d
     settings.EXCHANGE_HUB_STAFF_GROUP = ""
     from django.contrib.auth import get_user_model
 
-    get_user_model().objects.create(username="local", is_staff=True)
+    from api.authentication import link_hub_user
+
+    link_hub_user(get_user_model().objects.create(username="local", is_staff=True))
     assert sign_in_from_hub("local").is_staff
     assert not Group.objects.filter(name=site_admins.ADMIN_GROUP).exists()
 
