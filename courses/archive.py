@@ -78,6 +78,17 @@ def normalize_path(raw: str) -> str:
     if any(unicodedata.category(ch) == "Cs" for ch in path):
         # Lone surrogates come from JSON escapes or from names that are not UTF-8.
         raise BadArchive(f"Path {shown!r} is not valid UTF-8 text.")
+    hidden = [ch for ch in path if unicodedata.category(ch) == "Cf"]
+    if hidden:
+        # Direction overrides and zero-width characters make a name show as another one:
+        # "a\u202etxt.exe" reads "aexe.txt".
+        ch = hidden[0]
+        visible = "".join(f"\\u{ord(c):04x}" if c in hidden else c for c in shown)
+        raise BadArchive(
+            f"Path '{visible}' contains U+{ord(ch):04X} "
+            f"({unicodedata.name(ch, 'a format character')}), an invisible formatting "
+            "character that can make a file name look like another; rename the file without it."
+        )
     if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         raise BadArchive(f"Path {shown!r} is absolute; paths must be relative to the assignment.")
     if len(path) > MAX_PATH_LENGTH:
@@ -116,6 +127,7 @@ def parse_manifest(raw: str | bytes | list[Any], limits: Limits) -> list[Manifes
         )
     entries: list[ManifestEntry] = []
     seen: set[str] = set()
+    size_of: dict[str, int] = {}
     total = 0
     for index, item in enumerate(data):
         if not isinstance(item, dict) or set(item) != {"path", "size", "sha256"}:
@@ -137,6 +149,14 @@ def parse_manifest(raw: str | bytes | list[Any], limits: Limits) -> list[Manifes
             )
         if path in seen:
             raise BadArchive(f"Path {path!r} appears twice in the manifest.", code="bad_manifest")
+        # The same bytes have one size: a second size for a hash would let a file sent once
+        # be recorded, and served to every course holding those bytes, with a size that lies.
+        if size_of.setdefault(sha, size) != size:
+            raise BadArchive(
+                f"Manifest entry {path!r}: SHA-256 {sha} is listed with two sizes "
+                f"({size_of[sha]} and {size} bytes); the same bytes have one size.",
+                code="bad_manifest",
+            )
         if size > limits.max_file_size:
             raise TooLarge(
                 f"File {path!r} is {size} bytes; the limit for one file is "

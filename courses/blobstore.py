@@ -128,8 +128,9 @@ def put(staged: StagedFile) -> None:
         discard(staged)
 
 
-def store_stream(stream: IO[bytes], *, path: str, size: int, sha256: str) -> None:
-    """Store a stream that must have the given size and hash; BadArchive if it does not."""
+def store_stream(stream: IO[bytes], *, path: str, size: int, sha256: str) -> int:
+    """Store a stream that must have the given size and hash; BadArchive if it does not.
+    Returns the size measured on the bytes."""
     staged = stage(stream)
     if staged.sha256 != sha256 or staged.size != size:
         discard(staged)
@@ -138,6 +139,7 @@ def store_stream(stream: IO[bytes], *, path: str, size: int, sha256: str) -> Non
             f"SHA-256 {staged.sha256}, the manifest says {size} bytes and {sha256}."
         )
     put(staged)
+    return staged.size
 
 
 def store_bytes(data: bytes) -> tuple[str, int]:

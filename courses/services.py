@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from . import blobstore
@@ -285,6 +285,15 @@ def remove_member(*, course: Course, username: str, actor: AbstractBaseUser | No
 @dataclass(frozen=True)
 class StagedBundle:
     entries: list[ManifestEntry]
+    # The size of each file's bytes: measured on the bytes received, or the stored blob's
+    # own for a file referenced without bytes. Never a size the manifest merely claims.
+    sizes: dict[str, int]
+    # Hashes whose bytes this upload sent (and so measured).
+    received: frozenset[str] = frozenset()
+
+    @property
+    def total_size(self) -> int:
+        return sum(self.sizes[entry.sha256] for entry in self.entries)
 
 
 def stage_bundle(
@@ -296,8 +305,9 @@ def stage_bundle(
     """Check an upload and put its bytes in storage; no database rows are written.
 
     ``readable_shas`` are the hashes the uploader may reference without sending bytes; a
-    file listed in the manifest is accepted without bytes only if its hash is among them.
-    ``check_manifest`` may refuse the manifest before a byte is stored (a quota).
+    file listed in the manifest is accepted without bytes only if its hash is among them and
+    the manifest gives the stored file's own size. ``check_manifest`` may refuse the
+    manifest before a byte is stored (a quota).
     """
     limits = Limits.from_settings()
     entries = parse_manifest(upload.manifest, limits)
@@ -306,7 +316,7 @@ def stage_bundle(
     by_path = {entry.path: entry for entry in entries}
     wanted = {entry.sha256 for entry in entries}
     known = _known_shas(wanted, readable_shas)
-    received: set[str] = set()
+    sizes: dict[str, int] = {}
     if upload.archive is not None:
         for path, size, stream in iter_archive(upload.archive, limits):
             entry = by_path.get(path)
@@ -317,28 +327,41 @@ def stage_bundle(
                     f"File {path!r} has {size} bytes in the archive but {entry.size} in the "
                     "manifest."
                 )
-            blobstore.store_stream(stream, path=path, size=entry.size, sha256=entry.sha256)
-            received.add(entry.sha256)
+            sizes[entry.sha256] = blobstore.store_stream(
+                stream, path=path, size=entry.size, sha256=entry.sha256
+            )
+    received = frozenset(sizes)
     for entry in entries:
-        if entry.sha256 not in received and entry.sha256 not in known:
+        if entry.sha256 in received:
+            continue
+        if entry.sha256 not in known:
             raise BadArchive(
                 f"File {entry.path!r} is listed in the manifest but its bytes are neither in "
                 "the archive nor already stored where you may read them.",
                 code="missing_file",
             )
-    return StagedBundle(entries=entries)
+        if entry.size != known[entry.sha256]:
+            raise BadArchive(
+                f"Manifest entry {entry.path!r} names a stored file of "
+                f"{known[entry.sha256]} bytes with SHA-256 {entry.sha256}, but gives its size "
+                f"as {entry.size} bytes; list it with its own size.",
+                code="bad_manifest",
+            )
+        sizes[entry.sha256] = known[entry.sha256]
+    return StagedBundle(entries=entries, sizes=sizes, received=received)
 
 
-def _known_shas(wanted: set[str], readable_shas: Iterable[str] | None) -> set[str]:
+def _known_shas(wanted: set[str], readable_shas: Iterable[str] | None) -> dict[str, int]:
+    """The stored size of each wanted hash the uploader may reference without bytes."""
     if not readable_shas:
-        return set()
+        return {}
     allowed = wanted & set(readable_shas)
-    return set(Blob.objects.filter(sha256__in=allowed).values_list("sha256", flat=True))
+    return dict(Blob.objects.filter(sha256__in=allowed).values_list("sha256", "size"))
 
 
 def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
     """The bundle's rows; call inside the transaction that records what owns it."""
-    sizes = {entry.sha256: entry.size for entry in staged.entries}
+    sizes = staged.sizes
     # Held until the transaction ends: gc_blobs cannot delete what this bundle references.
     with gc_guard():
         # Bytes a collection may have removed since they were staged or found: those with no
@@ -357,10 +380,9 @@ def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
     Blob.objects.bulk_create(
         [Blob(sha256=sha, size=size) for sha, size in sizes.items()], ignore_conflicts=True
     )
+    _correct_sizes(staged)
     bundle = Bundle.objects.create(
-        kind=kind,
-        file_count=len(staged.entries),
-        total_size=sum(entry.size for entry in staged.entries),
+        kind=kind, file_count=len(staged.entries), total_size=staged.total_size
     )
     BundleEntry.objects.bulk_create(
         [
@@ -369,6 +391,35 @@ def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
         ]
     )
     return bundle
+
+
+def _correct_sizes(staged: StagedBundle) -> None:
+    """Bytes just received and measured are the truth: a row that says otherwise (written
+    before manifests were checked) takes their size, and so do the bundles that list it."""
+    measured = staged.received
+    if not measured:
+        return
+    wrong = [
+        (sha, staged.sizes[sha])
+        for sha, recorded in Blob.objects.filter(sha256__in=measured).values_list("sha256", "size")
+        if recorded != staged.sizes[sha]
+    ]
+    for sha, size in wrong:
+        logger.warning("blob %s was recorded with a wrong size; corrected to %d", sha, size)
+        Blob.objects.filter(sha256=sha).update(size=size)
+    if wrong:
+        refresh_bundle_sizes(Bundle.objects.filter(entries__blob_id__in=[s for s, _ in wrong]))
+
+
+def refresh_bundle_sizes(bundles: Iterable[Bundle]) -> int:
+    """Recompute bundles' total sizes from their blobs' rows; how many changed."""
+    changed = 0
+    for bundle in {b.pk: b for b in bundles}.values():
+        total = BundleEntry.objects.filter(bundle=bundle).aggregate(total=Sum("blob__size"))
+        if (total["total"] or 0) != bundle.total_size:
+            Bundle.objects.filter(pk=bundle.pk).update(total_size=total["total"] or 0)
+            changed += 1
+    return changed
 
 
 def _shas_of(bundles: Iterable[int | None]) -> set[str]:

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import tarfile
+import unicodedata
 import zlib
 
 import pytest
@@ -244,6 +245,44 @@ def test_delete_c1_controls_and_lone_surrogates_are_refused(raw, rule):
     with pytest.raises(BadArchive) as caught:
         normalize_path(raw)
     assert rule in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("raw", "code_point"),
+    [
+        ("a\u202etxt.exe", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("notes/\u2066x\u2069.ipynb", "U+2066"),
+        ("ps1\u200b.ipynb", "U+200B (ZERO WIDTH SPACE)"),
+        ("\ufeffps1.ipynb", "U+FEFF"),
+    ],
+)
+def test_unicode_format_characters_are_refused_with_a_sentence(raw, code_point):
+    """A direction override makes ``a<U+202E>txt.exe`` show as "aexe.txt" to whoever opens it."""
+    with pytest.raises(BadArchive) as caught:
+        normalize_path(raw)
+    assert code_point in caught.value.detail
+    assert "rename the file" in caught.value.detail
+    # The sentence shows the character as an escape, never the invisible character itself.
+    assert not any(unicodedata.category(ch) == "Cf" for ch in caught.value.detail)
+
+
+def test_a_format_character_in_an_archive_member_or_manifest_is_refused():
+    with pytest.raises(BadArchive, match="U\\+202E"):
+        read_all(tar_with(member("a\u202etxt.exe", b"x")))
+    entries = [{"path": "a\u202etxt.exe", "size": 1, "sha256": "0" * 64}]
+    with pytest.raises(BadArchive, match="U\\+202E"):
+        parse_manifest(entries, LIMITS)
+
+
+def test_one_hash_has_one_size_in_a_manifest():
+    sha = "0" * 64
+    same = [{"path": p, "size": 5, "sha256": sha} for p in ("a", "b")]
+    assert [e.size for e in parse_manifest(same, LIMITS)] == [5, 5]
+    two = [{"path": "a", "size": 5, "sha256": sha}, {"path": "b", "size": 6, "sha256": sha}]
+    with pytest.raises(BadArchive) as caught:
+        parse_manifest(two, LIMITS)
+    assert caught.value.code == "bad_manifest"
+    assert "'b'" in caught.value.detail and "two sizes (5 and 6 bytes)" in caught.value.detail
 
 
 def test_a_deeply_nested_manifest_is_a_clear_error():

@@ -60,7 +60,7 @@ def assert_safe(path: str) -> None:
     assert "\\" not in path
     assert not path.startswith("/")
     assert not re.match(r"^[A-Za-z]:", path)
-    assert not any(unicodedata.category(ch) == "Cc" for ch in path)
+    assert not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in path)
     assert all(part not in ("", ".", "..") for part in path.split("/"))
     assert posixpath.normpath(posixpath.join("/bundle", path)).startswith("/bundle/")
     assert ntpath.normpath(ntpath.join("C:\\bundle", path)).startswith("C:\\bundle\\")
