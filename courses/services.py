@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Max, Sum
+from django.db.models import Max
 from django.utils import timezone
 
 from . import blobstore
@@ -38,7 +38,7 @@ from .models import (
     code_validator,
 )
 from .permissions import Action, require, role_in
-from .storage_checks import gc_guard
+from .storage_checks import correct_blob_sizes, gc_guard
 
 User = get_user_model()
 logger = logging.getLogger(__name__)
@@ -399,27 +399,10 @@ def _correct_sizes(staged: StagedBundle) -> None:
     measured = staged.received
     if not measured:
         return
-    wrong = [
-        (sha, staged.sizes[sha])
-        for sha, recorded in Blob.objects.filter(sha256__in=measured).values_list("sha256", "size")
-        if recorded != staged.sizes[sha]
-    ]
-    for sha, size in wrong:
-        logger.warning("blob %s was recorded with a wrong size; corrected to %d", sha, size)
-        Blob.objects.filter(sha256=sha).update(size=size)
-    if wrong:
-        refresh_bundle_sizes(Bundle.objects.filter(entries__blob_id__in=[s for s, _ in wrong]))
-
-
-def refresh_bundle_sizes(bundles: Iterable[Bundle]) -> int:
-    """Recompute bundles' total sizes from their blobs' rows; how many changed."""
-    changed = 0
-    for bundle in {b.pk: b for b in bundles}.values():
-        total = BundleEntry.objects.filter(bundle=bundle).aggregate(total=Sum("blob__size"))
-        if (total["total"] or 0) != bundle.total_size:
-            Bundle.objects.filter(pk=bundle.pk).update(total_size=total["total"] or 0)
-            changed += 1
-    return changed
+    for sha in correct_blob_sizes({sha: staged.sizes[sha] for sha in measured}):
+        logger.warning(
+            "blob %s was recorded with a wrong size; corrected to %d", sha, staged.sizes[sha]
+        )
 
 
 def _shas_of(bundles: Iterable[int | None]) -> set[str]:

@@ -32,14 +32,14 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import blobstore
@@ -185,12 +185,16 @@ def ownerless_bundles() -> QuerySet[Bundle]:
 
 @dataclass
 class StorageReport:
-    """What ``verify_storage`` found. Only ``missing`` and ``corrupt`` are damage."""
+    """What ``verify_storage`` found. ``missing``, ``corrupt`` and ``wrong_sizes`` are
+    damage; ``repaired`` lists the rows a repair corrected (no longer damage)."""
 
     checked: int = 0
     missing: list[str] = field(default_factory=list)
     # (sha256, what is wrong)
     corrupt: list[tuple[str, str]] = field(default_factory=list)
+    # (sha256, recorded size, size of its bytes): intact bytes, a row whose size lies.
+    wrong_sizes: list[tuple[str, int, int]] = field(default_factory=list)
+    repaired: list[tuple[str, int, int]] = field(default_factory=list)
     # Bytes in storage without a Blob row (e.g. left by an upload that failed).
     orphan_files: list[str] = field(default_factory=list)
     # Blob rows that no bundle references (e.g. after a re-release).
@@ -200,18 +204,26 @@ class StorageReport:
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.corrupt
+        return not self.missing and not self.corrupt and not self.wrong_sizes
 
 
-def verify_storage(*, quick: bool = False, progress: Progress = _quiet) -> StorageReport:
+def verify_storage(
+    *, quick: bool = False, repair: bool = False, progress: Progress = _quiet
+) -> StorageReport:
     """Check every referenced blob: present, and (unless ``quick``: size only) the SHA-256 of
-    its bytes equal to its name. Also list orphan files, unreferenced rows and ownerless
-    bundles.
+    its bytes equal to its name and their size equal to its row's. Also list orphan files,
+    unreferenced rows and ownerless bundles.
 
     The scan runs while the service works: a blob found missing is checked again under the
     collection lock, and reported only if it is still referenced and still missing (a
     collection may have removed it after the scan's list was read, once nothing referenced it).
+
+    With ``repair`` (full check only), rows whose bytes are intact but whose recorded size
+    is not theirs take the size of their bytes, and so do the totals of bundles listing them.
+    Damaged or missing bytes are never "repaired": they come back from a backup.
     """
+    if repair and quick:
+        raise ValueError("A repair needs the full check: it trusts only bytes it has hashed.")
     report = StorageReport()
     referenced = dict(
         Blob.objects.filter(Exists(BundleEntry.objects.filter(blob=OuterRef("pk"))))
@@ -222,8 +234,9 @@ def verify_storage(*, quick: bool = False, progress: Progress = _quiet) -> Stora
     total = len(referenced)
     progress(f"Checking {total} referenced blob(s){' (sizes only)' if quick else ''}...")
 
-    def check(sha: str) -> tuple[str, str | None]:
-        """(sha, None) when intact, else what is wrong ("missing" or a sentence)."""
+    def check(sha: str) -> tuple[str, str | int | None]:
+        """(sha, None) when intact; else what is wrong: "missing", a sentence, or the size
+        of intact bytes whose row records another."""
         try:
             if quick:
                 size = storage.size(blob_storage_name(sha))
@@ -233,7 +246,9 @@ def verify_storage(*, quick: bool = False, progress: Progress = _quiet) -> Stora
             actual, size = hash_blob(sha)
         except FileNotFoundError:
             return sha, "missing"
-        return sha, None if actual == sha else f"its {size} bytes hash to {actual}"
+        if actual != sha:
+            return sha, f"its {size} bytes hash to {actual}"
+        return sha, None if size == referenced[sha] else size
 
     suspects: list[str] = []
     # Object stores answer one request at a time per connection: read several at once.
@@ -242,6 +257,8 @@ def verify_storage(*, quick: bool = False, progress: Progress = _quiet) -> Stora
             report.checked += 1
             if problem == "missing":
                 suspects.append(sha)
+            elif isinstance(problem, int):
+                report.wrong_sizes.append((sha, referenced[sha], problem))
             elif problem is not None:
                 report.corrupt.append((sha, problem))
             if number % 1000 == 0:
@@ -256,6 +273,11 @@ def verify_storage(*, quick: bool = False, progress: Progress = _quiet) -> Stora
         )
     )
     report.ownerless_bundles = sorted(ownerless_bundles().values_list("pk", flat=True))
+    if repair and report.wrong_sizes:
+        with transaction.atomic():
+            corrected = set(correct_blob_sizes({sha: size for sha, _, size in report.wrong_sizes}))
+        report.repaired = [item for item in report.wrong_sizes if item[0] in corrected]
+        report.wrong_sizes = [item for item in report.wrong_sizes if item[0] not in corrected]
     return report
 
 
@@ -268,6 +290,25 @@ def _still_missing(suspects: list[str]) -> list[str]:
             BundleEntry.objects.filter(blob_id__in=suspects).values_list("blob_id", flat=True)
         )
         return sorted(sha for sha in referenced if not blobstore.exists(sha))
+
+
+def correct_blob_sizes(measured: Mapping[str, int]) -> list[str]:
+    """Give blob rows the sizes measured on their bytes, and the bundles that list them the
+    totals that follow; returns the hashes whose rows changed. Call inside a transaction."""
+    wrong = [
+        sha
+        for sha, recorded in Blob.objects.select_for_update()
+        .filter(sha256__in=list(measured))
+        .values_list("sha256", "size")
+        if recorded != measured[sha]
+    ]
+    for sha in wrong:
+        Blob.objects.filter(sha256=sha).update(size=measured[sha])
+    bundles = Bundle.objects.filter(entries__blob_id__in=wrong).distinct().values_list("pk")
+    for (pk,) in bundles:
+        total = BundleEntry.objects.filter(bundle_id=pk).aggregate(total=Sum("blob__size"))
+        Bundle.objects.filter(pk=pk).update(total_size=total["total"] or 0)
+    return wrong
 
 
 @dataclass

@@ -4,6 +4,7 @@ the grace period, dry runs, stale temporary files, and the lock against uploads.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import json
 import os
@@ -15,10 +16,11 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.db.models import F
 
 from courses import blobstore, services, storage_checks
 from courses.exceptions import BadArchive, Conflict
-from courses.models import Blob, BundleEntry, blob_storage_name
+from courses.models import Blob, Bundle, BundleEntry, blob_storage_name
 from courses.testing import make_upload, manifest_of, tar_gz
 
 NOW = dt.timedelta(0)
@@ -252,3 +254,71 @@ def test_gc_gives_way_to_a_running_backup_on_postgresql(monkeypatch):
         release.set()
         reader.join(30)
     assert storage_checks.gc_blobs(grace=NOW).rows == [sha]
+
+
+def _poison(sha: str, size: int) -> None:
+    """A row left by the manifest hole of earlier releases: intact bytes, a size that lies."""
+    Blob.objects.filter(sha256=sha).update(size=size)
+    Bundle.objects.filter(entries__blob_id=sha).update(total_size=F("total_size") + 4096)
+
+
+def test_a_row_whose_size_lies_is_found_by_the_full_check_and_repaired(backend, released):
+    entry = BundleEntry.objects.filter(bundle=released.release, path="data/big.csv").get()
+    true_size = entry.blob.size
+    release_total = released.release.total_size
+    _poison(entry.blob_id, true_size + 4096)
+
+    report = storage_checks.verify_storage()
+    assert report.wrong_sizes == [(entry.blob_id, true_size + 4096, true_size)]
+    assert not report.ok and report.corrupt == [] and report.missing == []
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="1 file\\(s\\) are intact but recorded with a wrong"):
+        call_command("verify_storage", stdout=out, stderr=err)
+    assert f"WRONG SIZE  {entry.blob_id}: recorded {true_size + 4096} bytes" in out.getvalue()
+    with pytest.raises(CommandError, match="without --quick"):
+        run("verify_storage", "--quick", "--repair")
+    with pytest.raises(ValueError, match="full check"):
+        storage_checks.verify_storage(quick=True, repair=True)
+
+    out, _ = run("verify_storage", "--repair")
+    assert f"repaired size  {entry.blob_id}: was {true_size + 4096} bytes, now {true_size}" in out
+    assert "0 with a wrong recorded size, 1 size(s) repaired" in out
+    assert Blob.objects.get(pk=entry.blob_id).size == true_size
+    assert Bundle.objects.get(pk=released.release_id).total_size == release_total
+    assert storage_checks.verify_storage().ok
+    assert "0 size(s) repaired" in run("verify_storage", "--repair")[0]
+
+
+def test_damaged_bytes_are_never_repaired_into_a_size(backend, released):
+    entry = BundleEntry.objects.filter(bundle=released.release, path="data/big.csv").get()
+    storage = blobstore.get_storage()
+    storage.delete(blob_storage_name(entry.blob_id))
+    storage.save(blob_storage_name(entry.blob_id), ContentFile(b"truncated"))
+    report = storage_checks.verify_storage(repair=True)
+    assert [sha for sha, _ in report.corrupt] == [entry.blob_id]
+    assert report.repaired == [] and Blob.objects.get(pk=entry.blob_id).size == 4000
+
+
+def test_the_migration_repairs_sizes_of_an_existing_database(backend, released):
+    """0002_repair_blob_sizes, run on a database written before manifests were checked."""
+    from django.apps import apps
+
+    migration = importlib.import_module("courses.migrations.0002_repair_blob_sizes")
+    entries = {e.path: e for e in BundleEntry.objects.filter(bundle=released.release)}
+    big, notebook = entries["data/big.csv"].blob_id, entries["ps1.ipynb"].blob_id
+    release_total = released.release.total_size
+    _poison(big, 4000 + 4096)
+    lost = Blob.objects.create(sha256="f" * 64, size=7)  # no bytes: verify_storage's business
+    assert migration.repair_blob_sizes(apps, None) == [big]
+    assert Blob.objects.get(pk=big).size == 4000
+    assert Blob.objects.get(pk=notebook).size == len(b'{"cells": []}')
+    assert Bundle.objects.get(pk=released.release_id).total_size == release_total
+    assert Blob.objects.get(pk=lost.pk).size == 7
+    assert migration.repair_blob_sizes(apps, None) == []
+
+
+def test_the_migration_does_nothing_on_a_new_install(db):
+    from django.apps import apps
+
+    migration = importlib.import_module("courses.migrations.0002_repair_blob_sizes")
+    assert migration.repair_blob_sizes(apps, None) == []
