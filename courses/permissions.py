@@ -95,7 +95,13 @@ def get_assignment_for(
 ) -> tuple[Assignment, str]:
     """The assignment and the user's role; students see released assignments only."""
     course, role = get_course_for(user, course_code, action)
-    assignment = Assignment.objects.filter(course=course, code=assignment_code).first()
+    # The assignment and its release in one query: a re-release committing between two
+    # reads would otherwise pair this row with a release that is no longer its own.
+    assignment = (
+        Assignment.objects.select_related("release")
+        .filter(course=course, code=assignment_code)
+        .first()
+    )
     visible = assignment is not None and (
         assignment.is_released
         or may(role, Action.VIEW_UNRELEASED)

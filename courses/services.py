@@ -444,21 +444,21 @@ def release_assignment(
         )
         if assignment.is_released and not force:
             _refuse_if_in_use(assignment, "release it again")
-        old_release = assignment.release
+        replaced = assignment.release_id is not None
         assignment.release = record_bundle(kind=Bundle.Kind.RELEASE, staged=staged)
         assignment.released_by = actor
         assignment.released_at = timezone.now()
         if due_date is not None:
             assignment.due_date = due_date
+        # The replaced bundle stays (ownerless) until gc_blobs: a read that saw the old
+        # release an instant ago still lists its files instead of failing.
         assignment.save()
-        if old_release is not None:
-            old_release.delete()
         record_event(
             action=AuditEvent.Action.RELEASED,
             actor=actor,
             assignment=assignment,
             files=len(staged.entries),
-            replaced=old_release is not None,
+            replaced=replaced,
         )
     return assignment
 
@@ -497,11 +497,9 @@ def unrelease_assignment(
         raise Conflict(f"Assignment {assignment.code!r} is not released.", code="not_released")
     if not force:
         _refuse_if_in_use(assignment, "unrelease it")
-    old_release = assignment.release
+    # The withdrawn bundle stays (ownerless) until gc_blobs, as after a re-release.
     assignment.release = None
     assignment.save(update_fields=["release"])
-    assert old_release is not None
-    old_release.delete()
     record_event(action=AuditEvent.Action.UNRELEASED, actor=actor, assignment=assignment)
     return assignment
 

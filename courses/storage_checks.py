@@ -197,7 +197,7 @@ class StorageReport:
     repaired: list[tuple[str, int, int]] = field(default_factory=list)
     # Bytes in storage without a Blob row (e.g. left by an upload that failed).
     orphan_files: list[str] = field(default_factory=list)
-    # Blob rows that no bundle references (e.g. after a re-release).
+    # Blob rows that no bundle references (e.g. after gc_blobs removed a replaced release).
     unreferenced_rows: list[str] = field(default_factory=list)
     # Bundles no release, submission or feedback holds (gc_blobs removes them).
     ownerless_bundles: list[int] = field(default_factory=list)

@@ -119,31 +119,37 @@ def test_same_size_damage_is_found_by_the_hash(backend, released):
     assert not storage_checks.verify_storage().ok
 
 
-def test_replaced_release_leaves_unreferenced_blobs_that_gc_removes(backend, released, people):
+def test_replaced_release_is_left_for_gc_which_removes_it_and_its_blobs(backend, released, people):
+    old_bundle = released.release_id
     old = set(BundleEntry.objects.filter(bundle=released.release).values_list("blob", flat=True))
     services.release_assignment(
         actor=people["ines"],
         course=released.course,
         code="ps1",
         upload=make_upload({"ps1.ipynb": b'{"cells": ["v2"]}'}),
+        force=True,
     )
-    assert sorted(storage_checks.verify_storage().unreferenced_rows) == sorted(old)
+    # The old release stays, ownerless, so that reads in flight still find its files.
+    report = storage_checks.verify_storage()
+    assert report.ok and report.ownerless_bundles == [old_bundle]
+    assert report.unreferenced_rows == [] and report.checked == 3
     out, _ = run("verify_storage", "--quick")
-    assert "2 unreferenced blob(s), 0 ownerless bundle(s) (gc_blobs removes those)" in out
+    assert f"ownerless bundle (no release, submission or feedback) {old_bundle}" in out
+    assert "0 unreferenced blob(s), 1 ownerless bundle(s) (gc_blobs removes those)" in out
 
     young = storage_checks.gc_blobs(grace=HOUR)
-    assert young.rows == [] and young.kept_recent == 2
-
-    dry = storage_checks.gc_blobs(grace=NOW, dry_run=True)
-    assert sorted(dry.rows) == sorted(old) and dry.bytes_freed > 4000
-    assert Blob.objects.filter(sha256__in=old).count() == 2
+    assert young.bundles == [] and young.rows == []
+    assert Bundle.objects.filter(pk=old_bundle).exists()
 
     out, _ = run("gc_blobs", "--grace", "0")
-    assert "deleted 0 ownerless bundle(s), 2 unreferenced blob(s), 0 orphan file(s)" in out
+    assert f"deleted ownerless bundle {old_bundle}" in out
+    assert not Bundle.objects.filter(pk=old_bundle).exists()
+    storage_checks.gc_blobs(grace=NOW)
     assert not Blob.objects.filter(sha256__in=old).exists()
     assert not any(blobstore.exists(sha) for sha in old)
     report = storage_checks.verify_storage()
-    assert report.ok and report.checked == 1 and report.unreferenced_rows == []
+    assert report.ok and report.checked == 1
+    assert report.unreferenced_rows == [] and report.ownerless_bundles == []
 
 
 def test_blob_stored_again_during_grace_is_spared(released, people):
