@@ -7,6 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
+import time
+from collections import Counter
 from urllib.parse import urlparse
 
 import pytest
@@ -37,8 +40,11 @@ def download(files: list[dict], store_endpoint: str) -> dict[str, bytes]:
     return got
 
 
-@pytest.fixture
-def replicas(postgres_server, seaweedfs, tmp_path):
+@pytest.fixture(scope="module")
+def replicas(postgres_server, seaweedfs, tmp_path_factory):
+    """Two servers on one database and bucket, shared by this module's tests (each test
+    uses a course of its own)."""
+    tmp_path = tmp_path_factory.mktemp("replicas")
     database = postgres_server.create_database("replicas")
     bucket = seaweedfs.create_bucket(f"replicas-{os.getpid()}")
     shared = {
@@ -133,4 +139,112 @@ def test_two_replicas_drive_one_course_and_bytes_bypass_both(replicas, seaweedfs
     for server in replicas:
         assert not [path for path in requests_seen(server) if "/files/" in path]
     # The storage checks agree from either replica's point of view.
+    assert "0 missing, 0 damaged" in b.manage("verify_storage").stdout
+
+
+# How long the instructor re-releases while students read and submit; the suite's figure is
+# enough to have caught the race every time before the fix (EXCHANGE_RACE_SECONDS for more).
+RACE_SECONDS = float(os.environ.get("EXCHANGE_RACE_SECONDS", "20"))
+
+
+def test_forced_rereleases_while_students_fetch_and_submit_never_answer_500(replicas):
+    """An instructor re-releases (forced) and unreleases through both replicas, as fast as
+    they answer, while six students read the assignment, fetch it, download a file and
+    submit through both. Every answer is a success or a clean 4xx (not released yet), never a
+    500: each request sees one assignment with its own release, and a replaced release stays
+    readable until gc_blobs."""
+    a, b = replicas
+    students = [f"racer{i}" for i in range(6)]
+    tokens = make_tokens(a, {"ada": True, "rita": False, **dict.fromkeys(students, False)})
+    create_course(
+        a,
+        code="race101",
+        admin_token=tokens["ada"],
+        instructor="rita",
+        instructor_token=tokens["rita"],
+        students=students,
+    )
+    rita = session(tokens["rita"])
+
+    def assignment(server: LiveServer) -> str:
+        return f"{server.api_url}/courses/race101/assignments/ps1"
+
+    def release(server: LiveServer, version: int) -> requests.Response:
+        files = {"ps1.ipynb": b'{"version": %d}' % version, "data.csv": b"x\n" * (version + 1)}
+        form = upload_form(files)
+        return rita.post(
+            f"{assignment(server)}/release", files=form, data={"force": "true"}, timeout=60
+        )
+
+    assert release(a, 0).status_code == 201
+    seen: Counter[tuple[str, int]] = Counter()
+    failures: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def note(kind: str, response: requests.Response) -> None:
+        with lock:
+            seen[kind, response.status_code] += 1
+            if response.status_code >= 500:
+                failures.append(f"{kind} {response.status_code}: {response.text[:300]}")
+
+    def instructor() -> None:
+        version = 0
+        while not stop.is_set():
+            version += 1
+            server = replicas[version % 2]
+            if version % 4 == 0:
+                note(
+                    "unrelease",
+                    rita.delete(
+                        f"{assignment(server)}/release", params={"force": "true"}, timeout=60
+                    ),
+                )
+            note("release", release(server, version))
+
+    def student(name: str, offset: int) -> None:
+        http = session(tokens[name])
+        turn = 0
+        while not stop.is_set():
+            turn += 1
+            server = replicas[(turn + offset) % 2]
+            # What the plugin's submit reads first, then a fetch, a download and a submit.
+            note("detail", http.get(assignment(server), timeout=60))
+            fetched = http.get(f"{assignment(server)}/release/files", timeout=60)
+            note("fetch", fetched)
+            if fetched.status_code == 200 and turn % 5 == 0:
+                entry = fetched.json()["files"][0]
+                got = requests.get(entry["url"], timeout=60)
+                note("download", got)
+                if hashlib.sha256(got.content).hexdigest() != entry["sha256"]:
+                    with lock:
+                        failures.append(f"download of {entry['path']} differs from its hash")
+            if turn % 3 == 0:
+                form = upload_form({"ps1.ipynb": f"{name} {turn}".encode()})
+                note(
+                    "submit",
+                    http.post(f"{assignment(server)}/submissions", files=form, timeout=60),
+                )
+
+    threads = [threading.Thread(target=instructor)] + [
+        threading.Thread(target=student, args=(name, index)) for index, name in enumerate(students)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(RACE_SECONDS)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}; all: {dict(seen)}"
+    # Not a vacuous pass: each kind of request succeeded, many times over.
+    for kind, status in [
+        ("release", 201),
+        ("unrelease", 204),
+        ("detail", 200),
+        ("fetch", 200),
+        ("download", 200),
+        ("submit", 201),
+    ]:
+        assert seen[kind, status] >= 3, dict(seen)
+    assert {status for (_, status) in seen} <= {200, 201, 204, 404}, dict(seen)
     assert "0 missing, 0 damaged" in b.manage("verify_storage").stdout

@@ -1,0 +1,51 @@
+"""Reads see one consistent state: a request that read an assignment an instant before a
+forced re-release or an unrelease committed still answers with that assignment's release,
+whole (the interleaving that gave 500 ``Bundle.DoesNotExist`` under load, made
+deterministic here; ``tests/test_replicas.py`` runs it on two live servers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.serializers import AssignmentDetailSerializer, ReleaseManifestSerializer
+from courses import services
+from courses.permissions import get_assignment_for
+from courses.testing import make_upload
+
+pytestmark = pytest.mark.storage
+
+OLD = {"ps1.ipynb", "data/big.csv"}
+
+
+def _rerelease(people, course) -> None:
+    services.release_assignment(
+        actor=people["ines"],
+        course=course,
+        code="ps1",
+        upload=make_upload({"v2.ipynb": b'{"cells": ["v2"]}'}),
+        force=True,
+    )
+
+
+def test_detail_read_before_a_rerelease_lists_the_release_it_read(people, course, released):
+    assignment, _ = get_assignment_for(people["sam"], "phys101", "ps1")
+    _rerelease(people, course)  # commits between the view's read and its serializer
+    data = AssignmentDetailSerializer(assignment).data
+    assert data["file_count"] == 2 and {f["path"] for f in data["files"]} == OLD
+
+
+def test_fetch_read_before_a_rerelease_gets_the_release_it_read(people, course, released, rf):
+    assignment, _ = get_assignment_for(people["sam"], "phys101", "ps1")
+    _rerelease(people, course)
+    bundle = services.fetch_assignment(user=people["sam"], assignment=assignment)
+    assert bundle.pk == assignment.release_id
+    data = ReleaseManifestSerializer(assignment, context={"request": rf.get("/")}).data
+    assert {f["path"] for f in data["files"]} == OLD and all(f["url"] for f in data["files"])
+
+
+def test_fetch_read_before_an_unrelease_gets_the_release_it_read(people, released, rf):
+    assignment, _ = get_assignment_for(people["sam"], "phys101", "ps1")
+    services.unrelease_assignment(actor=people["ines"], assignment=released, force=True)
+    services.fetch_assignment(user=people["sam"], assignment=assignment)
+    data = ReleaseManifestSerializer(assignment, context={"request": rf.get("/")}).data
+    assert {f["path"] for f in data["files"]} == OLD
