@@ -18,6 +18,7 @@ import json
 import os
 import tarfile
 
+import pytest
 import requests
 from django.db import transaction
 from django.test import Client, RequestFactory
@@ -28,6 +29,9 @@ from api.downloads import blob_url
 from courses import blobstore, selectors, services
 from courses.exceptions import ExchangeError
 from courses.models import Assignment, Blob, Bundle, Membership, Submission
+
+# Storage-facing: `make test-s3` runs it on SeaweedFS S3 too (downloads presigned).
+pytestmark = pytest.mark.storage
 
 # A quarter of the other fuzz tests' budget: every example here is a run of uploads.
 EXAMPLES = max(10, int(os.environ.get("EXCHANGE_FUZZ_EXAMPLES", "100")) // 4)
