@@ -46,7 +46,7 @@ def list_submissions(
 ) -> QuerySet[Submission]:
     """Submissions of an assignment: all of them, or each student's latest."""
     submissions = Submission.objects.filter(assignment=assignment).select_related(
-        "student", "bundle", "feedback", "assignment__course"
+        "student", "bundle", "feedback__bundle", "assignment__course"
     )
     if student is not None:
         submissions = submissions.filter(student__username=student)
@@ -63,7 +63,7 @@ def list_submissions(
 def submissions_of(student: AbstractBaseUser, assignment: Assignment) -> QuerySet[Submission]:
     return (
         Submission.objects.filter(assignment=assignment, student=student)
-        .select_related("bundle", "feedback")
+        .select_related("bundle", "feedback__bundle")
         .order_by("timestamp")
     )
 

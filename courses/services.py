@@ -646,12 +646,12 @@ def release_feedback(
                 submission=submission, bundle=bundle, released_by=actor
             )
         else:
-            old_bundle = old.bundle
+            # The replaced bundle stays (ownerless) until gc_blobs, as a replaced release does:
+            # a collect or a page that read the old feedback an instant ago still lists it.
             old.bundle = bundle
             old.released_by = actor
             old.released_at = timezone.now()
             old.save()
-            old_bundle.delete()
             feedback = old
         record_event(
             action=AuditEvent.Action.FEEDBACK_RELEASED,

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from api.serializers import AssignmentDetailSerializer, ReleaseManifestSerializer
-from courses import services
+from api.serializers import (
+    AssignmentDetailSerializer,
+    ReleaseManifestSerializer,
+    SubmissionWithFilesSerializer,
+)
+from courses import selectors, services
 from courses.permissions import get_assignment_for
 from courses.testing import make_upload
 
@@ -49,3 +53,16 @@ def test_fetch_read_before_an_unrelease_gets_the_release_it_read(people, release
     services.fetch_assignment(user=people["sam"], assignment=assignment)
     data = ReleaseManifestSerializer(assignment, context={"request": rf.get("/")}).data
     assert {f["path"] for f in data["files"]} == OLD
+
+
+def test_collect_read_before_feedback_is_replaced_lists_the_feedback_it_read(
+    people, submission, feedback, rf
+):
+    submissions = list(selectors.list_submissions(assignment=submission.assignment))
+    services.release_feedback(
+        actor=people["gus"], submission=submission, upload=make_upload({"v2.html": b"v2"})
+    )
+    data = SubmissionWithFilesSerializer(
+        submissions, many=True, context={"request": rf.get("/")}
+    ).data
+    assert [f["path"] for f in data[0]["feedback_files"]] == ["feedback/ps1.html"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from courses import blobstore, selectors, services
+from courses import blobstore, selectors, services, storage_checks
 from courses.exceptions import BadArchive, NotFound, PermissionDenied
 from courses.models import AuditEvent, Bundle, Feedback
 from courses.testing import make_upload
@@ -78,6 +80,9 @@ def test_releasing_feedback_again_replaces_it(released, people, submissions):
         actor=people["ines"], submission=target, upload=make_upload({"f.html": b"v2"})
     )
     assert second.pk == first.pk and Feedback.objects.count() == 1
+    # The old files stay, owned by nothing, until gc_blobs (a collect may be reading them).
+    assert list(storage_checks.ownerless_bundles().values_list("pk", flat=True)) == [old_bundle]
+    assert storage_checks.gc_blobs(grace=dt.timedelta(0)).bundles == [old_bundle]
     assert not Bundle.objects.filter(pk=old_bundle).exists()
 
 
