@@ -54,6 +54,6 @@ def repair_blob_sizes(apps, schema_editor) -> list[str]:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("courses", "0001_initial")]
+    dependencies = [("courses", "0003_audit_deletes_and_due_dates")]
 
     operations = [migrations.RunPython(repair_blob_sizes, migrations.RunPython.noop)]
