@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 import pytest
@@ -165,6 +166,9 @@ def test_forced_rereleases_while_students_fetch_and_submit_never_answer_500(repl
         students=students,
     )
     rita = session(tokens["rita"])
+    # A new connection per request: each client alternates between the replicas, and a
+    # kept-alive connection that a server closed while idle would fail on the client's side.
+    rita.headers["Connection"] = "close"
 
     def assignment(server: LiveServer) -> str:
         return f"{server.api_url}/courses/race101/assignments/ps1"
@@ -204,6 +208,7 @@ def test_forced_rereleases_while_students_fetch_and_submit_never_answer_500(repl
 
     def student(name: str, offset: int) -> None:
         http = session(tokens[name])
+        http.headers["Connection"] = "close"
         turn = 0
         while not stop.is_set():
             turn += 1
@@ -226,8 +231,21 @@ def test_forced_rereleases_while_students_fetch_and_submit_never_answer_500(repl
                     http.post(f"{assignment(server)}/submissions", files=form, timeout=60),
                 )
 
-    threads = [threading.Thread(target=instructor)] + [
-        threading.Thread(target=student, args=(name, index)) for index, name in enumerate(students)
+    def reporting(work: Callable[..., None], *args: object) -> Callable[[], None]:
+        """Run a client loop; an exception (no answer at all) is a failure too."""
+
+        def run() -> None:
+            try:
+                work(*args)
+            except Exception as exc:  # reported by the assertion below
+                with lock:
+                    failures.append(f"{work.__name__}{args}: {exc!r}")
+
+        return run
+
+    threads = [threading.Thread(target=reporting(instructor))] + [
+        threading.Thread(target=reporting(student, name, index))
+        for index, name in enumerate(students)
     ]
     # Not a vacuous pass: each kind of request succeeds several times (on a slow machine the
     # race runs on past RACE_SECONDS until it has, for at most four times as long).
