@@ -306,10 +306,10 @@ def test_damaged_bytes_are_never_repaired_into_a_size(backend, released):
 
 
 def test_the_migration_repairs_sizes_of_an_existing_database(backend, released):
-    """0005_repair_blob_sizes, run on a database written before manifests were checked."""
+    """0006_repair_blob_sizes, run on a database written before manifests were checked."""
     from django.apps import apps
 
-    migration = importlib.import_module("courses.migrations.0005_repair_blob_sizes")
+    migration = importlib.import_module("courses.migrations.0006_repair_blob_sizes")
     entries = {e.path: e for e in BundleEntry.objects.filter(bundle=released.release)}
     big, notebook = entries["data/big.csv"].blob_id, entries["ps1.ipynb"].blob_id
     release_total = released.release.total_size
@@ -326,5 +326,5 @@ def test_the_migration_repairs_sizes_of_an_existing_database(backend, released):
 def test_the_migration_does_nothing_on_a_new_install(db):
     from django.apps import apps
 
-    migration = importlib.import_module("courses.migrations.0005_repair_blob_sizes")
+    migration = importlib.import_module("courses.migrations.0006_repair_blob_sizes")
     assert migration.repair_blob_sizes(apps, None) == []

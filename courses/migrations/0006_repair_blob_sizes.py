@@ -54,6 +54,6 @@ def repair_blob_sizes(apps, schema_editor) -> list[str]:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("courses", "0004_auditevent_upload_failed")]
+    dependencies = [("courses", "0005_bundle_ownerless_since")]
 
     operations = [migrations.RunPython(repair_blob_sizes, migrations.RunPython.noop)]
