@@ -120,7 +120,12 @@ def stage_item(item: Item, *, store: bool) -> services.StagedBundle:
             else:
                 sha, size = _hash_only(stream)
         entries.append(ManifestEntry(path=path, size=size, sha256=sha))
-    return services.StagedBundle(entries=entries)
+    # Sizes measured on the bytes, as for an upload; stored bytes also correct a row whose
+    # recorded size lies.
+    sizes = {entry.sha256: entry.size for entry in entries}
+    return services.StagedBundle(
+        entries=entries, sizes=sizes, received=frozenset(sizes) if store else frozenset()
+    )
 
 
 def _reason(exc: BaseException) -> str:
