@@ -971,13 +971,23 @@ def import_feedback(
 
 
 @transaction.atomic
-def import_member(*, course: Course, username: str, role: str, email: str = "") -> bool:
-    """Add an imported member unless they already belong to the course (whose role is then
-    kept: an import never demotes an instructor to student); returns whether one was added."""
-    user = get_or_create_user(username, email=email)
+def import_member(
+    *,
+    course: Course,
+    username: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+) -> bool:
+    """Add an imported member, named as the old exchange named them in this course, unless
+    they already belong to the course (whose role and names are then kept: an import never
+    demotes an instructor to student); returns whether one was added."""
+    names = {"first_name": first_name, "last_name": last_name, "email": email}
+    user = get_or_create_user(username, **names)
     if Membership.objects.filter(user=user, course=course).exists():
         return False
-    add_member(course=course, username=username, role=role, email=email)
+    add_member(course=course, username=username, role=role, **names)
     return True
 
 

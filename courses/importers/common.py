@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, NamedTuple
 
 from django.db import transaction
 
@@ -57,11 +57,19 @@ class Item:
     at: dt.datetime | None = None
 
 
+class Person(NamedTuple):
+    """How the old exchange named a member of one course."""
+
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+
+
 @dataclass
 class CourseSource:
     code: str
-    students: dict[str, str] = field(default_factory=dict)  # username -> email
-    instructors: dict[str, str] = field(default_factory=dict)
+    students: dict[str, Person] = field(default_factory=dict)  # username -> names and email
+    instructors: dict[str, Person] = field(default_factory=dict)
     releases: list[Item] = field(default_factory=list)
     submissions: list[Item] = field(default_factory=list)
     feedback: list[Item] = field(default_factory=list)
@@ -186,17 +194,17 @@ def import_course(
     submissions = _stage_all(new_submissions, summary, store=store)
     feedback = _stage_all(source.feedback, summary, store=store)
     # Instructors first: an instructor who also submitted stays an instructor.
-    roster = [(name, "", Role.INSTRUCTOR) for name in instructors]
-    roster += [(name, email, Role.INSTRUCTOR) for name, email in sorted(source.instructors.items())]
-    roster += [(name, email, Role.STUDENT) for name, email in sorted(source.students.items())]
+    roster = [(name, Person(), Role.INSTRUCTOR) for name in instructors]
+    roster += [(name, who, Role.INSTRUCTOR) for name, who in sorted(source.instructors.items())]
+    roster += [(name, who, Role.STUDENT) for name, who in sorted(source.students.items())]
     if dry_run:
         _preview(source.code, summary, roster, releases, submissions, feedback)
         return summary
     with transaction.atomic():
         course, summary.course_created = services.import_course_record(code=source.code)
-        for name, email, role in roster:
+        for name, who, role in roster:
             try:
-                if services.import_member(course=course, username=name, role=role, email=email):
+                if services.import_member(course=course, username=name, role=role, **who._asdict()):
                     summary.count(f"{role}s added")
             except ExchangeError as exc:
                 summary.skipped.append((f"{role} {name!r}", exc.detail))
@@ -247,7 +255,7 @@ def import_course(
 def _preview(
     code: str,
     summary: CourseSummary,
-    roster: list[tuple[str, str, str]],
+    roster: list[tuple[str, Person, str]],
     releases: list[tuple[Item, services.StagedBundle]],
     submissions: list[tuple[Item, services.StagedBundle]],
     feedback: list[tuple[Item, services.StagedBundle]],

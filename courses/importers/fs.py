@@ -28,7 +28,7 @@ from typing import IO
 
 from courses.timestamps import parse_timestamp
 
-from .common import CourseSource, Item, SourceFile
+from .common import CourseSource, Item, Person, SourceFile
 
 # Files nbgrader's submit writes next to the student's files; the timestamp is the
 # submission's own (collect writes it back from the record), the secret names feedback.
@@ -161,7 +161,7 @@ def _read_inbound(inbound: Path, source: CourseSource) -> dict[str, tuple[Item, 
             where=str(path),
         )
         source.submissions.append(item)
-        source.students.setdefault(student, "")
+        source.students.setdefault(student, Person())
         for digest, notebook_id in item_hashes.items():
             hashes.setdefault(digest, (item, notebook_id))
     return hashes

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .common import CourseSource, Item, SourceFile
+from .common import CourseSource, Item, Person, SourceFile
 from .fs import TIMESTAMP_FILE, _open
 
 
@@ -140,10 +140,13 @@ def _read_course(conn: Any, storage: Path, pk: int, code: str) -> CourseSource:
         ("instructor_assoc_table", source.instructors),
         ("student_assoc_table", source.students),
     ):
-        for user, email in _rows(
-            conn, f"SELECT left_id, email FROM {table} WHERE right_id = ? ORDER BY left_id", [code]
+        for user, first, last, email in _rows(
+            conn,
+            f"SELECT left_id, first_name, last_name, email FROM {table} "
+            "WHERE right_id = ? ORDER BY left_id",
+            [code],
         ):
-            people[user] = email or ""
+            people[user] = Person(first or "", last or "", email or "")
     assignments = _rows(conn, "SELECT _id, id FROM assignments WHERE course_id = ?", [pk])
     release_files = _files(
         conn, storage, "assignment_files_assoc_table", [a for a, _ in assignments]
@@ -186,7 +189,7 @@ def _read_course(conn: Any, storage: Path, pk: int, code: str) -> CourseSource:
             source.skip(where, str(exc))
             continue
         if student not in source.instructors:
-            source.students.setdefault(student, "")
+            source.students.setdefault(student, Person())
         source.submissions.append(
             Item(
                 kind="submission",

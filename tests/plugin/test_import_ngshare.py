@@ -287,8 +287,12 @@ def test_import_in_process_is_idempotent_and_dry_run_changes_nothing(ngshare):
         **dict.fromkeys(INSTRUCTORS, "instructor"),
         **dict.fromkeys(STUDENTS, "student"),
     }
-    emails = set(Membership.objects.values_list("email", flat=True))
-    assert "ivo@example.org" in emails and "ng-s1@example.org" in emails
+    people = {
+        m.user.username: (m.first_name, m.last_name, m.email)
+        for m in Membership.objects.select_related("user")
+    }
+    assert people[INSTRUCTORS[1]] == ("Ivo", "I", "ivo@example.org")
+    assert people[STUDENTS[1]] == ("S1", "Student", f"{STUDENTS[1]}@example.org")
 
 
 @pytest.mark.django_db
