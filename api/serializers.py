@@ -51,6 +51,20 @@ class ReleaseInputSerializer(UploadSerializer):
     force = serializers.BooleanField(required=False, default=False)
 
 
+class DeadlinesInputSerializer(serializers.Serializer):
+    """A PATCH of an assignment: a key left out keeps its value, ``null`` clears it."""
+
+    due_date = TimestampField(required=False, allow_null=True)
+    accept_until = TimestampField(
+        required=False, allow_null=True, help_text="The hard cutoff: later submissions get 403."
+    )
+
+
+class ExtensionInputSerializer(serializers.Serializer):
+    due_date = TimestampField(required=False, allow_null=True, default=None)
+    accept_until = TimestampField(required=False, allow_null=True, default=None)
+
+
 class UnreleaseQuerySerializer(serializers.Serializer):
     force = serializers.BooleanField(required=False, default=False)
 
@@ -111,7 +125,11 @@ class AssignmentSerializer(serializers.Serializer):
     assignment_id = serializers.CharField(source="code")
     released = serializers.BooleanField(source="is_released")
     released_at = TimestampField()
-    due_date = TimestampField()
+    due_date = TimestampField(help_text="Students: their own (an extension's, if any).")
+    accept_until = TimestampField(help_text="Students: their own (an extension's, if any).")
+    extended = serializers.BooleanField(
+        required=False, help_text="Students only: whether an extension of theirs applies."
+    )
     file_count = serializers.SerializerMethodField()
     total_size = serializers.SerializerMethodField()
     fetched_count = serializers.IntegerField(
@@ -132,6 +150,14 @@ class AssignmentSerializer(serializers.Serializer):
         for key in ("fetched_count", "submitted_count"):
             if not hasattr(instance, key):
                 data.pop(key, None)
+        # A student sees their own dates (set by the view from courses.deadlines).
+        own = getattr(instance, "own_dates", None)
+        if own is None:
+            data.pop("extended", None)
+        else:
+            data["due_date"] = TimestampField().to_representation(own.due_date)
+            data["accept_until"] = TimestampField().to_representation(own.accept_until)
+            data["extended"] = own.extended
         return data
 
 
@@ -214,6 +240,14 @@ class FeedbackSerializer(serializers.Serializer):
         return FileWithUrlSerializer(
             selectors.bundle_entries(feedback.bundle), many=True, context=self.context
         ).data
+
+
+class ExtensionSerializer(serializers.Serializer):
+    student = serializers.CharField(source="student.username")
+    due_date = TimestampField()
+    accept_until = TimestampField()
+    granted_by = serializers.CharField(source="granted_by.username", allow_null=True, default=None)
+    granted_at = TimestampField()
 
 
 class RosterSummarySerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from .views import assignments, courses, files, me, roster, submissions
+from .views import assignments, courses, extensions, files, me, roster, submissions
 
 app_name = "api"
 
@@ -30,6 +30,16 @@ urlpatterns = [
         f"{ASSIGNMENT}/submissions",
         assignments.SubmissionListView.as_view(),
         name="submissions",
+    ),
+    path(
+        f"{ASSIGNMENT}/extensions",
+        extensions.ExtensionListView.as_view(),
+        name="extensions",
+    ),
+    path(
+        f"{ASSIGNMENT}/extensions/<str:username>",
+        extensions.ExtensionDetailView.as_view(),
+        name="extension",
     ),
     path(f"{ASSIGNMENT}/collect", assignments.CollectView.as_view(), name="collect"),
     path(

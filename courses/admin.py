@@ -18,10 +18,19 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from . import deadlines, services
 from .admin_roster import RosterUploadMixin
 from .exceptions import ExchangeError
-from .models import Assignment, AuditEvent, Bundle, Course, Feedback, Membership, Submission
+from .models import (
+    Assignment,
+    AuditEvent,
+    Bundle,
+    Course,
+    Extension,
+    Feedback,
+    Membership,
+    Submission,
+)
 
 User = get_user_model()
 
@@ -252,16 +261,32 @@ class SubmissionInline(admin.TabularInline):
 
 @admin.register(Assignment)
 class AssignmentAdmin(ServiceAdmin):
-    list_display = ["code", "course", "is_released", "released_at", "released_by", "due_date"]
+    list_display = [
+        "code",
+        "course",
+        "is_released",
+        "released_at",
+        "released_by",
+        "due_date",
+        "accept_until",
+    ]
     list_filter = ["course", ("released_at", admin.EmptyFieldListFilter)]
     search_fields = ["code", "course__code"]
     list_select_related = ["course", "released_by"]
     raw_id_fields = ["course"]
-    fields = ["course", "code", "due_date", "released_at", "released_by", "release_files"]
+    fields = [
+        "course",
+        "code",
+        "due_date",
+        "accept_until",
+        "released_at",
+        "released_by",
+        "release_files",
+    ]
     readonly_fields = ["released_at", "released_by", "release_files"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Assignment | None = None):  # type: ignore[no-untyped-def]
-        # Releases come from nbgrader through the exchange; here only the due date is edited.
+        # Releases come from nbgrader through the exchange; here only the dates are edited.
         base = list(self.readonly_fields)
         return ["course", "code", *base] if obj is not None else base
 
@@ -270,8 +295,11 @@ class AssignmentAdmin(ServiceAdmin):
         return False
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        services.set_due_date(
-            actor=request.user, assignment=obj, due_date=form.cleaned_data["due_date"]
+        deadlines.set_deadlines(
+            actor=request.user,
+            assignment=obj,
+            due_date=form.cleaned_data["due_date"],
+            accept_until=form.cleaned_data["accept_until"],
         )
 
     def delete_model(self, request: HttpRequest, obj: Assignment) -> None:
@@ -284,6 +312,38 @@ class AssignmentAdmin(ServiceAdmin):
     @admin.display(description=_("released files"))
     def release_files(self, assignment: Assignment) -> str:
         return bundle_files(assignment.release)
+
+
+@admin.register(Extension)
+class ExtensionAdmin(ServiceAdmin):
+    """Extensions are granted, changed and revoked through ``courses.deadlines`` (audited)."""
+
+    list_display = ["assignment", "student", "due_date", "accept_until", "granted_by", "granted_at"]
+    list_filter = ["assignment__course"]
+    search_fields = ["student__username", "assignment__code", "assignment__course__code"]
+    list_select_related = ["assignment__course", "student", "granted_by"]
+    raw_id_fields = ["assignment", "student"]
+    fields = ["assignment", "student", "due_date", "accept_until", "granted_by", "granted_at"]
+    readonly_fields = ["granted_by", "granted_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Extension | None = None):  # type: ignore[no-untyped-def]
+        base = list(self.readonly_fields)
+        return ["assignment", "student", *base] if obj is not None else base
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        extension, _ = deadlines.grant_extension(
+            actor=request.user,
+            assignment=obj.assignment,
+            username=obj.student.get_username(),
+            due_date=form.cleaned_data["due_date"],
+            accept_until=form.cleaned_data["accept_until"],
+        )
+        obj.pk = extension.pk
+
+    def delete_model(self, request: HttpRequest, obj: Extension) -> None:
+        deadlines.revoke_extension(
+            actor=request.user, assignment=obj.assignment, username=obj.student.get_username()
+        )
 
 
 @admin.register(Submission)

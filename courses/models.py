@@ -6,6 +6,8 @@ Cross-model workflows live in ``courses/services.py``, never in ``save()`` or si
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -165,6 +167,8 @@ class Assignment(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="assignments")
     code = models.CharField(_("assignment id"), max_length=100, validators=[code_validator])
     due_date = models.DateTimeField(_("due date"), null=True, blank=True)
+    # The hard cutoff: after it a submission is refused (see courses/deadlines.py).
+    accept_until = models.DateTimeField(_("accept until"), null=True, blank=True)
     release = models.OneToOneField(
         Bundle,
         on_delete=models.PROTECT,
@@ -226,9 +230,62 @@ class Submission(models.Model):
         return f"{self.assignment} by {self.student} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
 
     @property
+    def due_date(self) -> dt.datetime | None:
+        """The student's own due date: their extension's, else the assignment's.
+
+        Lists annotate ``extended_due_date`` (see ``selectors.list_submissions``) so that
+        this costs no query per row.
+        """
+        extended = getattr(self, "extended_due_date", _UNSET)
+        if extended is _UNSET:
+            extended = (
+                Extension.objects.filter(
+                    assignment_id=self.assignment_id, student_id=self.student_id
+                )
+                .values_list("due_date", flat=True)
+                .first()
+            )
+        return extended or self.assignment.due_date
+
+    @property
     def is_late(self) -> bool:
-        due = self.assignment.due_date
+        due = self.due_date
         return due is not None and self.timestamp > due
+
+
+_UNSET = object()
+
+
+class Extension(models.Model):
+    """One student's own due date and/or cutoff for one assignment (empty: the assignment's)."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="extensions")
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="extensions"
+    )
+    due_date = models.DateTimeField(_("due date"), null=True, blank=True)
+    accept_until = models.DateTimeField(_("accept until"), null=True, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    granted_at = models.DateTimeField(_("granted"), default=timezone.now)
+
+    class Meta:
+        ordering = ["assignment", "student__username"]
+        verbose_name = _("extension")
+        verbose_name_plural = _("extensions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "student"], name="one_extension_per_student"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"extension on {self.assignment} for {self.student}"
 
 
 class Feedback(models.Model):
@@ -274,6 +331,10 @@ class AuditEvent(models.Model):
         TOKENS_REVOKED = "tokens_revoked", _("API tokens revoked")
         USER_DELETED = "user_deleted", _("user deleted")
         UPLOAD_FAILED = "upload_failed", _("upload failed")
+        CUTOFF_CHANGED = "cutoff_changed", _("cutoff changed")
+        EXTENSION_GRANTED = "extension_granted", _("extension granted")
+        EXTENSION_REVOKED = "extension_revoked", _("extension revoked")
+        PURGED = "purged", _("purged")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("action"), max_length=30, choices=Action.choices)

@@ -29,6 +29,9 @@ class Action(enum.StrEnum):
     RELEASE_FEEDBACK = "release feedback in"
     FETCH_FEEDBACK = "fetch feedback in"
     VIEW_AUDIT = "see the audit trail of"
+    MANAGE_DEADLINES = "change due dates, cutoffs and extensions in"
+    VIEW_EXTENSIONS = "see the extensions granted in"
+    REMOVE_SUBMISSIONS = "remove submissions from"
 
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -44,6 +47,9 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.RELEASE_FEEDBACK: frozenset({Role.INSTRUCTOR, Role.GRADER}),
     Action.FETCH_FEEDBACK: frozenset({Role.STUDENT}),
     Action.VIEW_AUDIT: frozenset({Role.INSTRUCTOR}),
+    Action.MANAGE_DEADLINES: frozenset({Role.INSTRUCTOR}),
+    Action.VIEW_EXTENSIONS: frozenset({Role.INSTRUCTOR, Role.GRADER}),
+    Action.REMOVE_SUBMISSIONS: frozenset({Role.INSTRUCTOR}),
 }
 
 

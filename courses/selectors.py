@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from .models import (
     Assignment,
@@ -13,6 +14,7 @@ from .models import (
     Bundle,
     BundleEntry,
     Course,
+    Extension,
     Membership,
     Submission,
 )
@@ -38,6 +40,15 @@ def assignments_for(course: Course, role: str | None) -> QuerySet[Assignment]:
     return assignments.order_by("code")
 
 
+def with_own_due_dates(submissions: QuerySet[Submission]) -> QuerySet[Submission]:
+    """Each submission with its student's extended due date (``Submission.due_date`` reads
+    it without a query per row)."""
+    extended = Extension.objects.filter(
+        assignment=OuterRef("assignment"), student=OuterRef("student")
+    ).values("due_date")[:1]
+    return submissions.annotate(extended_due_date=Subquery(extended))
+
+
 def list_submissions(
     *,
     assignment: Assignment,
@@ -57,11 +68,11 @@ def list_submissions(
             .values("pk")[:1]
         )
         submissions = submissions.filter(pk=Subquery(newest))
-    return submissions.order_by("student__username", "timestamp")
+    return with_own_due_dates(submissions).order_by("student__username", "timestamp")
 
 
 def submissions_of(student: AbstractBaseUser, assignment: Assignment) -> QuerySet[Submission]:
-    return (
+    return with_own_due_dates(
         Submission.objects.filter(assignment=assignment, student=student)
         .select_related("bundle", "feedback__bundle")
         .order_by("timestamp")
@@ -74,14 +85,14 @@ def bundle_entries(bundle: Bundle) -> QuerySet[BundleEntry]:
 
 def assignment_counts(assignment: Assignment) -> dict[str, int]:
     """Submission figures for instructor pages and the admin."""
-    figures = Submission.objects.filter(assignment=assignment).aggregate(
+    submissions = with_own_due_dates(Submission.objects.filter(assignment=assignment))
+    # Late against each student's own due date: their extension's, else the assignment's.
+    figures = submissions.annotate(
+        own_due=Coalesce(F("extended_due_date"), F("assignment__due_date"))
+    ).aggregate(
         submissions=Count("pk"),
         students=Count("student", distinct=True),
-        late=Count(
-            "student",
-            distinct=True,
-            filter=Q(timestamp__gt=assignment.due_date) if assignment.due_date else Q(pk=None),
-        ),
+        late=Count("student", distinct=True, filter=Q(timestamp__gt=F("own_due"))),
         with_feedback=Count("feedback", distinct=True),
     )
     return figures

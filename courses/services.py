@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import blobstore
+from . import blobstore, deadlines
 from .archive import Limits, ManifestEntry, iter_archive, parse_manifest
 from .exceptions import BadArchive, BadRequest, Conflict, NotFound, PermissionDenied
 from .limits import audited_upload, check_submission_quota, check_submission_rate
@@ -533,6 +533,8 @@ def submit_assignment(
     _require(student, course, Action.SUBMIT)
     if not assignment.is_released:
         raise NotFound(f"Assignment {assignment.code!r} in course {course.code!r} is not released.")
+    # Refused before any byte is stored, and again at the recorded time below.
+    deadlines.check_open(assignment=assignment, student=student, at=timezone.now())
     check_submission_rate(student=student)
     readable = _shas_of([assignment.release_id, *_own_submission_bundles(student, assignment)])
 
@@ -553,6 +555,9 @@ def submit_assignment(
             ) from None
         within_quota(staged.entries)
         now = timezone.now()
+        # The cutoff may have passed while the bytes arrived; the dates are read afresh.
+        fresh = Assignment.objects.filter(pk=assignment.pk).first() or assignment
+        deadlines.check_open(assignment=fresh, student=student, at=now)
         last = Submission.objects.filter(assignment=assignment, student=student).aggregate(
             last=Max("timestamp")
         )["last"]
@@ -768,13 +773,17 @@ def delete_assignment(*, actor: AbstractBaseUser | None, assignment: Assignment)
 
 @transaction.atomic
 def delete_submission(*, actor: AbstractBaseUser | None, submission: Submission) -> None:
-    """Delete one submission and its feedback (site admins); the student's others stay."""
-    _require_site_admin(actor, "submissions")
+    """Delete one submission and its feedback (site admins, and the course's instructors:
+    ``nbgrader list --inbound --remove``); the student's others stay."""
+    from .permissions import is_site_admin
+
     submission = (
         Submission.objects.select_for_update()
         .select_related("assignment__course", "student")
         .get(pk=submission.pk)
     )
+    if not is_site_admin(actor):
+        _require(actor, submission.assignment.course, Action.REMOVE_SUBMISSIONS)
     bundle_ids = [
         submission.bundle_id,
         *Feedback.objects.filter(submission=submission).values_list("bundle_id", flat=True),
@@ -835,26 +844,11 @@ def delete_user(*, actor: AbstractBaseUser | None, user: AbstractBaseUser) -> No
     _delete_bundles(bundle_ids)
 
 
-@transaction.atomic
 def set_due_date(
     *, actor: AbstractBaseUser | None, assignment: Assignment, due_date: dt.datetime | None
 ) -> Assignment:
     """Change (or, with None, clear) an assignment's due date; late flags follow it."""
-    _require(actor, assignment.course, Action.RELEASE)
-    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
-    old = assignment.due_date
-    if old == due_date:
-        return assignment
-    assignment.due_date = due_date
-    assignment.save(update_fields=["due_date"])
-    record_event(
-        action=AuditEvent.Action.DUE_DATE_CHANGED,
-        actor=actor,
-        assignment=assignment,
-        old_due_date=old.isoformat() if old else None,
-        due_date=due_date.isoformat() if due_date else None,
-    )
-    return assignment
+    return deadlines.set_deadlines(actor=actor, assignment=assignment, due_date=due_date)
 
 
 # --- importing from another exchange ------------------------------------------------------

@@ -6,6 +6,10 @@ student's submissions, for instructors) or ``--cached`` (your own submissions) o
 course, student and assignment holding its ``submissions``, each with its notebooks and the
 feedback keys ``has_local_feedback``, ``has_exchange_feedback``, ``local_feedback_path`` and
 ``feedback_updated``. Without a configured course, every course of the user is listed.
+
+The printed list of released assignments shows each one's due date and cutoff as the server
+gives them to the caller: a student's own (an extension's, if any). The dicts keep nbgrader's
+keys only. ``--inbound --remove`` removes the listed submissions on the server (instructors).
 """
 
 from __future__ import annotations
@@ -80,8 +84,13 @@ class ExchangeList(Exchange, ABCExchangeList):
 
     def _releases(self) -> list[dict[str, Any]]:
         records = []
+        self._dates: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         for course_id in self.course_ids:
             for assignment in self._assignments(course_id):
+                self._dates[(course_id, assignment["assignment_id"])] = (
+                    assignment.get("due_date"),
+                    assignment.get("accept_until"),
+                )
                 records.append(
                     {
                         "course_id": course_id,
@@ -280,6 +289,13 @@ class ExchangeList(Exchange, ABCExchangeList):
 
     def format_outbound_assignment(self, info: dict[str, Any]) -> str:
         msg = "{course_id} {assignment_id}".format(**info)
+        due, cutoff = getattr(self, "_dates", {}).get(
+            (info["course_id"], info["assignment_id"]), (None, None)
+        )
+        if due:
+            msg += f" (due {due})"
+        if cutoff:
+            msg += f" (accepted until {cutoff})"
         if os.path.exists(info["assignment_id"]):
             msg += " (already downloaded)"
         return msg
@@ -308,14 +324,19 @@ class ExchangeList(Exchange, ABCExchangeList):
         return assignments
 
     def remove_files(self) -> list[dict[str, Any]]:
-        if self.inbound:
-            self.fail(
-                "Submissions stay on the exchange server: nbgrader list --inbound --remove "
-                "cannot delete them (use --cached --remove to forget your local records)."
-            )
         assignments = self.parse_assignments()
         self._show(assignments, removing=True)
-        if self.cached:
+        if self.inbound:
+            # Removed on the server (instructors only; audited there, bytes freed by gc_blobs).
+            for sub in self.records:
+                self.client.delete(
+                    f"submissions/{sub['id']}",
+                    what=(
+                        f"remove the submission of {sub['assignment_id']} by {sub['student']} "
+                        f"at {sub['timestamp']} from course {sub['course_id']}"
+                    ),
+                )
+        elif self.cached:
             # The server keeps every submission; removing forgets it here, like nbgrader's
             # cache: the record is emptied and marked, and --cached lists it no more.
             for record in self._cache_records:

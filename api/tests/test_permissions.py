@@ -11,7 +11,9 @@ from __future__ import annotations
 import pytest
 
 from api.tests.conftest import upload_form
-from courses.models import Assignment, Course, Feedback, Membership, Submission
+from courses import deadlines
+from courses.models import Assignment, Course, Extension, Feedback, Membership, Submission
+from courses.timestamps import parse_timestamp
 
 ROLES = ["anonymous", "olga", "sam", "tia", "gus", "ines", "ada"]
 C = "/api/v1/courses/phys101"
@@ -102,6 +104,28 @@ MATRIX = {
         [401, 404, 200, 200, 200, 200, 200],
     ),
     "collect": ("post", f"{A}/collect", {}, "json", [401, 404, 403, 403, 200, 200, 200]),
+    "change deadlines": (
+        "patch",
+        A,
+        {"due_date": "2030-01-01 00:00:00 UTC", "accept_until": "2030-01-02 00:00:00 UTC"},
+        "json",
+        [401, 404, 403, 403, 403, 200, 200],
+    ),
+    "extensions": ("get", f"{A}/extensions", None, None, [401, 404, 403, 403, 200, 200, 200]),
+    "grant extension": (
+        "put",
+        f"{A}/extensions/tia",
+        {"due_date": "2030-01-01 00:00:00 UTC"},
+        "json",
+        [401, 404, 403, 403, 403, 201, 201],
+    ),
+    "revoke extension": (
+        "delete",
+        f"{A}/extensions/sam",
+        None,
+        None,
+        [401, 404, 403, 403, 403, 204, 204],
+    ),
     "fetch feedback": ("get", f"{A}/feedback", None, None, [401, 404, 200, 200, 403, 403, 403]),
     "submission": (
         "get",
@@ -109,6 +133,13 @@ MATRIX = {
         None,
         None,
         [401, 404, 200, 404, 200, 200, 200],
+    ),
+    "remove submission": (
+        "delete",
+        "/api/v1/submissions/{sid}",
+        None,
+        None,
+        [401, 404, 403, 404, 403, 204, 204],
     ),
     "download submission": (
         "get",
@@ -147,16 +178,24 @@ CELLS = [
 def world(people, site_admin, released, unreleased, submission, feedback, client_for):
     users = {**people, "ada": site_admin, "anonymous": None}
     fetched = client_for(people["ines"]).get(f"{A}/release/files").json()
+    deadlines.grant_extension(
+        actor=None,
+        assignment=released,
+        username="sam",
+        due_date=parse_timestamp("2031-01-01 00:00:00 UTC"),
+    )
     return {"users": users, "sid": submission.pk, "file_url": fetched["files"][0]["url"]}
 
 
-def _counts() -> tuple[int, ...]:
+def _counts() -> tuple[object, ...]:
     return (
         Course.objects.count(),
         Membership.objects.count(),
         Assignment.objects.filter(release__isnull=False).count(),
         Submission.objects.count(),
         Feedback.objects.count(),
+        Extension.objects.count(),
+        *Assignment.objects.order_by("pk").values_list("due_date", "accept_until"),
     )
 
 
@@ -202,6 +241,8 @@ def test_matrix_covers_every_api_route():
         "courses/<str:course_id>/assignments/<str:assignment_id>/release/files",
         "courses/<str:course_id>/assignments/<str:assignment_id>/submissions",
         "courses/<str:course_id>/assignments/<str:assignment_id>/collect",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/extensions",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/extensions/<str:username>",
         "courses/<str:course_id>/assignments/<str:assignment_id>/feedback",
         "submissions/<int:submission_id>",
         "submissions/<int:submission_id>/download",

@@ -1,7 +1,10 @@
-"""Assignments of a course: list and detail, release and unrelease, fetch (the release
-manifest), submissions (submit and list), collect, and a student's feedback."""
+"""Assignments of a course: list and detail (and its due date and cutoff), release and
+unrelease, fetch (the release manifest), submissions (submit and list), collect, and a
+student's feedback."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -9,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from courses import selectors, services
+from courses import deadlines, selectors, services
 from courses.models import Assignment
 from courses.permissions import Action, get_assignment_for, get_course_for, may
 
@@ -17,6 +20,7 @@ from ..serializers import (
     AssignmentDetailSerializer,
     AssignmentSerializer,
     CollectInputSerializer,
+    DeadlinesInputSerializer,
     FeedbackSerializer,
     ReleaseInputSerializer,
     ReleaseManifestSerializer,
@@ -36,6 +40,16 @@ def _with_counts(assignment: Assignment, role: str) -> Assignment:
     return assignment
 
 
+def _as_seen_by(assignments: list[Assignment], role: str, user: Any) -> list[Assignment]:
+    """Counts for instructors and graders; students' own dates (extensions) for students."""
+    if may(role, Action.VIEW_ALL_SUBMISSIONS):
+        return [_with_counts(a, role) for a in assignments]
+    dates = deadlines.dates_for_many(assignments=assignments, student=user)
+    for assignment in assignments:
+        assignment.own_dates = dates[assignment.pk]
+    return assignments
+
+
 class AssignmentListView(APIView):
     @extend_schema(
         responses=AssignmentSerializer(many=True),
@@ -43,7 +57,7 @@ class AssignmentListView(APIView):
     )
     def get(self, request: Request, course_id: str) -> Response:
         course, role = get_course_for(request.user, course_id)
-        assignments = [_with_counts(a, role) for a in selectors.assignments_for(course, role)]
+        assignments = _as_seen_by(list(selectors.assignments_for(course, role)), role, request.user)
         return Response(AssignmentSerializer(assignments, many=True).data)
 
 
@@ -53,6 +67,26 @@ class AssignmentDetailView(APIView):
     )
     def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
         assignment, role = get_assignment_for(request.user, course_id, assignment_id)
+        [assignment] = _as_seen_by([assignment], role, request.user)
+        return Response(AssignmentDetailSerializer(assignment).data)
+
+    @extend_schema(
+        request=DeadlinesInputSerializer,
+        responses=AssignmentDetailSerializer,
+        summary="Change the due date and/or cutoff (no re-release)",
+    )
+    def patch(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, role = get_assignment_for(
+            request.user, course_id, assignment_id, Action.MANAGE_DEADLINES
+        )
+        given = DeadlinesInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        assignment = deadlines.set_deadlines(
+            actor=request.user,
+            assignment=assignment,
+            due_date=given.validated_data.get("due_date", deadlines.UNCHANGED),
+            accept_until=given.validated_data.get("accept_until", deadlines.UNCHANGED),
+        )
         return Response(AssignmentDetailSerializer(_with_counts(assignment, role)).data)
 
 

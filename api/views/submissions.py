@@ -1,4 +1,5 @@
-"""One submission by id: its files, the whole of it as a zip, and its feedback."""
+"""One submission by id: its files, its removal, the whole of it as a zip, and its
+feedback."""
 
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ class SubmissionDetailView(APIView):
         return Response(
             SubmissionWithFilesSerializer(submission, context={"request": request}).data
         )
+
+    @extend_schema(
+        responses={204: None},
+        summary="Remove a submission and its feedback (instructors; audited)",
+    )
+    def delete(self, request: Request, submission_id: int) -> Response:
+        submission, _ = get_submission_for(request.user, submission_id, Action.REMOVE_SUBMISSIONS)
+        services.delete_submission(actor=request.user, submission=submission)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SubmissionDownloadView(APIView):
