@@ -17,6 +17,8 @@ def test_students_see_released_assignments_only(people, released, unreleased, cl
         "released": True,
         "released_at": student[0]["released_at"],
         "due_date": None,
+        "accept_until": None,
+        "extended": False,
         "file_count": 2,
         "total_size": 4013,
     }
