@@ -5,7 +5,8 @@ One module-scoped scenario runs the whole course (nbgrader's CLI starts slowly, 
 run once and the tests read what happened): release (and --force), fetch (and --replace),
 submit (and --strict, and resubmissions), list in every mode, collect (again, --update,
 --before-duedate), autograde, generate_feedback, release_feedback, fetch_feedback (also after
-the student's local cache is gone), and removal.
+the student's local cache is gone), and removal (cached records, submissions on the server,
+a release).
 """
 
 from __future__ import annotations
@@ -131,10 +132,22 @@ def run(service, tmp_path_factory) -> dict[str, Any]:
     r["fetch without cache"] = sam.nbgrader("fetch_feedback", "ps1", "--course", COURSE)
     r["sam feedback again"] = sorted((sam.work / "ps1" / "feedback").glob("*/*.html"))
 
-    # Removal: the student's records, then a release; submissions cannot be removed.
+    # Removal: the student's records; a student cannot remove on the server, the instructor
+    # removes Tia's submissions; then a release.
     r["remove cached"] = sam.nbgrader("list", "--cached", "--remove")
     r["cached after removal"] = sam.list_json("--cached")
-    r["remove inbound"] = ines.nbgrader("list", "--inbound", "--remove", check=False)
+    r["sam remove inbound"] = sam.nbgrader(
+        "list", "--inbound", "--remove", "--course", COURSE, check=False
+    )
+    r["sam count before"] = len(submissions_of(service.url, tokens[SAM]))
+    r["remove inbound"] = ines.nbgrader("list", "--inbound", "--remove", "ps1", "--student", TIA)
+    r["after inbound removal"] = submissions_of(service.url, tokens[INES])
+    r["audit"] = service.server.manage(
+        "shell",
+        "-c",
+        "from courses.models import AuditEvent; print(sorted(set(AuditEvent.objects.filter("
+        "action='submission_deleted').values_list('actor_name', 'student_name'))))",
+    ).stdout
     r["remove release"] = ines.nbgrader("list", "--remove", "--course", OTHER)
     r["sam after removal"] = sam.list_json()
     return r
@@ -284,9 +297,18 @@ def test_fetch_feedback_works_when_the_local_cache_is_gone(run):
 def test_removal_of_cached_records_and_of_a_release(run):
     assert "Removing submitted assignments:" in run["remove cached"].output
     assert run["cached after removal"] == []
-    assert not run["remove inbound"].ok
-    no_traceback(run["remove inbound"])
-    assert "Submissions stay on the exchange server" in run["remove inbound"].output
+    assert not run["sam remove inbound"].ok
+    no_traceback(run["sam remove inbound"])
+    assert (
+        "As student you may not remove submissions from cli101" in run["sam remove inbound"].output
+    )
+    assert run["remove inbound"].ok
+    assert "Removing submitted assignments:" in run["remove inbound"].output
+    assert f"{COURSE} {TIA} ps1" in run["remove inbound"].output
+    left = run["after inbound removal"]
+    assert {s["student"] for s in left} == {SAM}
+    assert len(left) == run["sam count before"]
+    assert f"[('{INES}', '{TIA}')]" in run["audit"]
     assert "Removing released assignments:" in run["remove release"].output
     assert [(a["course_id"], a["assignment_id"]) for a in run["sam after removal"]] == [
         (COURSE, "ps1")
