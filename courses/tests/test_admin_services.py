@@ -18,6 +18,7 @@ from courses.models import (
     Blob,
     Bundle,
     Course,
+    Extension,
     Feedback,
     Membership,
     Submission,
@@ -300,3 +301,66 @@ def test_deleting_a_user_in_the_admin_frees_their_submissions(admin_client, fill
     assert not any(blobstore.exists(sha) for sha in own)
     with pytest.raises(services.PermissionDenied):
         services.delete_user(actor=people["ines"], user=people["tia"])
+
+
+def test_cutoff_and_extensions_in_the_admin_go_through_the_deadline_services(
+    admin_client, filled, people
+):
+    assignment = filled.assignment
+    url = f"/admin/courses/assignment/{assignment.pk}/change/"
+    bad = admin_client.post(
+        url,
+        {
+            "due_date_0": "2030-01-02",
+            "due_date_1": "12:00:00",
+            "accept_until_0": "2030-01-01",
+            "accept_until_1": "12:00:00",
+        },
+    )
+    assert any("cannot be before the due date" in m for m in messages_of(bad))
+    assignment.refresh_from_db()
+    assert assignment.due_date is None and assignment.accept_until is None
+    admin_client.post(
+        url,
+        {
+            "due_date_0": "2030-01-01",
+            "due_date_1": "12:00:00",
+            "accept_until_0": "2030-01-02",
+            "accept_until_1": "12:00:00",
+        },
+    )
+    assignment.refresh_from_db()
+    assert assignment.accept_until == dt.datetime(2030, 1, 2, 12, tzinfo=dt.UTC)
+    added = admin_client.post(
+        "/admin/courses/extension/add/",
+        {
+            "assignment": assignment.pk,
+            "student": people["sam"].pk,
+            "due_date_0": "2030-01-05",
+            "due_date_1": "12:00:00",
+            "accept_until_0": "",
+            "accept_until_1": "",
+        },
+    )
+    assert added.status_code == 302, added.content[:2000]
+    extension = Extension.objects.get()
+    assert (extension.due_date.day, extension.granted_by.username) == (5, "it-admin")
+    admin_client.post(
+        f"/admin/courses/extension/{extension.pk}/change/",
+        {"due_date_0": "2030-01-06", "due_date_1": "12:00:00"},
+    )
+    extension.refresh_from_db()
+    assert extension.due_date.day == 6
+    admin_client.post(f"/admin/courses/extension/{extension.pk}/delete/", {"post": "yes"})
+    assert not Extension.objects.exists()
+    assert list(
+        AuditEvent.objects.filter(actor_name="it-admin")
+        .order_by("id")
+        .values_list("action", flat=True)
+    ) == [
+        "due_date_changed",
+        "cutoff_changed",
+        "extension_granted",
+        "extension_granted",
+        "extension_revoked",
+    ]
