@@ -27,14 +27,8 @@ from .models import Assignment, AuditEvent, Extension, Membership
 from .permissions import Action
 from .timestamps import format_timestamp
 
-
-class _Unchanged:
-    def __repr__(self) -> str:
-        return "UNCHANGED"
-
-
-UNCHANGED: Any = _Unchanged()
-"""A keyword left as ``UNCHANGED`` keeps the current value (``None`` clears it)."""
+# A keyword left as UNCHANGED keeps the current value (None clears it).
+UNCHANGED: Any = object()
 
 
 class PastCutoff(PermissionDenied):
