@@ -57,7 +57,7 @@ class ExchangeAutoSchema(AutoSchema):
         if not self.get_auth():
             return ["403", "404"]  # signed download links: expired, or not valid
         codes = [code for code in ERRORS if code not in WRITE_ONLY]
-        if self.method in ("POST", "PUT", "DELETE"):
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += sorted(WRITE_ONLY)
         return sorted(codes)
 
