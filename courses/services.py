@@ -556,7 +556,12 @@ def submit_assignment(
         within_quota(staged.entries)
         now = timezone.now()
         # The cutoff may have passed while the bytes arrived; the dates are read afresh.
-        fresh = Assignment.objects.filter(pk=assignment.pk).first() or assignment
+        fresh = Assignment.objects.filter(pk=assignment.pk).first()
+        if fresh is None:
+            raise NotFound(
+                f"Assignment {assignment.code!r} was deleted while your submission was being "
+                "sent; nothing was recorded."
+            )
         deadlines.check_open(assignment=fresh, student=student, at=now)
         last = Submission.objects.filter(assignment=assignment, student=student).aggregate(
             last=Max("timestamp")
@@ -752,6 +757,9 @@ def delete_course(*, actor: AbstractBaseUser | None, course: Course) -> None:
 def delete_assignment(*, actor: AbstractBaseUser | None, assignment: Assignment) -> None:
     """Delete an assignment with its release, submissions and feedback (site admins)."""
     _require_site_admin(actor, f"assignment {assignment.code!r}")
+    # Wait for the course's uploads in flight and keep new ones out until this commits, so
+    # none of them records a row that points at the deleted assignment.
+    _lock_course(assignment.course, exclusive=True)
     assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
     submissions = Submission.objects.filter(assignment=assignment)
     bundle_ids = [

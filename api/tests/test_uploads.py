@@ -281,24 +281,28 @@ def test_json_body_over_the_memory_limit_is_413_unread(people, client_for, setti
     assert Membership.objects.count() == before
 
 
-@pytest.mark.parametrize("vanishes", ["course", "membership"])
+@pytest.mark.parametrize("vanishes", ["course", "assignment", "membership"])
 def test_upload_whose_course_or_member_vanishes_mid_request_is_404_with_a_sentence(
     vanishes, sam, released, monkeypatch
 ):
-    """Another request deletes the course (or removes the student) while this upload's
-    bytes are being checked: a 404 sentence, nothing recorded, never a 500."""
+    """Another request deletes the course or the assignment (or removes the student) while
+    this upload's bytes are being checked: a 404 sentence, nothing recorded, never a 500."""
     stage = services.stage_bundle
 
     def stage_then_vanish(**kwargs):
         staged = stage(**kwargs)
         if vanishes == "course":
             services.delete_course(actor=None, course=released.course)
+        elif vanishes == "assignment":
+            services.delete_assignment(actor=None, assignment=released)
         else:
             services.remove_member(course=released.course, username="sam", actor=None)
         return staged
 
     monkeypatch.setattr(services, "stage_bundle", stage_then_vanish)
     body = _refused(sam.post(SUBMIT, upload_form(NOTEBOOK)), 404, "not_found")
-    assert ("was deleted while" if vanishes == "course" else "You were removed") in body["detail"]
+    assert ("You were removed" if vanishes == "membership" else "was deleted while") in body[
+        "detail"
+    ]
     assert not Submission.objects.exists()
     assert not Bundle.objects.filter(kind="submission").exists()
