@@ -347,10 +347,18 @@ def _spawner(*groups: str) -> Any:
     )
 
 
+def _run_coroutine(coroutine: Any) -> Any:
+    """Run a coroutine on a loop of its own, in a thread: Playwright's sync API (the browser
+    tests earlier in the session) leaves an event loop running in the main thread."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def hub_python_problems(code: str) -> list[str]:
     """A jupyterhub_config.py (or hub.extraConfig) snippet: run it and read what it sets."""
-    import asyncio
-
     # The one-machine recipe (docs/one-machine.md) reads the service's env file: the page's
     # own, written to a temporary file (tests/test_one_machine.py runs the whole recipe).
     from tests.one_machine import DOC, doc_files
@@ -378,8 +386,8 @@ def hub_python_problems(code: str) -> list[str]:
     profiles = c.KubeSpawner.get("profile_list")
     if callable(profiles):
         keys = set(FACTS["kubespawner_profile_keys"])
-        student = asyncio.run(profiles(_spawner("nbgrader-phys101")))
-        teacher = asyncio.run(profiles(_spawner("nbgrader-chem1", "formgrade-phys101")))
+        student = _run_coroutine(profiles(_spawner("nbgrader-phys101")))
+        teacher = _run_coroutine(profiles(_spawner("nbgrader-chem1", "formgrade-phys101")))
         for profile in student + teacher:
             if set(profile) - keys:
                 problems.append(f"profile keys {set(profile) - keys} are not KubeSpawner's")
