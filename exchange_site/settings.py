@@ -230,7 +230,12 @@ else:
 
 STORAGES = {
     "default": _default_storage,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # The site's own CSS and scripts, public by nature: collected as root into the image
+    # and read by the service's user, so not private like the files people upload.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage",
+        "OPTIONS": {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755},
+    },
 }
 
 # --- Limits ---------------------------------------------------------------------------

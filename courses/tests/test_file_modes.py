@@ -149,3 +149,24 @@ def test_submissions_stored_by_the_service_are_private(local_storage, released, 
     )
     blob = submission.bundle.entries.get().blob
     assert mode(local_storage / blob.storage_name) == 0o600
+
+
+def test_collected_static_files_stay_readable_by_the_services_user(tmp_path, settings):
+    """The image collects static files as root and serves them as another user: they are
+    public (0644 in 0755 directories), unlike the private files people upload."""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+    from django.core.management import call_command
+
+    from django.utils.functional import empty
+
+    settings.STATIC_ROOT = str(tmp_path / "static")
+    staticfiles_storage._setup()  # the lazy storage reads STATIC_ROOT afresh
+    try:
+        call_command("collectstatic", "--noinput", "-v0")
+    finally:
+        staticfiles_storage._wrapped = empty
+    paths = list((tmp_path / "static").rglob("*"))
+    assert paths
+    for path in paths:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o755 if path.is_dir() else 0o644), path
