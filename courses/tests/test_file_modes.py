@@ -156,7 +156,6 @@ def test_collected_static_files_stay_readable_by_the_services_user(tmp_path, set
     public (0644 in 0755 directories), unlike the private files people upload."""
     from django.contrib.staticfiles.storage import staticfiles_storage
     from django.core.management import call_command
-
     from django.utils.functional import empty
 
     settings.STATIC_ROOT = str(tmp_path / "static")
