@@ -568,19 +568,36 @@ def submit_assignment(
         )["last"]
         if last is not None and now <= last:
             now = last + dt.timedelta(microseconds=1)
-        bundle = record_bundle(kind=Bundle.Kind.SUBMISSION, staged=staged)
-        submission = Submission.objects.create(
-            assignment=assignment, student=student, timestamp=now, bundle=bundle
+        submission = _record_submission(
+            assignment=assignment, student=student, timestamp=now, staged=staged, actor=student
         )
-        record_event(
-            action=AuditEvent.Action.SUBMITTED,
-            actor=student,
-            assignment=assignment,
-            student=student,
-            submission=submission,
-            files=len(staged.entries),
-            late=submission.is_late,
-        )
+    return submission
+
+
+def _record_submission(
+    *,
+    assignment: Assignment,
+    student: AbstractBaseUser,
+    timestamp: dt.datetime,
+    staged: StagedBundle,
+    actor: AbstractBaseUser | None,
+    **details: Any,
+) -> Submission:
+    """Inside the caller's transaction: the submission's bundle, its row and its audit event."""
+    bundle = record_bundle(kind=Bundle.Kind.SUBMISSION, staged=staged)
+    submission = Submission.objects.create(
+        assignment=assignment, student=student, timestamp=timestamp, bundle=bundle
+    )
+    record_event(
+        action=AuditEvent.Action.SUBMITTED,
+        actor=actor,
+        assignment=assignment,
+        student=student,
+        submission=submission,
+        files=len(staged.entries),
+        late=submission.is_late,
+        **details,
+    )
     return submission
 
 
@@ -921,18 +938,12 @@ def import_submission(
     ).first()
     if existing is not None:
         return existing, False
-    bundle = record_bundle(kind=Bundle.Kind.SUBMISSION, staged=staged)
-    submission = Submission.objects.create(
-        assignment=assignment, student=student, timestamp=timestamp, bundle=bundle
-    )
-    record_event(
-        action=AuditEvent.Action.SUBMITTED,
-        actor=None,
+    submission = _record_submission(
         assignment=assignment,
         student=student,
-        submission=submission,
-        files=len(staged.entries),
-        late=submission.is_late,
+        timestamp=timestamp,
+        staged=staged,
+        actor=None,
         imported=True,
     )
     return submission, True
