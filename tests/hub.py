@@ -33,6 +33,8 @@ from typing import Any
 
 import requests
 
+from tests.processes import read_log, terminate
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PROXY = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -277,20 +279,11 @@ class JupyterHub:
         raise RuntimeError(f"JupyterHub did not come up in {self.startup_timeout} s")
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                process.kill()
-                process.wait(timeout=10)
+        terminate(process, timeout=30)
         for pid_file in ("gunicorn.pid", "proxy.pid"):
             _stop_pid_file(self.dir / pid_file)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -30,6 +30,7 @@ from typing import Any
 import requests
 
 from tests.hub import BIN, PROXY, REPO, _alive, _stop_pid_file, free_port
+from tests.processes import read_log, terminate
 
 DOC = REPO / "docs" / "one-machine.md"
 SERVICE = "nbgrader-exchange"
@@ -215,20 +216,11 @@ class Recipe:
         raise RuntimeError(f"the hub did not come up in {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                process.kill()
-                process.wait(timeout=10)
+        terminate(process, timeout=30)
         # The hub stops its service, proxy and servers; these are for a hub that could not.
         for pid_file in (self.gunicorn_pid, self.path("/srv/jupyterhub") / "jupyterhub-proxy.pid"):
             _stop_pid_file(pid_file)
