@@ -20,6 +20,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from . import services
 from .exceptions import BadRequest, NotFound, PermissionDenied
@@ -174,7 +175,7 @@ def grant_extension(
     extension.due_date = due_date
     extension.accept_until = accept_until
     extension.granted_by = actor if actor is not None and actor.pk else None
-    extension.granted_at = services.timezone.now()
+    extension.granted_at = timezone.now()
     extension.save()
     services.record_event(
         action=AuditEvent.Action.EXTENSION_GRANTED,

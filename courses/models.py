@@ -1,7 +1,7 @@
 """The data model: courses, memberships, assignments, submissions, feedback, and the
 content-addressed bundles of files they carry.
 
-Cross-model workflows live in ``courses/services.py``, never in ``save()`` or signals.
+Cross-model workflows live in ``courses/services/``, never in ``save()`` or signals.
 """
 
 from __future__ import annotations

@@ -299,7 +299,7 @@ def test_upload_whose_course_or_member_vanishes_mid_request_is_404_with_a_senten
             services.remove_member(course=released.course, username="sam", actor=None)
         return staged
 
-    monkeypatch.setattr(services, "stage_bundle", stage_then_vanish)
+    monkeypatch.setattr(services.bundles, "stage_bundle", stage_then_vanish)
     body = _refused(sam.post(SUBMIT, upload_form(NOTEBOOK)), 404, "not_found")
     assert ("You were removed" if vanishes == "membership" else "was deleted while") in body[
         "detail"

@@ -179,7 +179,7 @@ def test_s3_backup_refuses_an_existing_key_and_leaves_nothing_when_it_fails(
     def lost(sha, work):
         raise backup._missing(sha)
 
-    monkeypatch.setattr(backup, "_download", lost)
+    monkeypatch.setattr(backup.dump, "_download", lost)
     with pytest.raises(backup.BackupError, match="missing from storage"):
         backup.backup_to_s3(url=f"s3://{bucket}/two/")
     keys = [item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
@@ -198,13 +198,13 @@ def test_s3_backup_refuses_an_existing_key_and_leaves_nothing_when_it_fails(
         region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
     )
-    monkeypatch.setattr(backup, "s3_client", lambda: wrong)
+    monkeypatch.setattr(backup.s3, "s3_client", lambda: wrong)
     with pytest.raises(backup.BackupError, match=f"Cannot use s3://{bucket}/three"):
         backup.backup_to_s3(url=f"s3://{bucket}/three/")
 
 
 def test_large_archives_go_up_in_several_parts(s3_storage, data, monkeypatch):
-    monkeypatch.setattr(backup, "S3_PART_SIZE", 5 * 1024 * 1024)
+    monkeypatch.setattr(backup.s3, "S3_PART_SIZE", 5 * 1024 * 1024)
     services.release_assignment(
         actor=None,
         course=data.course,

@@ -57,7 +57,7 @@ def test_cutoff_passing_while_the_bytes_arrive_records_nothing(people, released,
         )
         return staged
 
-    monkeypatch.setattr(services, "stage_bundle", slow_stage)
+    monkeypatch.setattr(services.bundles, "stage_bundle", slow_stage)
     with pytest.raises(deadlines.PastCutoff):
         services.submit_assignment(
             student=people["sam"], assignment=released, upload=make_upload(FILES)

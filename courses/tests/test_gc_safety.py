@@ -217,7 +217,7 @@ def _during_staging(monkeypatch, action) -> None:
         action()
         return staged
 
-    monkeypatch.setattr(services, "stage_bundle", stage_then_act)
+    monkeypatch.setattr(services.bundles, "stage_bundle", stage_then_act)
 
 
 def test_submit_to_a_course_deleted_meanwhile_is_404_and_leaves_no_bundle(
@@ -291,7 +291,7 @@ def test_course_deletion_waits_for_submissions_in_flight_and_leaves_no_ownerless
         go_on.wait(30)
         return bundle
 
-    monkeypatch.setattr(services, "record_bundle", slow_record)
+    monkeypatch.setattr(services.bundles, "record_bundle", slow_record)
 
     def submit() -> None:
         try:

@@ -121,11 +121,11 @@ def test_quota_is_checked_again_under_the_submission_lock(settings, people, rele
 
     def stage_while_another_lands(**kwargs):
         staged = real_stage(**kwargs)
-        monkeypatch.setattr(services, "stage_bundle", real_stage)
+        monkeypatch.setattr(services.bundles, "stage_bundle", real_stage)
         submit(people, released, files={"other.bin": b"o" * 3000})
         return staged
 
-    monkeypatch.setattr(services, "stage_bundle", stage_while_another_lands)
+    monkeypatch.setattr(services.bundles, "stage_bundle", stage_while_another_lands)
     with pytest.raises(TooLarge, match="quota"):
         submit(people, released, files={"mine.bin": b"m" * 3000})
     assert Submission.objects.filter(student=people["sam"]).count() == 1
@@ -196,7 +196,7 @@ def test_the_audit_survives_the_rollback_of_the_upload_it_describes(monkeypatch)
         real_record_bundle(**kwargs)
         raise RuntimeError("the disk caught fire")
 
-    monkeypatch.setattr(services, "record_bundle", record_then_fail)
+    monkeypatch.setattr(services.bundles, "record_bundle", record_then_fail)
     upload = make_upload({"ps1.ipynb": b'{"answer": 42}'})
     with pytest.raises(RuntimeError):
         services.submit_assignment(student=sam, assignment=assignment, upload=upload)

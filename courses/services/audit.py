@@ -1,0 +1,37 @@
+"""The audit trail every operation writes: one ``AuditEvent`` per change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from ..models import Assignment, AuditEvent, Course, Submission
+
+# --- audit --------------------------------------------------------------------------------
+
+
+def record_event(
+    *,
+    action: str,
+    actor: AbstractBaseUser | None,
+    course: Course | None = None,
+    assignment: Assignment | None = None,
+    student: AbstractBaseUser | None = None,
+    submission: Submission | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    if assignment is not None and course is None:
+        course = assignment.course
+    return AuditEvent.objects.create(
+        action=action,
+        actor=actor if actor is not None and actor.pk else None,
+        actor_name=actor.get_username() if actor is not None else "system",
+        course=course,
+        course_code=course.code if course else "",
+        assignment=assignment,
+        assignment_code=assignment.code if assignment else "",
+        student_name=student.get_username() if student is not None else "",
+        submission=submission,
+        detail=detail,
+    )

@@ -1,0 +1,158 @@
+"""Uploads and bundles: an uploader's manifest and archive are checked and their bytes
+staged in the blob store outside any transaction (``stage_bundle``), then recorded as a
+``Bundle`` inside the operation's transaction (``record_bundle``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .. import blobstore
+from ..archive import Limits, ManifestEntry, iter_archive, parse_manifest
+from ..exceptions import BadArchive, Conflict
+from ..models import Blob, Bundle, BundleEntry
+from ..storage_checks import correct_blob_sizes, gc_guard
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Upload:
+    """What an uploader sends: a manifest of every file, and an archive (tar.gz) holding the
+    files whose bytes the server does not already have within what the uploader may read."""
+
+    manifest: str | bytes | list[Any]
+    archive: IO[bytes] | None = None
+
+
+# --- bundles ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagedBundle:
+    entries: list[ManifestEntry]
+    # The size of each file's bytes: measured on the bytes received, or the stored blob's
+    # own for a file referenced without bytes. Never a size the manifest merely claims.
+    sizes: dict[str, int]
+    # Hashes whose bytes this upload sent (and so measured).
+    received: frozenset[str] = frozenset()
+
+    @property
+    def total_size(self) -> int:
+        return sum(self.sizes[entry.sha256] for entry in self.entries)
+
+
+def stage_bundle(
+    *,
+    upload: Upload,
+    readable_shas: Iterable[str] | None = None,
+    check_manifest: Callable[[list[ManifestEntry]], None] | None = None,
+) -> StagedBundle:
+    """Check an upload and put its bytes in storage; no database rows are written.
+
+    ``readable_shas`` are the hashes the uploader may reference without sending bytes; a
+    file listed in the manifest is accepted without bytes only if its hash is among them and
+    the manifest gives the stored file's own size. ``check_manifest`` may refuse the
+    manifest before a byte is stored (a quota).
+    """
+    limits = Limits.from_settings()
+    entries = parse_manifest(upload.manifest, limits)
+    if check_manifest is not None:
+        check_manifest(entries)
+    by_path = {entry.path: entry for entry in entries}
+    wanted = {entry.sha256 for entry in entries}
+    known = _known_shas(wanted, readable_shas)
+    sizes: dict[str, int] = {}
+    if upload.archive is not None:
+        for path, size, stream in iter_archive(upload.archive, limits):
+            entry = by_path.get(path)
+            if entry is None:
+                raise BadArchive(f"Archive member {path!r} is not listed in the manifest.")
+            if size != entry.size:
+                raise BadArchive(
+                    f"File {path!r} has {size} bytes in the archive but {entry.size} in the "
+                    "manifest."
+                )
+            sizes[entry.sha256] = blobstore.store_stream(
+                stream, path=path, size=entry.size, sha256=entry.sha256
+            )
+    received = frozenset(sizes)
+    for entry in entries:
+        if entry.sha256 in received:
+            continue
+        if entry.sha256 not in known:
+            raise BadArchive(
+                f"File {entry.path!r} is listed in the manifest but its bytes are neither in "
+                "the archive nor already stored where you may read them.",
+                code="missing_file",
+            )
+        if entry.size != known[entry.sha256]:
+            raise BadArchive(
+                f"Manifest entry {entry.path!r} names a stored file of "
+                f"{known[entry.sha256]} bytes with SHA-256 {entry.sha256}, but gives its size "
+                f"as {entry.size} bytes; list it with its own size.",
+                code="bad_manifest",
+            )
+        sizes[entry.sha256] = known[entry.sha256]
+    return StagedBundle(entries=entries, sizes=sizes, received=received)
+
+
+def _known_shas(wanted: set[str], readable_shas: Iterable[str] | None) -> dict[str, int]:
+    """The stored size of each wanted hash the uploader may reference without bytes."""
+    if not readable_shas:
+        return {}
+    allowed = wanted & set(readable_shas)
+    return dict(Blob.objects.filter(sha256__in=allowed).values_list("sha256", "size"))
+
+
+def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
+    """The bundle's rows; call inside the transaction that records what owns it."""
+    sizes = staged.sizes
+    # Held until the transaction ends: gc_blobs cannot delete what this bundle references.
+    with gc_guard():
+        # Bytes a collection may have removed since they were staged or found: those with no
+        # row, and those whose row no bundle references (a collection's next candidates).
+        # Their bytes must be in storage now; under the lock they then stay.
+        referenced = set(
+            BundleEntry.objects.filter(blob_id__in=sizes).values_list("blob_id", flat=True)
+        )
+        for sha in sorted(sizes.keys() - referenced):
+            if not blobstore.exists(sha):
+                raise Conflict(
+                    "Some files of this upload were removed from storage while it was being "
+                    "recorded; send it again.",
+                    code="retry",
+                )
+    Blob.objects.bulk_create(
+        [Blob(sha256=sha, size=size) for sha, size in sizes.items()], ignore_conflicts=True
+    )
+    _correct_sizes(staged)
+    bundle = Bundle.objects.create(
+        kind=kind, file_count=len(staged.entries), total_size=staged.total_size
+    )
+    BundleEntry.objects.bulk_create(
+        [
+            BundleEntry(bundle=bundle, path=entry.path, blob_id=entry.sha256)
+            for entry in staged.entries
+        ]
+    )
+    return bundle
+
+
+def _correct_sizes(staged: StagedBundle) -> None:
+    """Bytes just received and measured are the truth: a row that says otherwise (written
+    before manifests were checked) takes their size, and so do the bundles that list it."""
+    measured = staged.received
+    if not measured:
+        return
+    for sha in correct_blob_sizes({sha: staged.sizes[sha] for sha in measured}):
+        logger.warning(
+            "blob %s was recorded with a wrong size; corrected to %d", sha, staged.sizes[sha]
+        )
+
+
+def _shas_of(bundles: Iterable[int | None]) -> set[str]:
+    ids = [pk for pk in bundles if pk is not None]
+    return set(BundleEntry.objects.filter(bundle_id__in=ids).values_list("blob_id", flat=True))

@@ -1,0 +1,94 @@
+"""Feedback: graders release it for a submission, its student fetches it."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from ..exceptions import NotFound
+from ..limits import audited_upload
+from ..models import Assignment, AuditEvent, Bundle, Feedback, Submission
+from ..permissions import Action
+from . import bundles
+from .audit import record_event
+from .bundles import Upload, _shas_of
+from .guards import _require, _require_course
+
+# --- feedback -----------------------------------------------------------------------------
+
+
+@audited_upload("feedback")
+def release_feedback(
+    *, actor: AbstractBaseUser | None, submission: Submission, upload: Upload
+) -> Feedback:
+    """Release feedback for one submission; releasing again replaces the files."""
+    assignment = submission.assignment
+    _require(actor, assignment.course, Action.RELEASE_FEEDBACK)
+    readable = _shas_of(
+        [
+            submission.bundle_id,
+            assignment.release_id,
+            *Feedback.objects.filter(submission__assignment=assignment).values_list(
+                "bundle_id", flat=True
+            ),
+        ]
+    )
+    staged = bundles.stage_bundle(upload=upload, readable_shas=readable)
+    with transaction.atomic():
+        _require_course(assignment.course)
+        try:
+            # get(), not first(): the model's ordering would join (and lock) other tables.
+            Submission.objects.select_for_update().get(pk=submission.pk)
+        except Submission.DoesNotExist:
+            raise NotFound(
+                "This submission was deleted while the feedback was being sent."
+            ) from None
+        old = Feedback.objects.filter(submission=submission).first()
+        bundle = bundles.record_bundle(kind=Bundle.Kind.FEEDBACK, staged=staged)
+        if old is None:
+            feedback = Feedback.objects.create(
+                submission=submission, bundle=bundle, released_by=actor
+            )
+        else:
+            # The replaced bundle stays (ownerless) until gc_blobs, as a replaced release does:
+            # a collect or a page that read the old feedback an instant ago still lists it.
+            old.bundle = bundle
+            old.released_by = actor
+            old.released_at = timezone.now()
+            old.save()
+            feedback = old
+        record_event(
+            action=AuditEvent.Action.FEEDBACK_RELEASED,
+            actor=actor,
+            assignment=assignment,
+            student=submission.student,
+            submission=submission,
+            files=len(staged.entries),
+        )
+    return feedback
+
+
+@transaction.atomic
+def fetch_feedback(
+    *, student: AbstractBaseUser, assignment: Assignment, submission: Submission | None = None
+) -> list[Feedback]:
+    """The feedback on a student's own submissions (one, or all), recorded as fetched."""
+    _require(student, assignment.course, Action.FETCH_FEEDBACK)
+    feedback = Feedback.objects.filter(
+        submission__assignment=assignment, submission__student=student
+    ).select_related("submission", "bundle")
+    if submission is not None:
+        if submission.student_id != student.pk or submission.assignment_id != assignment.pk:
+            raise NotFound("There is no such submission of yours.")
+        feedback = feedback.filter(submission=submission)
+    result = list(feedback.order_by("submission__timestamp"))
+    record_event(
+        action=AuditEvent.Action.FEEDBACK_FETCHED,
+        actor=student,
+        assignment=assignment,
+        student=student,
+        submission=submission,
+        feedback=len(result),
+    )
+    return result
