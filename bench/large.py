@@ -51,8 +51,9 @@ def sha256_file(path: Path) -> str:
 
 
 def run_large(target: Target, *, size: int, limit: int, workdir: Path) -> dict[str, Any]:
-    from nbgrader_exchange import client as client_module
-    from nbgrader_exchange.client import ServiceError, entry_from_bytes, entry_from_file
+    from nbgrader_exchange import transfer as transfer_module
+    from nbgrader_exchange.client import ServiceError
+    from nbgrader_exchange.files import entry_from_bytes, entry_from_file
 
     tokens = target.tokens({"big-admin": True, "big-instructor": False, "big-student": False})
     live_setup.create_course(
@@ -80,7 +81,7 @@ def run_large(target: Target, *, size: int, limit: int, workdir: Path) -> dict[s
     target.sampler.mark()
     # The client's own share of the upload: hashing the file and writing the tar.gz.
     archive_s: list[float] = []
-    original = client_module.write_archive
+    original = transfer_module.write_archive
 
     def timed_write_archive(*args: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
@@ -89,14 +90,14 @@ def run_large(target: Target, *, size: int, limit: int, workdir: Path) -> dict[s
         finally:
             archive_s.append(time.perf_counter() - began)
 
-    client_module.write_archive = timed_write_archive
+    transfer_module.write_archive = timed_write_archive
     start = time.perf_counter()
     try:
         entry = entry_from_file("ps1/big.bin", source)
         hash_s = time.perf_counter() - start
         submission = student.upload_bundle(f"{url}/submissions", [entry], what="submit")
     finally:
-        client_module.write_archive = original
+        transfer_module.write_archive = original
     upload_s = time.perf_counter() - start
     upload_peak = target.sampler.mark()
 

@@ -151,7 +151,7 @@ def run_render(
     baseline_s: float,
     deadline_s: float,
 ) -> dict[str, Any]:
-    from nbgrader_exchange.client import entry_from_bytes
+    from nbgrader_exchange.files import entry_from_bytes
 
     students = [f"viewer{n}" for n in range(viewers)] if distinct else ["viewer0"]
     tokens = target.tokens(

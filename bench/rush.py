@@ -184,7 +184,8 @@ def run_rush(
         instructor_token=tokens["bench-instructor"],
         students=names,
     )
-    from nbgrader_exchange.client import BlobCache, DownloadStats, entry_from_bytes
+    from nbgrader_exchange.files import entry_from_bytes
+    from nbgrader_exchange.transfer import BlobCache, DownloadStats
 
     phases: list[Phase] = []
     current: list[Phase] = []

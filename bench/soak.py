@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    from nbgrader_exchange.client import entry_from_bytes
+    from nbgrader_exchange.files import entry_from_bytes
 
     work = Workload(args.students)
     names = work.names

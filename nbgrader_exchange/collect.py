@@ -17,8 +17,8 @@ from typing import Any
 from nbgrader.exchange.abc import ExchangeCollect as ABCExchangeCollect
 from nbgrader.utils import parse_utc
 
-from .client import DownloadStats
 from .exchange import Exchange
+from .transfer import DownloadStats
 
 
 class ExchangeCollect(Exchange, ABCExchangeCollect):

@@ -17,7 +17,9 @@ from jupyter_core.paths import jupyter_data_dir
 from nbgrader.exchange.abc import Exchange as ABCExchange
 from traitlets import Bool, Float, Integer, Unicode, default
 
-from .client import BlobCache, ExchangeClient, ServiceError
+from .client import ExchangeClient
+from .errors import ServiceError
+from .transfer import BlobCache
 
 # nbgrader's timestamp format; the service sends timestamps in exactly this shape.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"

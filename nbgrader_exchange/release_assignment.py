@@ -8,8 +8,9 @@ from typing import Any
 
 from nbgrader.exchange.abc import ExchangeReleaseAssignment as ABCExchangeReleaseAssignment
 
-from .client import FileEntry, ServiceError, scan_directory
+from .errors import ServiceError
 from .exchange import Exchange
+from .files import FileEntry, scan_directory
 
 
 class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):

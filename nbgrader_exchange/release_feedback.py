@@ -19,8 +19,8 @@ from typing import Any
 from nbgrader.exchange.abc import ExchangeReleaseFeedback as ABCExchangeReleaseFeedback
 from nbgrader.utils import parse_utc
 
-from .client import entry_from_file, sha256_of
 from .exchange import Exchange
+from .files import entry_from_file, sha256_of
 
 
 class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):

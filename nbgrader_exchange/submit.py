@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 
-from .client import FileEntry, entry_from_bytes, scan_directory
 from .exchange import Exchange
+from .files import FileEntry, entry_from_bytes, scan_directory
 
 # Written by the exchange, never taken from the student's directory.
 RESERVED = ("timestamp.txt", "submission_secret.txt")

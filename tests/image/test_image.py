@@ -29,7 +29,8 @@ import requests
 import tomllib
 
 from api.tests.live import free_port
-from nbgrader_exchange.client import ExchangeClient, entry_from_bytes
+from nbgrader_exchange.client import ExchangeClient
+from nbgrader_exchange.files import entry_from_bytes
 from tests.chart.helpers import REPO, by_kind, manifests, one
 
 IMAGE_REPOSITORY = os.environ.get("EXCHANGE_TEST_IMAGE", "")

@@ -17,17 +17,9 @@ from typing import Any
 import pytest
 
 from api.tests.live import free_port
-from nbgrader_exchange.client import (
-    BlobCache,
-    DownloadStats,
-    ExchangeClient,
-    MultipartBody,
-    Progress,
-    ServiceError,
-    entry_from_bytes,
-    local_path,
-    scan_directory,
-)
+from nbgrader_exchange.client import ExchangeClient, ServiceError
+from nbgrader_exchange.files import entry_from_bytes, local_path, scan_directory
+from nbgrader_exchange.transfer import BlobCache, DownloadStats, MultipartBody, Progress
 
 from .support import REPO
 
@@ -240,7 +232,7 @@ def test_a_download_that_keeps_breaking_off_is_one_sentence(scripted, tmp_path):
 def test_reasons_read_as_plain_words():
     import requests
 
-    from nbgrader_exchange.client import _never_sent, _reason
+    from nbgrader_exchange.errors import _never_sent, _reason
 
     assert _never_sent(requests.ConnectTimeout())
     assert not _never_sent(requests.ReadTimeout())
@@ -397,7 +389,8 @@ def test_an_upload_is_resent_whole_when_the_server_lacks_a_known_file(clients):
 def test_the_plugin_never_imports_django():
     code = (
         "import sys, nbgrader_exchange\n"
-        "from nbgrader_exchange import client, exchange, list, submit, collect\n"
+        "from nbgrader_exchange import client, errors, files, transfer, exchange, list, submit\n"
+        "from nbgrader_exchange import collect\n"
         "from nbgrader_exchange import fetch_assignment, fetch_feedback\n"
         "from nbgrader_exchange import release_assignment, release_feedback\n"
         "print('django' in sys.modules)\n"

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from nbgrader_exchange.client import ExchangeClient, entry_from_bytes
+from nbgrader_exchange.client import ExchangeClient
+from nbgrader_exchange.files import entry_from_bytes
 
 
 class ClosesReusedConnections:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from api.tests.live import LiveServer
-from nbgrader_exchange.client import ExchangeClient, ServiceError, entry_from_bytes
+from nbgrader_exchange.client import ExchangeClient, ServiceError
+from nbgrader_exchange.files import entry_from_bytes
 
 from .conftest import Service
 from .support import Person

@@ -173,7 +173,8 @@ def test_an_unreachable_server_fails_the_role_cleanly(people, tmp_path):
 def test_collect_before_duedate_falls_back_to_the_servers_due_date(people, service):
     from nbgrader.utils import parse_utc
 
-    from nbgrader_exchange.client import ExchangeClient, entry_from_bytes
+    from nbgrader_exchange.client import ExchangeClient
+    from nbgrader_exchange.files import entry_from_bytes
 
     ines, sam = people["ines"], people["sam"]
     client = ExchangeClient(service.url, ines.config.Exchange.token)
