@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import transaction
 
+from . import services
 from .exceptions import BadRequest
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,21 @@ def refresh_admin_group_permissions(**kwargs: object) -> None:
         group.permissions.set(every)
 
 
+def set_staff(*, user: AbstractBaseUser, staff: bool, superuser: bool | None = None) -> bool:
+    """The one place that writes ``is_staff`` (and ``is_superuser`` with it when given):
+    the hub's say, ``make_superuser`` and ``create_api_token --staff`` all come here.
+    Returns whether anything changed."""
+    fields = {"is_staff": staff}
+    if superuser is not None:
+        fields["is_superuser"] = superuser
+    changed = [name for name, value in fields.items() if getattr(user, name) != value]
+    for name in changed:
+        setattr(user, name, fields[name])
+    if changed:
+        user.save(update_fields=changed)
+    return bool(changed)
+
+
 @transaction.atomic
 def apply_hub_staff(*, user: AbstractBaseUser, staff: bool) -> None:
     """Make the user staff and a member of ``exchange-admins``, or neither, as the hub says.
@@ -67,9 +83,7 @@ def apply_hub_staff(*, user: AbstractBaseUser, staff: bool) -> None:
         # Every student's token check passes here: no query for them.
         return
     in_group = user.groups.filter(name=ADMIN_GROUP).exists()  # type: ignore[attr-defined]
-    if user.is_staff != staff:  # type: ignore[attr-defined]
-        user.is_staff = staff  # type: ignore[attr-defined]
-        user.save(update_fields=["is_staff"])
+    if set_staff(user=user, staff=staff):
         logger.info("%s is %s IT staff (from the hub).", user, "now" if staff else "no longer")
     if staff and not in_group:
         user.groups.add(admin_group())  # type: ignore[attr-defined]
@@ -89,16 +103,13 @@ def make_superuser(*, username: str, revoke: bool = False) -> AbstractBaseUser:
         user = User.objects.filter(username=username).first()
         if user is None:
             raise BadRequest(f"There is no account {username!r}.")
-        user.is_superuser = False
-        user.is_staff = False
-        user.save(update_fields=["is_superuser", "is_staff"])
+        set_staff(user=user, staff=False, superuser=False)
     else:
-        user, _created = User.objects.get_or_create(username=username)
+        user = services.get_or_create_user(username)
         if not user.password:  # made here or by a hub sign-in: it never signs in locally
             user.set_unusable_password()
-        user.is_superuser = True
-        user.is_staff = True
-        user.save()
+            user.save(update_fields=["password"])
+        set_staff(user=user, staff=True, superuser=True)
     logger.info(
         "%s is %s a superuser (manage.py make_superuser).", user, "no longer" if revoke else "now"
     )

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "social_django",
     "courses",
+    "hub",
     "api",
     "web",
 ]
@@ -354,7 +355,7 @@ EXCHANGE_API_TOKEN_DAYS = env_int("EXCHANGE_API_TOKEN_DAYS", 90, minimum=1)
 
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if EXCHANGE_HUB_LOGIN:
-    AUTHENTICATION_BACKENDS.insert(0, "web.hub.JupyterHubOAuth2")
+    AUTHENTICATION_BACKENDS.insert(0, "hub.oauth.JupyterHubOAuth2")
 SOCIAL_AUTH_JUPYTERHUB_KEY = JUPYTERHUB_CLIENT_ID
 SOCIAL_AUTH_JUPYTERHUB_SECRET = JUPYTERHUB_API_TOKEN
 SOCIAL_AUTH_URL_NAMESPACE = "social"
@@ -368,10 +369,10 @@ SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_details",
     "social_core.pipeline.social_auth.social_uid",
     "social_core.pipeline.social_auth.auth_allowed",
-    "web.hub.user_from_hub",
+    "hub.oauth.user_from_hub",
     "social_core.pipeline.social_auth.social_user",
     "social_core.pipeline.social_auth.associate_user",
-    "web.hub.remember_hub_token_expiry",
+    "hub.oauth.remember_hub_token_expiry",
 )
 # A session through the hub ends when the hub's token does, and after SESSION_COOKIE_AGE.
 SOCIAL_AUTH_SESSION_EXPIRATION = True

@@ -71,7 +71,9 @@ def test_sdist_holds_the_plugin_license_and_no_tests(built):
     assert "LICENSE" in names and "pyproject.toml" in names
     assert "nbgrader_exchange/client.py" in names
     assert not [n for n in names if n.startswith("tests/") or "/tests/" in n]
-    assert not [n for n in names if n.split("/")[0] in {"courses", "api", "web", "exchange_site"}]
+    assert not [
+        n for n in names if n.split("/")[0] in {"courses", "hub", "api", "web", "exchange_site"}
+    ]
 
 
 def test_installed_wheel_reports_the_version_from_its_metadata(built, tmp_path):

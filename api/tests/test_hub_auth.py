@@ -11,9 +11,9 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from api.authentication import CACHE_PREFIX
 from api.tests.live import free_port
 from api.tokens import hash_token
+from hub.identity import CACHE_PREFIX
 from tests.jsonserver import JsonServer, Request
 
 

@@ -246,7 +246,7 @@ def test_the_environment_a_hub_gives_its_service(load, monkeypatch):
         JUPYTERHUB_BASE_URL="/jhub/",
     )
     assert values["EXCHANGE_HUB_LOGIN"] is True
-    assert values["AUTHENTICATION_BACKENDS"][0] == "web.hub.JupyterHubOAuth2"
+    assert values["AUTHENTICATION_BACKENDS"][0] == "hub.oauth.JupyterHubOAuth2"
     assert values["JUPYTERHUB_API_URL"] == "http://127.0.0.1:8081/hub/api"
     assert values["EXCHANGE_URL_PREFIX"] == "/services/nbgrader-exchange"
     assert values["JUPYTERHUB_SERVICE_NAME"] == "nbgrader-exchange"

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from api.tokens import NEVER, create_api_token, default_expiry
-from courses import services
+from courses import services, site_admins
 from courses.exceptions import ExchangeError
 
 
@@ -68,9 +68,7 @@ class Command(BaseCommand):
             self.stderr.write(f"Created user {username!r}.")
         if not user.is_active:
             raise CommandError(f"The account {username!r} is disabled.")
-        if staff and not user.is_staff:
-            user.is_staff = True
-            user.save(update_fields=["is_staff"])
+        if staff and site_admins.set_staff(user=user, staff=True):
             self.stderr.write(f"{username!r} is now a site admin.")
         token = create_api_token(user=user, expires_at=expires_at)
         if expires_at is None:

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from api.authentication import link_hub_user
 from courses import site_admins
 from courses.exceptions import ExchangeError
+from hub.accounts import link_hub_user
 
 
 class Command(BaseCommand):

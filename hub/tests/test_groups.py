@@ -9,8 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from courses.hub_groups import apply_roles, roles_from_groups
 from courses.models import AuditEvent, Membership
+from hub.groups import apply_roles, roles_from_groups
 from tests.jsonserver import JsonServer, Request
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import requests
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
-from . import services
-from .exceptions import Unavailable
-from .models import Course, Membership
+from courses import services
+from courses.exceptions import Unavailable
+from courses.models import Course, Membership
+
+from . import client
 
 Role = Membership.Role
 GROUP_ROLES = (("formgrade-", Role.INSTRUCTOR), ("nbgrader-", Role.STUDENT))
@@ -85,23 +86,18 @@ def hub_group_members() -> dict[str, list[str]]:
     offset = 0
     while True:
         try:
-            response = requests.get(
-                f"{settings.JUPYTERHUB_API_URL}/groups",
+            page = client.get_json(
+                "/groups",
+                token=settings.JUPYTERHUB_API_TOKEN,
+                asking="for its groups",
                 params={"offset": offset, "limit": GROUP_PAGE},
-                headers={
-                    "Authorization": f"token {settings.JUPYTERHUB_API_TOKEN}",
-                    "Accept": "application/jupyterhub-pagination+json",
-                },
-                timeout=30,
+                headers={"Accept": "application/jupyterhub-pagination+json"},
             )
-        except requests.RequestException as exc:
-            raise Unavailable(f"JupyterHub did not answer: {exc}") from exc
-        if response.status_code != 200:
+        except client.HubRefused as exc:
             raise Unavailable(
-                f"JupyterHub answered {response.status_code} when asked for its groups; the "
-                f"service's token needs the scopes list:groups and read:groups."
-            )
-        page = response.json()
+                f"JupyterHub answered {exc.status} when asked for its groups; the service's "
+                f"token needs the scopes list:groups and read:groups."
+            ) from exc
         for group in page["items"]:
             groups[group["name"]] = list(group.get("users") or [])
         following = (page.get("_pagination") or {}).get("next")

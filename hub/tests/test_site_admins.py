@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from api.authentication import HubIdentity, user_for_hub_identity
 from courses import site_admins
 from courses.apps import CoursesConfig
+from hub.accounts import user_for_hub_identity
+from hub.identity import HubIdentity
 
 
 def sign_in_from_hub(name: str, *, admin: bool = False, groups: tuple[str, ...] = ()):
@@ -77,7 +78,7 @@ def test_without_either_setting_the_hub_changes_nobodys_staff_status(settings, d
     settings.EXCHANGE_HUB_STAFF_GROUP = ""
     from django.contrib.auth import get_user_model
 
-    from api.authentication import link_hub_user
+    from hub.accounts import link_hub_user
 
     link_hub_user(get_user_model().objects.create(username="local", is_staff=True))
     assert sign_in_from_hub("local").is_staff

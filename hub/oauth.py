@@ -1,12 +1,13 @@
-"""Logging in through JupyterHub: an OAuth2 backend for social-auth, the pipeline step that
-maps a hub user to a local account, and course rosters from hub groups.
+"""Signing in through JupyterHub: an OAuth2 backend for social-auth and the pipeline steps
+that map a hub user to a local account.
 
 JupyterHub is an OAuth2 provider for its services: the browser is sent to the hub's
 ``/hub/api/oauth2/authorize`` (relative to the hub's public URL, usually on the same host
 behind the same proxy), the service exchanges the code at ``<JUPYTERHUB_API_URL>/oauth2/token``
 with its client id and its API token as the secret, and asks ``<JUPYTERHUB_API_URL>/user``
-who the token belongs to. The redirect URI must be exactly the one the hub registered
-(``JUPYTERHUB_OAUTH_CALLBACK_URL``), which may be a path without a host.
+who the token belongs to (through ``hub.client``, read by ``HubIdentity.from_model``). The
+redirect URI must be exactly the one the hub registered (``JUPYTERHUB_OAUTH_CALLBACK_URL``),
+which may be a path without a host.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from django.shortcuts import render
 from social_core.backends.oauth import BaseOAuth2
 from social_core.exceptions import AuthFailed, AuthUnreachableProvider
 
-from api.authentication import HubIdentity, LocalAccountConflict, user_for_hub_identity
+from courses.exceptions import Unavailable
+
+from . import client
+from .accounts import LocalAccountConflict, user_for_hub_identity
+from .identity import HubIdentity, UnreadableIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +57,10 @@ class JupyterHubOAuth2(BaseOAuth2):
                 status,
             )
             raise AuthFailed(self, f"JupyterHub answered {status}") from exc
-        except requests.RequestException as exc:
+        except client.HubRefused as exc:
+            logger.warning("JupyterHub refused to say who signed in: %s", exc)
+            raise AuthFailed(self, str(exc)) from exc
+        except (requests.RequestException, Unavailable) as exc:
             logger.warning("JupyterHub did not answer the sign-in: %s", exc)
             raise AuthUnreachableProvider(self) from exc
         except (ValueError, KeyError, TypeError) as exc:
@@ -70,10 +78,11 @@ class JupyterHubOAuth2(BaseOAuth2):
         return settings.JUPYTERHUB_OAUTH_CALLBACK_URL or str(self.redirect_uri)
 
     def user_data(self, access_token: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        return self.get_json(
-            settings.JUPYTERHUB_API_URL + "/user",
-            headers={"Authorization": f"token {access_token}"},
-        )
+        """The hub's user model, checked to be one (a name, kind user) before it is used."""
+        model = client.get_json("/user", token=access_token, asking="who signed in")
+        if HubIdentity.from_model(model) is None:
+            raise UnreadableIdentity("JupyterHub's token for the sign-in is not a user's")
+        return model
 
     def get_user_details(self, response: dict[str, Any]) -> dict[str, Any]:
         return {"username": response["name"]}
@@ -86,11 +95,8 @@ def user_from_hub(
     with staff status and the group roster applied as for an API token. A local account of
     that name that is not the hub user's ends the sign-in on the sign-in-failed page, saying
     why."""
-    identity = HubIdentity(
-        name=response["name"],
-        admin=bool(response.get("admin")),
-        groups=tuple(response.get("groups") or ()),
-    )
+    identity = HubIdentity.from_model(response)
+    assert identity is not None  # user_data let only a user's model through
     try:
         user = user_for_hub_identity(identity)
     except LocalAccountConflict as exc:

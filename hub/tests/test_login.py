@@ -75,7 +75,7 @@ def hub(settings, db):
     settings.EXCHANGE_HUB_URL = "/"
     settings.EXCHANGE_HUB_LOGIN = True
     settings.AUTHENTICATION_BACKENDS = [
-        "web.hub.JupyterHubOAuth2",
+        "hub.oauth.JupyterHubOAuth2",
         "django.contrib.auth.backends.ModelBackend",
     ]
     social_utils.BACKENDSCACHE.clear()

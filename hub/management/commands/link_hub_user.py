@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from api.authentication import link_hub_user
+from hub.accounts import link_hub_user
 
 
 class Command(BaseCommand):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from courses.hub_groups import sync_hub_groups
-
-from ._base import ExchangeCommand
+from courses.management.commands._base import ExchangeCommand
+from hub.groups import sync_hub_groups
 
 
 class Command(ExchangeCommand):
