@@ -1,4 +1,5 @@
-"""How file bytes leave the service: a short-lived URL per blob, and zips for people.
+"""How file bytes leave the service through the API: a short-lived URL per blob (zips for
+people are ``courses.zips``).
 
 ``blob_url`` is the one place that decides where a client downloads a file from: with S3
 storage a presigned URL (the bytes never pass through the service), otherwise a URL of
@@ -9,8 +10,6 @@ EXCHANGE_SIGNED_URL_SECONDS.
 from __future__ import annotations
 
 import posixpath
-import zipfile
-from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 from django.core import signing
@@ -20,10 +19,9 @@ from django.utils.http import content_disposition_header
 
 from courses import blobstore
 from courses.exceptions import ExchangeError, NotFound
-from courses.models import BundleEntry, blob_storage_name
+from courses.models import blob_storage_name
 
 SIGNING_SALT = "api.files"
-ZIP_CHUNK = 1024 * 1024
 
 
 class LinkExpired(ExchangeError):
@@ -66,52 +64,3 @@ def read_signed(signed: str) -> tuple[str, str]:
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise NotFound("This download link is not valid.") from exc
     return str(sha256), str(name)
-
-
-class _ZipSink:
-    """A write-only file for zipfile that hands written bytes on instead of keeping them."""
-
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []
-        self._position = 0
-
-    def write(self, data: bytes) -> int:
-        self._chunks.append(bytes(data))
-        self._position += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._position
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        return data
-
-
-def iter_zip(entries: Iterable[BundleEntry], *, root: str = "") -> Iterator[bytes]:
-    """A zip of the entries' files, produced piece by piece as it is sent (never whole in
-    memory); each file under ``root/`` when a root is given."""
-    return iter_zip_members(
-        (posixpath.join(root, entry.path) if root else entry.path, entry) for entry in entries
-    )
-
-
-def iter_zip_members(members: Iterable[tuple[str, BundleEntry]]) -> Iterator[bytes]:
-    """A zip of files from any bundles, each under the name given with it (the web pages
-    put every student's latest submission under ``<student>/``)."""
-    sink = _ZipSink()
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
-        for name, entry in members:
-            info = zipfile.ZipInfo(name)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.file_size = entry.blob.size
-            with archive.open(info, mode="w") as member, blobstore.open_blob(entry.blob_id) as src:
-                while chunk := src.read(ZIP_CHUNK):
-                    member.write(chunk)
-                    yield sink.take()
-            yield sink.take()
-    yield sink.take()

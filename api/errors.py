@@ -1,8 +1,8 @@
 """The one error form of the API: ``{"error": code, "detail": sentence}`` with a real status.
 
-``exception_handler`` is DRF's hook for errors raised in API views; the ``handler*`` views
-are Django's, for what fails before or outside a view (an unknown URL, a crash), and answer
-JSON under ``/api/`` and Django's HTML pages elsewhere.
+``exception_handler`` is DRF's hook for errors raised in API views; what fails before or
+outside a view (an unknown URL, a crash) is answered by the site's handlers in
+``exchange_site/errors.py``, in the same form under the API's prefix.
 """
 
 from __future__ import annotations
@@ -12,28 +12,23 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from courses.dependencies import RETRY_AFTER_SECONDS, as_unavailable
 from courses.exceptions import ExchangeError
+from exchange_site.errors import error_body
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/api/"
 # DRF's codes, renamed where ours say the same thing.
 DRF_CODES = {
     "permission_denied": "forbidden",
     "invalid": "bad_request",
     "parse_error": "bad_request",
 }
-
-
-def error_body(code: str, detail: str) -> dict[str, str]:
-    return {"error": code, "detail": detail}
 
 
 def _sentence(detail: Any) -> str:
@@ -81,41 +76,3 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     set_rollback()
     return Response(error_body(code, detail), status=status, headers=headers)
-
-
-def _is_api(request: HttpRequest) -> bool:
-    return request.path_info.startswith(API_PREFIX)
-
-
-def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if not _is_api(request):
-        return defaults.bad_request(request, exception)
-    if isinstance(exception, RequestDataTooBig):
-        return JsonResponse(error_body("too_large", "The request is too large."), status=413)
-    return JsonResponse(error_body("bad_request", "The request is malformed."), status=400)
-
-
-def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if not _is_api(request):
-        return defaults.permission_denied(request, exception)
-    return JsonResponse(error_body("forbidden", "You may not do this."), status=403)
-
-
-def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if not _is_api(request):
-        return defaults.page_not_found(request, exception)
-    return JsonResponse(
-        error_body("not_found", f"There is no API endpoint {request.path_info!r}."), status=404
-    )
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    if not _is_api(request):
-        return defaults.server_error(request)
-    return JsonResponse(
-        error_body(
-            "server_error",
-            "The service failed to handle this request; the error is in its log.",
-        ),
-        status=500,
-    )

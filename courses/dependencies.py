@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .exceptions import Unavailable
 
@@ -61,30 +59,3 @@ def as_unavailable(exc: BaseException) -> Unavailable | None:
 
 
 RETRY_AFTER_SECONDS = 30
-
-
-class DependencyUnavailableMiddleware:
-    """Outside the API (whose exception handler does the same), a view that fails because a
-    dependency is away answers 503 with the sentence, as JSON under ``/api/`` and as a short
-    page elsewhere."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        unavailable = as_unavailable(exception)
-        if unavailable is None:
-            return None
-        if request.path_info.startswith("/api/"):
-            response: HttpResponse = JsonResponse(
-                {"error": unavailable.code, "detail": unavailable.detail}, status=503
-            )
-        else:
-            response = HttpResponse(
-                unavailable.detail, status=503, content_type="text/plain; charset=utf-8"
-            )
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response

@@ -143,12 +143,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "courses.dependencies.DependencyUnavailableMiddleware",
+    "exchange_site.errors.DependencyUnavailableMiddleware",
     # A failed sign-in through the hub ends on a page saying so, not on a server error.
     "social_django.middleware.SocialAuthExceptionMiddleware",
 ]
 
 ROOT_URLCONF = "exchange_site.urls"
+# Where the API lives (its versions below it); everything under it answers errors as JSON.
+API_PREFIX = "api/"
 WSGI_APPLICATION = "exchange_site.wsgi.application"
 
 TEMPLATES = [

@@ -33,7 +33,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from api.downloads import iter_zip_members
 from courses import blobstore, selectors, services
 from courses.exceptions import NotFound, PermissionDenied
 from courses.models import BundleEntry, Membership, Submission
@@ -44,6 +43,7 @@ from courses.permissions import (
     get_submission_for,
     may,
 )
+from courses.zips import iter_zip_members
 
 from . import previews, rendering
 

@@ -11,8 +11,9 @@ import pytest
 from django.core import signing
 from django.test import RequestFactory
 
-from api.downloads import blob_url, iter_zip
+from api.downloads import blob_url
 from courses import selectors
+from courses.zips import iter_zip
 
 
 @pytest.fixture
@@ -93,26 +94,6 @@ def test_crash_under_api_is_json_500(people, client_for, monkeypatch):
     assert response.status_code == 500
     assert response.json()["error"] == "server_error"
     assert "boom" not in response.content.decode()
-
-
-def test_unknown_page_outside_api_is_html(client, db):
-    response = client.get("/no/such/page")
-    assert response.status_code == 404
-    assert response["Content-Type"].startswith("text/html")
-
-
-def test_django_error_handlers_answer_json_under_api_and_html_elsewhere(rf):
-    from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-
-    from api import errors
-
-    api, page = rf.get("/api/v1/x"), rf.get("/x")
-    assert errors.bad_request(api, RequestDataTooBig()).status_code == 413
-    assert errors.bad_request(api, SuspiciousOperation()).status_code == 400
-    assert errors.bad_request(page, SuspiciousOperation())["Content-Type"].startswith("text/html")
-    assert errors.permission_denied(api, Exception()).status_code == 403
-    assert errors.permission_denied(page, Exception())["Content-Type"].startswith("text/html")
-    assert errors.server_error(page).status_code == 500
 
 
 def test_drf_handler_maps_django_errors(rf):

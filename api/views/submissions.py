@@ -17,8 +17,8 @@ from courses.exceptions import NotFound
 from courses.models import Feedback
 from courses.permissions import Action, get_submission_for, may
 from courses.timestamps import format_timestamp
+from courses.zips import iter_zip
 
-from ..downloads import iter_zip
 from ..serializers import FeedbackSerializer, SubmissionWithFilesSerializer, UploadSerializer
 from .uploads import UploadParsers, check_content_length, upload_of
 

@@ -13,8 +13,9 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from courses import selectors
-from courses.dependencies import DependencyUnavailableMiddleware, as_unavailable
+from courses.dependencies import as_unavailable
 from courses.exceptions import Unavailable
+from exchange_site.errors import DependencyUnavailableMiddleware
 
 
 def s3_error(status: int) -> ClientError:
