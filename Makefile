@@ -75,9 +75,11 @@ messages: $(VENV)/.installed-dev gettext
 		--ignore "test-artifacts/*" --ignore "staticfiles/*" --ignore "data/*" --ignore "bench/*"
 	$(BIN)/python manage.py compilemessages -l es
 
+## make lint: formatting, ruff's rules, and the import layers (docs/architecture.md)
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
