@@ -17,7 +17,10 @@ def main() -> None:
     from django.core.management import execute_from_command_line
     from django.db import DatabaseError
 
+    from exchange_site.env import prepare_data_dir
+
     try:
+        prepare_data_dir()
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as exc:
         sys.exit(f"The exchange's settings are not usable: {exc}")

@@ -30,6 +30,9 @@ def settings_problem() -> str | None:
     try:
         import django
 
+        from exchange_site.env import prepare_data_dir
+
+        prepare_data_dir()
         django.setup()
     except ImproperlyConfigured as exc:
         return f"{exc} (a setting in the service's environment)."

@@ -1,87 +1,39 @@
 """Settings for the nbgrader exchange service, read once from environment variables.
 
-Every variable is listed in the README. The defaults give the embedded mode: SQLite and
-local files under ``data/``, a secret key generated on first start and kept there.
+Every variable is listed in the README and read through the ``env_*`` helpers of
+``exchange_site/env.py``. The defaults give the embedded mode: SQLite and local files under
+``data/``, a secret key generated on first start and kept there (by
+``env.prepare_data_dir``, which the entry points run: importing this module writes nothing).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from exchange_site.env import (
+    BASE_DIR,
+    DEFAULT_DATA_DIR,
+    embedded_secret_key,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_path,
+    env_secret,
+    env_str,
+)
 
-
-def env_str(name: str, default: str = "") -> str:
-    """The variable's value, or the contents of the file named by ``NAME_FILE``."""
-    file_name = os.environ.get(f"{name}_FILE")
-    if file_name:
-        try:
-            return Path(file_name).read_text().strip()
-        except OSError as exc:
-            reason = exc.strerror or exc
-            raise ImproperlyConfigured(
-                f"{name}_FILE={file_name}: cannot read it ({reason}). Create that file (for "
-                f"SECRET_KEY: `openssl rand -base64 48 > {file_name}`, readable by the service "
-                f"only) or set {name} instead."
-            ) from exc
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r}: expected true or false")
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from exc
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
-    return value
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DATA_DIR = Path(os.environ.get("EXCHANGE_DATA_DIR", BASE_DIR / "data")).resolve()
-
-
-def _secret_key() -> str:
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
-    # Embedded mode: generate once and keep it, so sessions and signed URLs survive restarts.
-    key_file = DATA_DIR / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
-
-
-SECRET_KEY = _secret_key()
+DATA_DIR = env_path("EXCHANGE_DATA_DIR", DEFAULT_DATA_DIR)
+SECRET_KEY = env_secret("SECRET_KEY") or embedded_secret_key(DATA_DIR)
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is not set and {DATA_DIR / 'secret_key'} does not exist yet: start the "
+        "service with manage.py or gunicorn exchange_site.wsgi (they make it), or set "
+        "SECRET_KEY."
+    )
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -170,7 +122,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
 try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 except ValueError as exc:
@@ -184,16 +136,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    if not os.environ.get("DATABASE_URL"):
-        DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- File storage ---------------------------------------------------------------------
-EXCHANGE_STORAGE = os.environ.get("EXCHANGE_STORAGE", "local").strip().lower()
+EXCHANGE_STORAGE = env_choice("EXCHANGE_STORAGE", "local", ("local", "s3"))
+# Seconds a download link (signed here, or presigned by S3) stays valid.
+EXCHANGE_SIGNED_URL_SECONDS = env_int("EXCHANGE_SIGNED_URL_SECONDS", 300, minimum=10)
 if EXCHANGE_STORAGE == "local":
-    FILES_DIR = Path(os.environ.get("EXCHANGE_FILES_DIR", DATA_DIR / "files")).resolve()
+    FILES_DIR = env_path("EXCHANGE_FILES_DIR", DATA_DIR / "files")
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         # Submissions are personal data: the service's account alone reads them.
@@ -203,33 +155,28 @@ if EXCHANGE_STORAGE == "local":
             "directory_permissions_mode": 0o700,
         },
     }
-elif EXCHANGE_STORAGE == "s3":
-    _bucket = os.environ.get("EXCHANGE_S3_BUCKET", "")
+else:
+    _bucket = env_str("EXCHANGE_S3_BUCKET")
     if not _bucket:
         raise ImproperlyConfigured("EXCHANGE_STORAGE=s3 needs EXCHANGE_S3_BUCKET")
-    _addressing = os.environ.get("EXCHANGE_S3_ADDRESSING_STYLE", "path")
-    if _addressing not in {"path", "virtual", "auto"}:
-        raise ImproperlyConfigured(
-            f"EXCHANGE_S3_ADDRESSING_STYLE={_addressing!r}: expected path, virtual or auto"
-        )
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": _bucket,
-            "endpoint_url": os.environ.get("EXCHANGE_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("EXCHANGE_S3_REGION") or None,
-            "access_key": env_str("EXCHANGE_S3_ACCESS_KEY_ID") or None,
-            "secret_key": env_str("EXCHANGE_S3_SECRET_ACCESS_KEY") or None,
-            "addressing_style": _addressing,
+            "endpoint_url": env_str("EXCHANGE_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("EXCHANGE_S3_REGION") or None,
+            "access_key": env_secret("EXCHANGE_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_secret("EXCHANGE_S3_SECRET_ACCESS_KEY") or None,
+            "addressing_style": env_choice(
+                "EXCHANGE_S3_ADDRESSING_STYLE", "path", ("path", "virtual", "auto")
+            ),
             "signature_version": "s3v4",
             "default_acl": None,
             "file_overwrite": True,
             "querystring_auth": True,
-            "querystring_expire": env_int("EXCHANGE_SIGNED_URL_SECONDS", 300, minimum=10),
+            "querystring_expire": EXCHANGE_SIGNED_URL_SECONDS,
         },
     }
-else:
-    raise ImproperlyConfigured(f"EXCHANGE_STORAGE={EXCHANGE_STORAGE!r}: expected local or s3")
 
 STORAGES = {
     "default": _default_storage,
@@ -246,11 +193,10 @@ MIB = 1024 * 1024
 EXCHANGE_MAX_FILE_SIZE = env_int("EXCHANGE_MAX_FILE_SIZE", 1024 * MIB, minimum=1)
 EXCHANGE_MAX_BUNDLE_SIZE = env_int("EXCHANGE_MAX_BUNDLE_SIZE", 2048 * MIB, minimum=1)
 EXCHANGE_MAX_BUNDLE_FILES = env_int("EXCHANGE_MAX_BUNDLE_FILES", 10000, minimum=1)
-EXCHANGE_SIGNED_URL_SECONDS = env_int("EXCHANGE_SIGNED_URL_SECONDS", 300, minimum=10)
 # Uploads go to temporary files on disk past this size, never wholly to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MIB
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * MIB
-FILE_UPLOAD_TEMP_DIR = os.environ.get("EXCHANGE_UPLOAD_TEMP_DIR") or None
+FILE_UPLOAD_TEMP_DIR = env_str("EXCHANGE_UPLOAD_TEMP_DIR") or None
 # Files and directories Django's storage makes are private, whatever the umask.
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
@@ -273,11 +219,11 @@ EXCHANGE_SUBMISSION_QUOTA = env_int("EXCHANGE_SUBMISSION_QUOTA", 5 * 1024 * MIB)
 # --- Roster import -------------------------------------------------------------------
 # The Canvas export column that holds JupyterHub user names.
 EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN = (
-    os.environ.get("EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN", "").strip() or "SIS Login ID"
+    env_str("EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN") or "SIS Login ID"
 )
 
 # --- Cache (hub token answers; shared between replicas when set to db or redis) ---------
-_cache_url = os.environ.get("EXCHANGE_CACHE_URL", "locmem://")
+_cache_url = env_str("EXCHANGE_CACHE_URL", "locmem://")
 _cache_scheme = urlparse(_cache_url).scheme
 if _cache_scheme == "locmem":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -301,19 +247,19 @@ else:
     )
 
 # --- JupyterHub -----------------------------------------------------------------------
-JUPYTERHUB_API_URL = os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
-JUPYTERHUB_API_TOKEN = env_str("JUPYTERHUB_API_TOKEN")
+JUPYTERHUB_API_URL = env_str("JUPYTERHUB_API_URL").rstrip("/")
+JUPYTERHUB_API_TOKEN = env_secret("JUPYTERHUB_API_TOKEN")
 EXCHANGE_HUB_TOKEN_CACHE_SECONDS = env_int("EXCHANGE_HUB_TOKEN_CACHE_SECONDS", 60)
 EXCHANGE_HUB_ADMINS_ARE_STAFF = env_bool("EXCHANGE_HUB_ADMINS_ARE_STAFF", False)
 # Members of this hub group are IT staff too (courses/site_admins.py); empty: nobody by group.
-EXCHANGE_HUB_STAFF_GROUP = os.environ.get("EXCHANGE_HUB_STAFF_GROUP", "").strip()
+EXCHANGE_HUB_STAFF_GROUP = env_str("EXCHANGE_HUB_STAFF_GROUP")
 # The rest of the standard environment JupyterHub gives a service (hub-managed services get
 # it from the hub; external ones, e.g. in the Helm chart, set it themselves).
-JUPYTERHUB_CLIENT_ID = os.environ.get("JUPYTERHUB_CLIENT_ID", "").strip()
-JUPYTERHUB_SERVICE_PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").strip()
-JUPYTERHUB_OAUTH_CALLBACK_URL = os.environ.get("JUPYTERHUB_OAUTH_CALLBACK_URL", "").strip()
-JUPYTERHUB_BASE_URL = os.environ.get("JUPYTERHUB_BASE_URL", "").strip() or "/"
-JUPYTERHUB_HOST = os.environ.get("JUPYTERHUB_HOST", "").strip().rstrip("/")
+JUPYTERHUB_CLIENT_ID = env_str("JUPYTERHUB_CLIENT_ID")
+JUPYTERHUB_SERVICE_PREFIX = env_str("JUPYTERHUB_SERVICE_PREFIX")
+JUPYTERHUB_OAUTH_CALLBACK_URL = env_str("JUPYTERHUB_OAUTH_CALLBACK_URL")
+JUPYTERHUB_BASE_URL = env_str("JUPYTERHUB_BASE_URL") or "/"
+JUPYTERHUB_HOST = env_str("JUPYTERHUB_HOST").rstrip("/")
 
 
 def _service_prefix(raw: str) -> str:
@@ -326,16 +272,14 @@ def _service_prefix(raw: str) -> str:
 
 # The path the proxy forwards to us without stripping it; requests under it are served as
 # if it were the script name, requests without it (health probes) as before.
-EXCHANGE_URL_PREFIX = _service_prefix(
-    os.environ.get("EXCHANGE_URL_PREFIX", "") or JUPYTERHUB_SERVICE_PREFIX
-)
-JUPYTERHUB_SERVICE_NAME = os.environ.get("JUPYTERHUB_SERVICE_NAME", "").strip() or (
+EXCHANGE_URL_PREFIX = _service_prefix(env_str("EXCHANGE_URL_PREFIX") or JUPYTERHUB_SERVICE_PREFIX)
+JUPYTERHUB_SERVICE_NAME = env_str("JUPYTERHUB_SERVICE_NAME") or (
     EXCHANGE_URL_PREFIX.rsplit("/", 1)[-1] if EXCHANGE_URL_PREFIX.startswith("/services/") else ""
 )
 # The hub as a browser reaches it: relative (same host, behind the same proxy) by default.
-EXCHANGE_HUB_URL = (
-    os.environ.get("EXCHANGE_HUB_URL", "").strip() or (JUPYTERHUB_HOST + JUPYTERHUB_BASE_URL)
-).rstrip("/") + "/"
+EXCHANGE_HUB_URL = (env_str("EXCHANGE_HUB_URL") or (JUPYTERHUB_HOST + JUPYTERHUB_BASE_URL)).rstrip(
+    "/"
+) + "/"
 # Log people in through the hub when it is configured; Django's own login otherwise.
 EXCHANGE_HUB_LOGIN = bool(JUPYTERHUB_API_URL and JUPYTERHUB_CLIENT_ID and JUPYTERHUB_API_TOKEN)
 # Accept only hub tokens that may access this service (JupyterHub's convention for services).
@@ -437,6 +381,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

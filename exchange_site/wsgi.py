@@ -4,5 +4,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from exchange_site.env import prepare_data_dir
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
+prepare_data_dir()
 application = get_wsgi_application()

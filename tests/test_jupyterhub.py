@@ -32,7 +32,7 @@ CACHE_SECONDS = 3
 
 pytestmark = [
     pytest.mark.sqlite_only,  # the service keeps its own SQLite database: once is enough
-    pytest.mark.skipif(not PROXY.exists(), reason="needs `make e2e-tools` (npm proxy)"),
+    pytest.mark.skipif(not PROXY.exists(), reason="needs `make hub-proxy` (npm configurable-http-proxy)"),
 ]
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 import exchange_site.settings as live_settings
+from exchange_site.env import prepare_data_dir
 
 SETTINGS_FILE = live_settings.__file__
 OURS = [
@@ -40,9 +41,12 @@ def load(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
 
-    def _load(**env: str) -> dict:
+    def _load(*, prepare: bool = True, **env: str) -> dict:
+        """The settings as the entry points load them: the data directory prepared first."""
         for key, value in env.items():
             monkeypatch.setenv(key, value)
+        if prepare:
+            prepare_data_dir()
         return runpy.run_path(SETTINGS_FILE)
 
     return _load
@@ -61,6 +65,30 @@ def test_secret_key_is_generated_once_and_kept(load, tmp_path):
     assert len(first) > 40
     assert load()["SECRET_KEY"] == first
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_reading_the_settings_writes_nothing(load, tmp_path):
+    """Importing the settings makes no directory and no key: without one prepared by an
+    entry point (manage.py, the WSGI module, gunicorn's checks) it says what to do."""
+    with pytest.raises(ImproperlyConfigured, match=r"start the service with manage\.py"):
+        load(prepare=False)
+    assert not (tmp_path / "data").exists()
+    assert load(prepare=False, SECRET_KEY="k")["SECRET_KEY"] == "k"
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_key_file_is_never_left_half_written(tmp_path, monkeypatch):
+    """Two processes preparing at once: the second keeps the first's key."""
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("SECRET_KEY_FILE", raising=False)
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path))
+    prepare_data_dir()
+    first = (tmp_path / "secret_key").read_text()
+    (tmp_path / "secret_key").unlink()
+    (tmp_path / "secret_key").write_text(first)
+    prepare_data_dir()
+    assert (tmp_path / "secret_key").read_text() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]
 
 
 def test_secret_key_from_file(load, tmp_path):

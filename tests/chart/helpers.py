@@ -17,7 +17,15 @@ RELEASE = "nbgrader-exchange"
 NAMESPACE = "jhub"
 
 # settings.py's helpers that read one environment variable, named by their first argument.
-_ENV_READERS = {"env_str", "env_bool", "env_int", "env_list"}
+_ENV_READERS = {
+    "env_str",
+    "env_secret",
+    "env_bool",
+    "env_int",
+    "env_list",
+    "env_choice",
+    "env_path",
+}
 
 
 def values_file(name: str) -> dict[str, Any]:
@@ -74,7 +82,7 @@ def settings_env_names() -> set[str]:
     """Every environment variable exchange_site/settings.py reads, found in its source.
 
     ``os.environ.get("X")``, ``os.environ["X"]``, ``os.getenv("X")`` and the
-    ``env_*("X")`` helpers; ``env_str`` also reads ``X_FILE``.
+    ``env_*("X")`` helpers; ``env_secret`` also reads ``X_FILE``.
     """
     names: set[str] = set()
     for node in ast.walk(ast.parse(SETTINGS.read_text())):
@@ -89,7 +97,7 @@ def settings_env_names() -> set[str]:
         func = node.func
         if isinstance(func, ast.Name) and func.id in _ENV_READERS:
             names.add(first.value)
-            if func.id == "env_str":
+            if func.id == "env_secret":
                 names.add(f"{first.value}_FILE")
         elif isinstance(func, ast.Attribute) and (
             (func.attr == "get" and _is_os_environ(func.value))

@@ -14,7 +14,7 @@ from django.conf import settings
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "es" / "LC_MESSAGES"
 needs_msgfmt = pytest.mark.skipif(
-    shutil.which("msgfmt") is None, reason="needs gettext's msgfmt (`make e2e-tools`)"
+    shutil.which("msgfmt") is None, reason="needs gettext's msgfmt (`make gettext`)"
 )
 
 
