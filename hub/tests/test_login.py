@@ -200,8 +200,12 @@ def test_a_hub_that_does_not_answer_lands_on_the_sign_in_failed_page(hub):
 
 @pytest.mark.parametrize(
     ("where", "answer"),
-    [("token", (200, {"token_type": "Bearer"})), ("user", (200, {"kind": "user"}))],
-    ids=["token-without-access-token", "user-without-name"],
+    [
+        ("token", (200, {"token_type": "Bearer"})),
+        ("user", (200, {"kind": "user"})),
+        ("user", (200, {"kind": "service", "name": "announcer"})),
+    ],
+    ids=["token-without-access-token", "user-without-name", "a-services-token"],
 )
 def test_an_unreadable_hub_answer_lands_on_the_sign_in_failed_page(hub, where, answer):
     hub.users["sam"] = hub_user("sam")
