@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ import exchange_site.settings as live_settings
 from exchange_site.env import prepare_data_dir
 
 SETTINGS_FILE = live_settings.__file__
+REPO = Path(SETTINGS_FILE).resolve().parents[1]
 OURS = [
     "DEBUG",
     "SECRET_KEY",
@@ -77,18 +81,32 @@ def test_reading_the_settings_writes_nothing(load, tmp_path):
     assert not (tmp_path / "data").exists()
 
 
-def test_a_key_file_is_never_left_half_written(tmp_path, monkeypatch):
-    """Two processes preparing at once: the second keeps the first's key."""
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.delenv("SECRET_KEY_FILE", raising=False)
-    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path))
+def test_processes_starting_at_once_share_one_key(tmp_path):
+    """Workers of a first start prepare the data directory at the same moment: every one
+    reads the same, complete key, and no draft is left behind."""
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "SECRET_KEY_FILE"}}
+    env["EXCHANGE_DATA_DIR"] = str(tmp_path)
+    script = (
+        "from exchange_site.env import prepare_data_dir, embedded_secret_key, data_dir; "
+        "prepare_data_dir(); print(embedded_secret_key(data_dir()))"
+    )
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    keys = {start.communicate(timeout=60)[0].strip() for start in starts}
+    assert len(keys) == 1 and len(keys.pop()) > 40
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+def test_nothing_is_made_when_the_key_and_the_database_are_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXCHANGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SECRET_KEY", "k")
+    monkeypatch.setenv("DATABASE_URL", "postgres://db/exchange")
     prepare_data_dir()
-    first = (tmp_path / "secret_key").read_text()
-    (tmp_path / "secret_key").unlink()
-    (tmp_path / "secret_key").write_text(first)
-    prepare_data_dir()
-    assert (tmp_path / "secret_key").read_text() == first
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]
+    assert not (tmp_path / "data").exists()
 
 
 def test_secret_key_from_file(load, tmp_path):
@@ -160,6 +178,11 @@ def test_behind_proxy_trusts_forwarded_proto(load):
     values = load(EXCHANGE_BEHIND_PROXY="true", DEBUG="yes")
     assert values["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
     assert values["DEBUG"] is True
+
+
+def test_booleans_read_as_people_write_them(load):
+    assert load(DEBUG="off")["DEBUG"] is False
+    assert load(DEBUG=" Yes ")["DEBUG"] is True
 
 
 def test_plain_http_by_default_no_secure_cookies_no_hsts(load):
