@@ -32,7 +32,9 @@ CACHE_SECONDS = 3
 
 pytestmark = [
     pytest.mark.sqlite_only,  # the service keeps its own SQLite database: once is enough
-    pytest.mark.skipif(not PROXY.exists(), reason="needs `make hub-proxy` (npm configurable-http-proxy)"),
+    pytest.mark.skipif(
+        not PROXY.exists(), reason="needs `make hub-proxy` (npm configurable-http-proxy)"
+    ),
 ]
 
 
