@@ -3,7 +3,7 @@
 
 Applied to one user when they sign in (browser or API token) with EXCHANGE_HUB_GROUP_ROSTER
 on, and to everyone by ``manage.py sync_hub_groups``. Memberships are added or raised
-through ``services.add_member``, never lowered or removed: a role set by hand stays.
+(``courses.role_grants``), never lowered or removed: a role set by hand stays.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
-from courses import services
 from courses.exceptions import Unavailable
-from courses.models import Course, Membership
+from courses.models import Membership
+from courses.role_grants import RANK, grant_roles
 
 from . import client
 
 Role = Membership.Role
 GROUP_ROLES = (("formgrade-", Role.INSTRUCTOR), ("nbgrader-", Role.STUDENT))
-RANK = {Role.STUDENT: 0, Role.GRADER: 1, Role.INSTRUCTOR: 2}
 GROUP_PAGE = 200
 
 
@@ -46,34 +45,9 @@ def roles_from_groups(groups: Iterable[str]) -> dict[str, str]:
     return roles
 
 
-def apply_roles(
-    username: str, wanted: dict[str, str], *, dry_run: bool = False
-) -> list[tuple[str, str]]:
-    """Give the user the wanted roles in the courses that exist, adding or raising
-    memberships only. Returns the (course, role) changes made (or, with ``dry_run``, that
-    would be made)."""
-    if not wanted:
-        return []
-    courses = {c.code: c for c in Course.objects.filter(code__in=wanted)}
-    current = dict(
-        Membership.objects.filter(user__username=username, course__code__in=wanted).values_list(
-            "course__code", "role"
-        )
-    )
-    changes = []
-    for code, role in sorted(wanted.items()):
-        have = current.get(code)
-        if code not in courses or (have is not None and RANK[have] >= RANK[role]):
-            continue
-        changes.append((code, role))
-        if not dry_run:
-            services.add_member(course=courses[code], username=username, role=role)
-    return changes
-
-
 def apply_hub_groups(user: AbstractBaseUser, groups: Iterable[str]) -> list[tuple[str, str]]:
     """The roles one user's hub groups name, applied."""
-    return apply_roles(user.get_username(), roles_from_groups(groups))
+    return grant_roles(username=user.get_username(), wanted=roles_from_groups(groups))
 
 
 def hub_group_members() -> dict[str, list[str]]:
@@ -116,6 +90,7 @@ def sync_hub_groups(*, dry_run: bool = False) -> list[tuple[str, str, str]]:
             by_user.setdefault(user, []).append(group)
     changes = []
     for username, groups in sorted(by_user.items()):
-        for code, role in apply_roles(username, roles_from_groups(groups), dry_run=dry_run):
+        wanted = roles_from_groups(groups)
+        for code, role in grant_roles(username=username, wanted=wanted, dry_run=dry_run):
             changes.append((username, code, role))
     return changes

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from courses.models import AuditEvent, Membership
-from hub.groups import apply_roles, roles_from_groups
+from hub.groups import roles_from_groups
 from tests.jsonserver import JsonServer, Request
 
 
@@ -22,18 +22,6 @@ def test_group_names_give_roles_instructor_winning():
     groups = ["nbgrader-phys101", "formgrade-phys101", "nbgrader-chem", "nbgrader-", "staff"]
     assert roles_from_groups(groups) == {"phys101": "instructor", "chem": "student"}
     assert roles_from_groups(["formgrade-a", "nbgrader-a"]) == {"a": "instructor"}
-
-
-def test_roles_are_added_or_raised_never_lowered(course, people):
-    changes = apply_roles("gus", {"phys101": "student"})
-    assert changes == [] and roster(course)["gus"] == "grader"
-    assert apply_roles("sam", {"phys101": "instructor"}) == [("phys101", "instructor")]
-    assert roster(course)["sam"] == "instructor"
-    assert apply_roles("newbie", {"phys101": "student", "nosuch": "student"}, dry_run=True) == [
-        ("phys101", "student")
-    ]
-    assert "newbie" not in roster(course)
-    assert apply_roles("newbie", {}) == []
 
 
 class FakeHubGroups:
