@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from courses import selectors
+from courses import grades, selectors
 from courses.models import Assignment, Feedback, Membership, Submission
 
 from .downloads import blob_url
@@ -43,6 +43,15 @@ class UploadSerializer(serializers.Serializer):
         required=False,
         allow_empty_file=True,
         help_text="tar.gz of the files whose bytes the server does not have yet.",
+    )
+
+
+class FeedbackUploadSerializer(UploadSerializer):
+    scores = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        help_text="JSON list of {notebook, score, max_score} from nbgrader's gradebook, "
+        "0 <= score <= max_score, at most 500. Left out: the feedback has no scores.",
     )
 
 
@@ -229,11 +238,28 @@ class SubmissionWithFilesSerializer(SubmissionSerializer):
         return FileSerializer(selectors.bundle_entries(feedback.bundle), many=True).data
 
 
+class ScoreSerializer(serializers.Serializer):
+    notebook = serializers.CharField()
+    score = serializers.FloatField()
+    max_score = serializers.FloatField()
+
+
 class FeedbackSerializer(serializers.Serializer):
     submission_id = serializers.IntegerField()
     timestamp = TimestampField(source="submission.timestamp")
     released_at = TimestampField()
+    score = serializers.SerializerMethodField(help_text="The notebooks' sum; null: no scores.")
+    max_score = serializers.SerializerMethodField()
+    scores = ScoreSerializer(many=True, source="scores.all")
     files = serializers.SerializerMethodField()
+
+    def get_score(self, feedback: Feedback) -> float | None:
+        total = grades.feedback_total(feedback)
+        return total.score if total else None
+
+    def get_max_score(self, feedback: Feedback) -> float | None:
+        total = grades.feedback_total(feedback)
+        return total.max_score if total else None
 
     @extend_schema_field(FileWithUrlSerializer(many=True))
     def get_files(self, feedback: Feedback) -> list[dict[str, Any]]:

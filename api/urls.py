@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from .views import assignments, courses, extensions, files, me, roster, submissions
+from .views import assignments, courses, extensions, files, grades, me, roster, submissions
 
 app_name = "api"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path(f"{COURSE}/members", courses.MemberListView.as_view(), name="members"),
     path(f"{COURSE}/members/<str:username>", courses.MemberDetailView.as_view(), name="member"),
     path(f"{COURSE}/roster", roster.RosterView.as_view(), name="roster"),
+    path(f"{COURSE}/grades", grades.GradeExportView.as_view(), name="grades"),
     path(f"{COURSE}/assignments", assignments.AssignmentListView.as_view(), name="assignments"),
     path(ASSIGNMENT, assignments.AssignmentDetailView.as_view(), name="assignment"),
     path(f"{ASSIGNMENT}/release", assignments.ReleaseView.as_view(), name="release"),
@@ -41,6 +42,7 @@ urlpatterns = [
         extensions.ExtensionDetailView.as_view(),
         name="extension",
     ),
+    path(f"{ASSIGNMENT}/scores", grades.AssignmentScoresView.as_view(), name="scores"),
     path(f"{ASSIGNMENT}/collect", assignments.CollectView.as_view(), name="collect"),
     path(
         f"{ASSIGNMENT}/feedback",

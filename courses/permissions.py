@@ -32,6 +32,7 @@ class Action(enum.StrEnum):
     MANAGE_DEADLINES = "change due dates, cutoffs and extensions in"
     VIEW_EXTENSIONS = "see the extensions granted in"
     REMOVE_SUBMISSIONS = "remove submissions from"
+    EXPORT_GRADES = "export the grades of"
 
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -50,6 +51,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.MANAGE_DEADLINES: frozenset({Role.INSTRUCTOR}),
     Action.VIEW_EXTENSIONS: frozenset({Role.INSTRUCTOR, Role.GRADER}),
     Action.REMOVE_SUBMISSIONS: frozenset({Role.INSTRUCTOR}),
+    Action.EXPORT_GRADES: frozenset({Role.INSTRUCTOR}),
 }
 
 

@@ -12,7 +12,15 @@ import pytest
 
 from api.tests.conftest import upload_form
 from courses import deadlines
-from courses.models import Assignment, Course, Extension, Feedback, Membership, Submission
+from courses.models import (
+    Assignment,
+    Course,
+    Extension,
+    Feedback,
+    Membership,
+    NotebookScore,
+    Submission,
+)
 from courses.timestamps import parse_timestamp
 
 ROLES = ["anonymous", "olga", "sam", "tia", "gus", "ines", "ada"]
@@ -155,6 +163,18 @@ MATRIX = {
         "multipart",
         [401, 404, 403, 404, 201, 201, 201],
     ),
+    "release feedback with scores": (
+        "post",
+        "/api/v1/submissions/{sid}/feedback",
+        lambda: {
+            **upload_form(NEW_FEEDBACK),
+            "scores": '[{"notebook": "ps1", "score": 3, "max_score": 5}]',
+        },
+        "multipart",
+        [401, 404, 403, 404, 201, 201, 201],
+    ),
+    "scores": ("get", f"{A}/scores", None, None, [401, 404, 403, 403, 200, 200, 200]),
+    "export grades": ("get", f"{C}/grades", None, None, [401, 404, 403, 403, 403, 200, 200]),
     "submission feedback": (
         "get",
         "/api/v1/submissions/{sid}/feedback",
@@ -195,6 +215,7 @@ def _counts() -> tuple[object, ...]:
         Submission.objects.count(),
         Feedback.objects.count(),
         Extension.objects.count(),
+        NotebookScore.objects.count(),
         *Assignment.objects.order_by("pk").values_list("due_date", "accept_until"),
     )
 
@@ -235,6 +256,7 @@ def test_matrix_covers_every_api_route():
         "courses/<str:course_id>/members",
         "courses/<str:course_id>/members/<str:username>",
         "courses/<str:course_id>/roster",
+        "courses/<str:course_id>/grades",
         "courses/<str:course_id>/assignments",
         "courses/<str:course_id>/assignments/<str:assignment_id>",
         "courses/<str:course_id>/assignments/<str:assignment_id>/release",
@@ -244,6 +266,7 @@ def test_matrix_covers_every_api_route():
         "courses/<str:course_id>/assignments/<str:assignment_id>/extensions",
         "courses/<str:course_id>/assignments/<str:assignment_id>/extensions/<str:username>",
         "courses/<str:course_id>/assignments/<str:assignment_id>/feedback",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/scores",
         "submissions/<int:submission_id>",
         "submissions/<int:submission_id>/download",
         "submissions/<int:submission_id>/feedback",

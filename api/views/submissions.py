@@ -12,14 +12,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from courses import selectors, services
+from courses import grades, selectors, services
 from courses.exceptions import NotFound
 from courses.models import Feedback
 from courses.permissions import Action, get_submission_for, may
 from courses.timestamps import format_timestamp
 from courses.zips import iter_zip
 
-from ..serializers import FeedbackSerializer, SubmissionWithFilesSerializer, UploadSerializer
+from ..serializers import (
+    FeedbackSerializer,
+    FeedbackUploadSerializer,
+    SubmissionWithFilesSerializer,
+)
 from .uploads import UploadParsers, check_content_length, upload_of
 
 
@@ -62,17 +66,21 @@ class SubmissionDownloadView(APIView):
 
 class SubmissionFeedbackView(UploadParsers, APIView):
     @extend_schema(
-        request={"multipart/form-data": UploadSerializer},
+        request={"multipart/form-data": FeedbackUploadSerializer},
         responses={201: FeedbackSerializer},
-        summary="Release feedback on a submission",
+        summary="Release feedback (and its scores) on a submission",
     )
     def post(self, request: Request, submission_id: int) -> Response:
         submission, _ = get_submission_for(request.user, submission_id, Action.RELEASE_FEEDBACK)
         check_content_length(request)
-        given = UploadSerializer(data=request.data)
+        given = FeedbackUploadSerializer(data=request.data)
         given.is_valid(raise_exception=True)
+        scores = given.validated_data.get("scores")
         feedback = services.release_feedback(
-            actor=request.user, submission=submission, upload=upload_of(given.validated_data)
+            actor=request.user,
+            submission=submission,
+            upload=upload_of(given.validated_data),
+            scores=grades.check_scores(scores) if scores is not None else (),
         )
         return Response(
             FeedbackSerializer(feedback, context={"request": request}).data,

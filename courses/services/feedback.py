@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from .. import grades
 from ..exceptions import NotFound
 from ..limits import audited_upload
 from ..models import Assignment, AuditEvent, Bundle, Feedback, Submission
@@ -20,9 +23,14 @@ from .guards import _require, _require_course
 
 @audited_upload("feedback")
 def release_feedback(
-    *, actor: AbstractBaseUser | None, submission: Submission, upload: Upload
+    *,
+    actor: AbstractBaseUser | None,
+    submission: Submission,
+    upload: Upload,
+    scores: Sequence[grades.Score] = (),
 ) -> Feedback:
-    """Release feedback for one submission; releasing again replaces the files."""
+    """Release feedback for one submission; releasing again replaces the files and the
+    scores (checked by ``grades.check_scores``)."""
     assignment = submission.assignment
     _require(actor, assignment.course, Action.RELEASE_FEEDBACK)
     readable = _shas_of(
@@ -58,6 +66,7 @@ def release_feedback(
             old.released_at = timezone.now()
             old.save()
             feedback = old
+        grades.replace_scores(feedback=feedback, scores=scores)
         record_event(
             action=AuditEvent.Action.FEEDBACK_RELEASED,
             actor=actor,
@@ -65,6 +74,7 @@ def release_feedback(
             student=submission.student,
             submission=submission,
             files=len(staged.entries),
+            scores=len(scores),
         )
     return feedback
 
@@ -75,9 +85,11 @@ def fetch_feedback(
 ) -> list[Feedback]:
     """The feedback on a student's own submissions (one, or all), recorded as fetched."""
     _require(student, assignment.course, Action.FETCH_FEEDBACK)
-    feedback = Feedback.objects.filter(
-        submission__assignment=assignment, submission__student=student
-    ).select_related("submission", "bundle")
+    feedback = (
+        Feedback.objects.filter(submission__assignment=assignment, submission__student=student)
+        .select_related("submission", "bundle")
+        .prefetch_related("scores")
+    )
     if submission is not None:
         if submission.student_id != student.pk or submission.assignment_id != assignment.pk:
             raise NotFound("There is no such submission of yours.")
