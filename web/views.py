@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from courses import blobstore, selectors, services
+from courses import blobstore, grades, selectors, services
 from courses.exceptions import NotFound, PermissionDenied
 from courses.models import BundleEntry, Membership, Submission
 from courses.permissions import (
@@ -247,6 +247,7 @@ def assignment_page(request: HttpRequest, course_code: str, assignment_code: str
             ("no_feedback", _("awaiting feedback")),
         ],
         "may_collect": may(role, Action.COLLECT),
+        "scores": grades.student_scores(assignment),
     }
     return render(request, "web/assignment.html", context)
 
@@ -298,6 +299,7 @@ def submission_page(request: HttpRequest, submission_id: int) -> HttpResponse:
         "files": files,
         "feedback": feedback,
         "feedback_files": feedback_files,
+        "score": grades.feedback_total(feedback) if feedback else None,
         "preview_limit": settings.EXCHANGE_RENDER_MAX_SIZE,
         # While a notebook's preview is being made, the page refreshes (the sandboxed frame
         # cannot refresh itself).
