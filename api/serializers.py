@@ -197,6 +197,9 @@ class SubmissionSerializer(serializers.Serializer):
     assignment_id = serializers.CharField(source="assignment.code")
     student = serializers.CharField(source="student.username")
     timestamp = TimestampField()
+    due_date = TimestampField(
+        help_text="The student's own due date: their extension's, else the assignment's."
+    )
     late = serializers.BooleanField(source="is_late")
     file_count = serializers.IntegerField(source="bundle.file_count")
     total_size = serializers.IntegerField(source="bundle.total_size")

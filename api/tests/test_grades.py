@@ -142,3 +142,22 @@ def test_csv_export_and_bad_requests(people, submission, client_for):
     response, _ = _export(ines, "?assignment=nope")
     assert response.status_code == 404
     assert "no assignment 'nope'" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_collected_submissions_carry_each_students_own_due_date(
+    people, released, client_for, submission
+):
+    from courses.testing import make_upload
+
+    services.submit_assignment(
+        student=people["tia"], assignment=released, upload=make_upload({"ps1.ipynb": b"{}"})
+    )
+    ines = client_for(people["ines"])
+    ines.patch(A, {"due_date": "2030-01-01 12:00:00 UTC"}, format="json")
+    ines.put(f"{A}/extensions/sam", {"due_date": "2030-01-08 12:00:00 UTC"}, format="json")
+    collected = ines.post(f"{A}/collect", {"latest": False}, format="json").json()
+    assert {(s["student"], s["due_date"]) for s in collected} == {
+        ("sam", "2030-01-08 12:00:00.000000 UTC"),
+        ("tia", "2030-01-01 12:00:00.000000 UTC"),
+    }
