@@ -49,3 +49,11 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
             )
             for path in written:
                 self.log.info("Fetched feedback: %s", path)
+            if feedback.get("score") is not None:
+                # Older servers send no score; graded feedback says it in the CLI as on the page.
+                self.log.info(
+                    "Score for the submission at %s: %g / %g",
+                    feedback["timestamp"],
+                    feedback["score"],
+                    feedback["max_score"],
+                )
