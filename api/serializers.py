@@ -33,6 +33,7 @@ class MemberInputSerializer(serializers.Serializer):
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
+    lms_user_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
 
 
 class UploadSerializer(serializers.Serializer):
@@ -114,6 +115,7 @@ class MemberSerializer(serializers.Serializer):
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     email = serializers.CharField()
+    lms_user_id = serializers.CharField(help_text="The person's id in the LMS, if known.")
 
 
 class FileSerializer(serializers.Serializer):

@@ -46,6 +46,7 @@ class _Student:
     first_name: str
     last_name: str
     email: str
+    lms_user_id: str = ""
 
 
 def _points(value: float | None) -> str:
@@ -67,7 +68,9 @@ def _assignments(course: Course, codes: Sequence[str]) -> list[Assignment]:
 
 def _students(course: Course, scored: set[int]) -> list[_Student]:
     students = {
-        m.user_id: _Student(m.user_id, m.user.get_username(), m.first_name, m.last_name, m.email)
+        m.user_id: _Student(
+            m.user_id, m.user.get_username(), m.first_name, m.last_name, m.email, m.lms_user_id
+        )
         for m in Membership.objects.filter(
             course=course, role=Membership.Role.STUDENT
         ).select_related("user")
@@ -130,7 +133,7 @@ def export_grades(
     ]
     for s in students:
         name = f"{s.last_name}, {s.first_name}" if s.last_name else s.first_name or s.username
-        values = {"Student": name, login: s.username}
+        values = {"Student": name, "ID": s.lms_user_id, login: s.username}
         scores = [totals.get((a.pk, s.pk)) for a in chosen]
         lines.append(
             [

@@ -61,6 +61,8 @@ class Membership(models.Model):
     first_name = models.CharField(_("first name"), max_length=150, blank=True)
     last_name = models.CharField(_("last name"), max_length=150, blank=True)
     email = models.EmailField(_("email address"), max_length=254, blank=True)
+    # The person's id in the LMS (Canvas's user "ID"), as nbgrader's gradebook keeps it.
+    lms_user_id = models.CharField(_("LMS user id"), max_length=128, blank=True)
     created_at = models.DateTimeField(_("added"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -9,11 +9,12 @@ that quoting so an export reads back unchanged.
 Formats:
 
 - nbgrader: the file ``nbgrader db student import`` reads, header ``id`` plus any of
-  ``first_name``, ``last_name``, ``email`` (other columns, such as ``lms_user_id``, are
-  ignored). ``id`` is the JupyterHub user name.
+  ``first_name``, ``last_name``, ``email``, ``lms_user_id`` (other columns are ignored).
+  ``id`` is the JupyterHub user name.
 - canvas: the Gradebook export (``Student, ID, SIS User ID, SIS Login ID, Section, <one column
   per assignment>...``, a "Points Possible" row under the header) and the SIS-format
-  ``users.csv`` (``user_id, login_id, first_name, last_name, email, status``). The JupyterHub
+  ``users.csv`` (``user_id, login_id, first_name, last_name, email, status``). The Gradebook
+  export's ``ID`` (Canvas's user id) is kept as the LMS user id. The JupyterHub
   user name is taken from the login column (``SIS Login ID``, or ``login_id``), configurable
   with ``EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN``; ``Student`` holds "Last, First".
 """
@@ -46,7 +47,7 @@ NBGRADER = "nbgrader"
 CANVAS = "canvas"
 FORMATS = (NBGRADER, CANVAS)
 
-NBGRADER_COLUMNS = ["id", "first_name", "last_name", "email"]
+NBGRADER_COLUMNS = ["id", "first_name", "last_name", "email", "lms_user_id"]
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 DEFAULT_CANVAS_LOGIN_COLUMN = "SIS Login ID"
 # Canvas Gradebook exports put these pseudo-students under the header.
@@ -75,6 +76,7 @@ class RosterRow:
     last_name: str = ""
     email: str = ""
     line: int = 0
+    lms_user_id: str = ""
 
 
 @dataclass
@@ -193,6 +195,7 @@ def _parse_nbgrader(header: list[str], reader: Iterable[list[str]]) -> list[Rost
             last_name=record.get("last_name", ""),
             email=record.get("email", ""),
             line=number,
+            lms_user_id=record.get("lms_user_id", ""),
         )
         for number, record in _records(header, reader)
     ]
@@ -225,6 +228,7 @@ def _parse_canvas(header: list[str], reader: Iterable[list[str]], login: str) ->
                 last_name=last.strip(),
                 email=record.get("email", ""),
                 line=number,
+                lms_user_id="" if sis_users else record.get("ID", ""),
             )
         )
     return rows
@@ -239,6 +243,7 @@ def _as_row(item: RosterRow | Mapping[str, Any], index: int) -> RosterRow:
         last_name=str(item.get("last_name") or "").strip(),
         email=str(item.get("email") or "").strip(),
         line=int(item.get("line") or index),
+        lms_user_id=str(item.get("lms_user_id") or "").strip(),
     )
 
 
@@ -271,6 +276,8 @@ def _problems(rows: list[RosterRow]) -> list[tuple[int, str]]:
         for what, value in (("first name", row.first_name), ("last name", row.last_name)):
             if len(value) > 150:
                 problems.append((row.line, f"the {what} is longer than 150 characters"))
+        if len(row.lms_user_id) > 128:
+            problems.append((row.line, "the LMS user id is longer than 128 characters"))
     return problems
 
 
@@ -281,6 +288,7 @@ def _changes(membership: Membership, row: RosterRow) -> bool:
             ("first_name", row.first_name),
             ("last_name", row.last_name),
             ("email", row.email),
+            ("lms_user_id", row.lms_user_id),
         )
     )
 
@@ -335,6 +343,7 @@ def import_roster(
                 first_name=row.first_name,
                 last_name=row.last_name,
                 email=row.email,
+                lms_user_id=row.lms_user_id,
             )
         if sync:
             listed = {row.username for row in rows}
@@ -370,6 +379,7 @@ def roster_rows(*, course: Course, role: str | None = None) -> list[RosterRow]:
             first_name=m.first_name,
             last_name=m.last_name,
             email=m.email,
+            lms_user_id=m.lms_user_id,
         )
         for m in memberships.order_by("user__username")
     ]
@@ -387,7 +397,10 @@ def export_roster(
     rows = roster_rows(course=course, role=role)
     if format == NBGRADER:
         lines: list[list[str]] = [NBGRADER_COLUMNS]
-        lines += [[row.username, row.first_name, row.last_name, row.email] for row in rows]
+        lines += [
+            [row.username, row.first_name, row.last_name, row.email, row.lms_user_id]
+            for row in rows
+        ]
     else:
         login = canvas_login_column()
         columns = [*CANVAS_COLUMNS, "email"]
@@ -396,7 +409,12 @@ def export_roster(
         lines = [columns]
         for row in rows:
             name = f"{row.last_name}, {row.first_name}" if row.last_name else row.first_name
-            values = {"Student": name, "email": row.email, login: row.username}
+            values = {
+                "Student": name,
+                "ID": row.lms_user_id,
+                "email": row.email,
+                login: row.username,
+            }
             lines.append([values.get(column, "") for column in columns])
     # Names come from rosters anyone could have written: never let them be formulas.
     write_rows(out, lines)

@@ -161,3 +161,13 @@ def test_collected_submissions_carry_each_students_own_due_date(
         ("sam", "2030-01-08 12:00:00.000000 UTC"),
         ("tia", "2030-01-01 12:00:00.000000 UTC"),
     }
+
+
+@pytest.mark.django_db
+def test_members_api_gives_and_takes_the_lms_user_id(people, client_for):
+    ines = client_for(people["ines"])
+    put = ines.put(f"{C}/members/sam", {"role": "student", "lms_user_id": "c-42"}, format="json")
+    assert put.status_code == 200, put.content
+    members = {m["username"]: m for m in ines.get(f"{C}/members").json()}
+    assert members["sam"]["lms_user_id"] == "c-42"
+    assert members["tia"]["lms_user_id"] == ""

@@ -40,6 +40,7 @@ class RosterMemberSerializer(serializers.Serializer):
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    lms_user_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
 
 
 class RosterOptionsSerializer(serializers.Serializer):

@@ -56,7 +56,7 @@ def get_or_create_user(username: str, **fields: str) -> AbstractBaseUser:
     return user
 
 
-PROFILE_FIELDS = ("first_name", "last_name", "email")
+PROFILE_FIELDS = ("first_name", "last_name", "email", "lms_user_id")
 
 
 @transaction.atomic
@@ -69,6 +69,7 @@ def add_member(
     first_name: str = "",
     last_name: str = "",
     email: str = "",
+    lms_user_id: str = "",
 ) -> Membership:
     """Add a user to the course, or change their role or how the course names them.
 
@@ -80,8 +81,9 @@ def add_member(
     _require_course(course)
     if role not in Role.values:
         raise BadRequest(f"Role {role!r} is not one of {', '.join(Role.values)}.")
-    given = {"first_name": first_name, "last_name": last_name, "email": email}
-    user = get_or_create_user(username, **given)
+    names = {"first_name": first_name, "last_name": last_name, "email": email}
+    user = get_or_create_user(username, **names)
+    given = {**names, "lms_user_id": lms_user_id}
     membership, created = Membership.objects.select_for_update().get_or_create(
         user=user, course=course, defaults={"role": role, **given}
     )

@@ -279,7 +279,7 @@ def test_import_roster_command_reads_stdin(course, monkeypatch):
 
 def test_export_roster_command_to_stdout_and_file(course, people, tmp_path):
     out, _ = run("export_roster", "phys101")
-    assert out == "id,first_name,last_name,email\nsam,,,\ntia,,,\n"
+    assert out == "id,first_name,last_name,email,lms_user_id\nsam,,,,\ntia,,,,\n"
     target = tmp_path / "all.csv"
     _, err = run("export_roster", "phys101", "--role", "all", "--format", "canvas", "-o", target)
     assert "Wrote 4 row(s)" in err
