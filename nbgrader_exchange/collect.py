@@ -2,12 +2,13 @@
 
 Each distinct file is downloaded once per run (the release's files, which students hand back
 unchanged, are copied from the local ``release/`` directory instead), in parallel, with every
-hash checked. ``timestamp.txt`` holds the server's timestamp of the submission.
+hash checked. ``timestamp.txt`` holds the server's timestamp of the submission. The
+collected students' names, email and LMS id from the course's roster on the exchange are
+written into the gradebook (``nbgrader_exchange.gradebook.sync_students``).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections import defaultdict
@@ -17,13 +18,16 @@ from typing import Any
 from nbgrader.exchange.abc import ExchangeCollect as ABCExchangeCollect
 from nbgrader.utils import parse_utc
 
+from .client import ServiceError
 from .exchange import Exchange
+from .gradebook import assignment_duedate, sync_students
 from .transfer import DownloadStats
 
 
 class ExchangeCollect(Exchange, ABCExchangeCollect):
     """Collect submissions: ``--update`` replaces older ones, ``--before-duedate`` picks the
-    last one before the due date (the gradebook's, else the server's)."""
+    last one before the student's own due date (an extension's on the exchange, else the
+    gradebook's, else the exchange's)."""
 
     def init_src(self) -> None:
         self.course_id = self.require_course()
@@ -39,32 +43,32 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         for submission in submissions:
             submission["parsed"] = parse_utc(submission["timestamp"])
             by_student[submission["student"]].append(submission)
-        self.duedate = self._duedate(url) if self.before_duedate else None
+        service_due = gradebook_due = None
+        if self.before_duedate:
+            detail = self.client.get(url, what=self.what)
+            service_due = parse_utc(detail["due_date"]) if detail.get("due_date") else None
+            gradebook_due = assignment_duedate(
+                self.coursedir.db_url, self.course_id, self.assignment_id
+            )
+        self.duedate = gradebook_due or service_due
         self.src_records = []
         for records in by_student.values():
             records.sort(key=lambda item: item["parsed"], reverse=True)
             chosen = records[0]
-            if self.duedate is not None:
-                before = [r for r in records if r["parsed"] <= self.duedate]
+            if self.before_duedate:
+                due = self._own_duedate(records[0], service_due) or self.duedate
+                before = [r for r in records if due is not None and r["parsed"] <= due]
                 if before:
                     chosen = before[0]
             self.src_records.append(chosen)
         self.src_records.sort(key=lambda item: item["student"])
 
-    def _duedate(self, url: str) -> Any:
-        from nbgrader.api import Gradebook, MissingEntry
-
-        db_url = self.coursedir.db_url
-        if not db_url.startswith("sqlite:///") or os.path.exists(db_url[len("sqlite:///") :]):
-            with Gradebook(db_url, self.course_id) as gb:
-                try:
-                    duedate = gb.find_assignment(self.assignment_id).duedate
-                except MissingEntry:
-                    duedate = None
-            if duedate is not None:
-                return duedate
-        detail = self.client.get(url, what=self.what)
-        return parse_utc(detail["due_date"]) if detail.get("due_date") else None
+    @staticmethod
+    def _own_duedate(record: dict[str, Any], service_due: Any) -> Any:
+        """The student's extended due date, when the exchange gave them one: their own due
+        date differs from the assignment's (servers before extensions send none)."""
+        own = parse_utc(record["due_date"]) if record.get("due_date") else None
+        return own if own is not None and own != service_due else None
 
     def init_dest(self) -> None:
         pass
@@ -124,6 +128,23 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
             stats.downloaded_bytes / 1e6,
             stats.reused_files,
         )
+        self._sync_gradebook()
+
+    def _sync_gradebook(self) -> None:
+        """The collected students' names from the roster into the gradebook; a roster that
+        cannot be read costs the names, not the collection."""
+        try:
+            members = self.client.get(f"courses/{self.course_id}/members", what=self.what)
+        except ServiceError as exc:
+            self.log.warning("The gradebook keeps its student names: %s", exc)
+            return
+        written = sync_students(
+            self.coursedir.db_url,
+            self.course_id,
+            members,
+            only={rec["student"] for rec in self.src_records},
+        )
+        self.log.info("Wrote the roster's names of %d student(s) into the gradebook", len(written))
 
     def _download(
         self, rec: dict[str, Any], dest: Path, cache: Any, stats: DownloadStats, replace: bool

@@ -5,14 +5,19 @@ server timestamp equals the ``timestamp.txt`` that collect wrote (autograde and
 generate_feedback carry it along); when ``submission_secret.txt`` (nbgrader 0.9.3+) is there
 too, it must match the secret handed in with that submission, so feedback never reaches
 another submission, let alone another student.
+
+Each notebook's score and max score from the gradebook go with the files (the ``scores``
+form field); a server that predates scores ignores the field.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 from collections import defaultdict
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ from nbgrader.utils import parse_utc
 
 from .exchange import Exchange
 from .files import entry_from_file, sha256_of
+from .gradebook import gradebook_exists, notebook_scores, open_gradebook
 
 
 class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
@@ -71,6 +77,26 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
         for sub in self.client.get(f"{url}/submissions", what=what):
             submissions[sub["student"]].append(sub)
         failed = []
+        with ExitStack() as stack:
+            gb = None
+            if gradebook_exists(self.coursedir.db_url):
+                gb = stack.enter_context(open_gradebook(self.coursedir.db_url, self.course_id))
+            self._release_each(feedback, submissions, gb, failed, what)
+        if failed:
+            self.fail(
+                f"Feedback for {', '.join(failed)} was not released: no submission on the "
+                "exchange matches its timestamp.txt and submission_secret.txt (collect the "
+                "submission again, then autograde and generate_feedback)."
+            )
+
+    def _release_each(
+        self,
+        feedback: dict[str, list[tuple[str, str]]],
+        submissions: dict[str, list[dict[str, Any]]],
+        gb: Any,
+        failed: list[str],
+        what: str,
+    ) -> None:
         for student_id, notebooks in sorted(feedback.items()):
             feedback_dir = Path(os.path.dirname(notebooks[0][1]))
             submission = self._submission_for(student_id, feedback_dir, submissions, what)
@@ -87,18 +113,18 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
                     submission["timestamp"],
                 )
             files = [entry_from_file(f"{nb}.html", Path(path)) for nb, path in notebooks]
+            scores = None
+            if gb is not None:
+                scores = notebook_scores(
+                    gb, self.assignment_id, student_id, [nb for nb, _ in notebooks]
+                )
             self.client.upload_bundle(
                 f"submissions/{submission['id']}/feedback",
                 files,
                 what=f"release feedback to {student_id} on {self.assignment_id}",
+                fields={"scores": json.dumps(scores)} if scores else None,
             )
             self.log.info("Feedback released to: %s (submission %s)", student_id, submission["id"])
-        if failed:
-            self.fail(
-                f"Feedback for {', '.join(failed)} was not released: no submission on the "
-                "exchange matches its timestamp.txt and submission_secret.txt (collect the "
-                "submission again, then autograde and generate_feedback)."
-            )
 
     def _submission_for(
         self,
