@@ -88,3 +88,21 @@ def test_newest_scored_feedback_wins_across_submissions(scored, people, released
     _feedback(people["gus"], later, [{"notebook": "ps1", "score": 5, "max_score": 5}])
     assert grades.student_scores(released)["sam"].total.score == 5
     assert grades.scores_of([released])[(released.pk, people["sam"].pk)].score == 5
+
+
+def test_canvas_export_puts_the_user_name_in_the_configured_login_column(scored, settings):
+    settings.EXCHANGE_ROSTER_CANVAS_LOGIN_COLUMN = "Integration ID"
+    text = io.StringIO()
+    call_command("export_grades", "phys101", stdout=text)
+    rows = list(csv.reader(io.StringIO(text.getvalue())))
+    assert rows[0] == [
+        "Student",
+        "ID",
+        "SIS User ID",
+        "SIS Login ID",
+        "Section",
+        "Integration ID",
+        "ps1",
+    ]
+    sam = next(row for row in rows if "sam" in row)
+    assert (sam[3], sam[5], sam[6]) == ("", "sam", "4")
