@@ -88,6 +88,7 @@ def test_put_member_adds_then_updates(people, client_for):
         "first_name": "Nia",
         "last_name": "",
         "email": "nia@example.edu",
+        "lms_user_id": "",
     }
     response = ines.put(f"{C}/members/nia", {"role": "grader"}, format="json")
     assert (response.status_code, response.json()["role"]) == (200, "grader")

@@ -129,6 +129,7 @@ def test_every_endpoint_over_http(server, tokens):
         "first_name": "Tia",
         "last_name": "Tran",
         "email": "tia@example.edu",
+        "lms_user_id": "",
     }
     assert ines("PUT", "courses/phys101/members/olga", json={"role": "student"}).status_code == 201
     assert ines("DELETE", "courses/phys101/members/olga").status_code == 204
