@@ -18,7 +18,7 @@ from typing import Any
 from nbgrader.exchange.abc import ExchangeCollect as ABCExchangeCollect
 from nbgrader.utils import parse_utc
 
-from .client import ServiceError
+from .errors import ServiceError
 from .exchange import Exchange
 from .gradebook import assignment_duedate, sync_students
 from .transfer import DownloadStats
