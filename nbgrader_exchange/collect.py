@@ -7,7 +7,6 @@ hash checked. ``timestamp.txt`` holds the server's timestamp of the submission.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections import defaultdict
@@ -34,7 +33,7 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         payload: dict[str, Any] = {"latest": not self.before_duedate}
         if student and student != "*":
             payload["student"] = student
-        submissions = self.client.post(f"{url}/collect", payload, what=self.what, safe=True)
+        submissions = self.client.post(f"{url}/collect", payload, what=self.what, idempotent=True)
         by_student: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for submission in submissions:
             submission["parsed"] = parse_utc(submission["timestamp"])
@@ -52,17 +51,9 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         self.src_records.sort(key=lambda item: item["student"])
 
     def _duedate(self, url: str) -> Any:
-        from nbgrader.api import Gradebook, MissingEntry
-
-        db_url = self.coursedir.db_url
-        if not db_url.startswith("sqlite:///") or os.path.exists(db_url[len("sqlite:///") :]):
-            with Gradebook(db_url, self.course_id) as gb:
-                try:
-                    duedate = gb.find_assignment(self.assignment_id).duedate
-                except MissingEntry:
-                    duedate = None
-            if duedate is not None:
-                return duedate
+        duedate = self.gradebook_duedate()
+        if duedate is not None:
+            return duedate
         detail = self.client.get(url, what=self.what)
         return parse_utc(detail["due_date"]) if detail.get("due_date") else None
 
