@@ -11,9 +11,10 @@ come from :mod:`.files`, its upload and download from :mod:`.transfer`)::
     client.download_bundle(manifest["files"], Path("ps1"))
 
 Every failure is a :class:`ServiceError` whose message is one sentence naming the server and
-what failed. Requests that are safe to repeat are retried with backoff on connection errors
-and on 502/503/504; a request that never reached the server is retried whatever its method.
-A 429 (a per-person limit) is never retried: its sentence says when to try again.
+what failed. Idempotent requests (those safe to repeat) are retried with backoff on
+connection errors and on 502/503/504; a request that never reached the server is retried
+whatever its method. A 429 (a per-person limit) is never retried: its sentence says when to
+try again.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from .errors import ServiceError, _never_sent, _reason
+from .errors import ServiceError, failure_reason, never_sent
 from .transfer import PROGRESS_THRESHOLD, BundleTransfers, MultipartBody
 
 API_PREFIX = "api/v1/"
 RETRY_STATUSES = frozenset({502, 503, 504})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Methods whose repetition changes nothing more than one request does (RFC 9110 idempotent):
+# retried after a failure that may have reached the server.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +103,16 @@ class ExchangeClient(BundleTransfers):
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         body: MultipartBody | None = None,
-        safe: bool | None = None,
+        idempotent: bool | None = None,
         stream: bool = False,
         timeout: float | None = None,
     ) -> requests.Response:
-        """Send one request; retry it if safe; raise ServiceError naming ``what`` failed."""
+        """Send one request; retry it if ``idempotent`` (by default: by its method); raise
+        ServiceError naming ``what`` failed."""
         url = path if "://" in path else self.url_for(path)
         method = method.upper()
-        if safe is None:
-            safe = method in SAFE_METHODS
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
         headers: dict[str, str] = {"Accept": "application/json"}
         if self.token and _origin(url) == self._origin:
             headers["Authorization"] = f"token {self.token}"
@@ -123,7 +127,7 @@ class ExchangeClient(BundleTransfers):
             # A request that must not be sent twice goes over a new connection: a kept-alive
             # one may be closed by the server (its idle timeout) just as it is reused, and
             # then nobody can tell whether the request arrived.
-            sender = self.session if safe or stream else self._fresh_session()
+            sender = self.session if idempotent or stream else self._fresh_session()
             try:
                 response = sender.request(
                     method,
@@ -136,20 +140,20 @@ class ExchangeClient(BundleTransfers):
                     timeout=(self.timeout, timeout or self.timeout),
                 )
             except requests.RequestException as exc:
-                never_sent = _never_sent(exc)
-                if attempt < self.retries and (safe or never_sent):
+                unsent = never_sent(exc)
+                if attempt < self.retries and (idempotent or unsent):
                     attempt += 1
-                    self._sleep(attempt, f"{_reason(exc)}")
+                    self._sleep(attempt, f"{failure_reason(exc)}")
                     continue
                 raise ServiceError(
                     f"Could not {what}: the exchange server at {self.server} "
-                    f"{_reason(exc)}. Check the server address (c.Exchange.url or "
+                    f"{failure_reason(exc)}. Check the server address (c.Exchange.url or "
                     "NBGRADER_EXCHANGE_URL) or try again in a moment."
                 ) from None
             finally:
                 if sender is not self.session:
                     sender.close()  # the answer is read already (not streamed)
-            if response.status_code in RETRY_STATUSES and safe and attempt < self.retries:
+            if response.status_code in RETRY_STATUSES and idempotent and attempt < self.retries:
                 attempt += 1
                 response.close()
                 self._sleep(attempt, f"answered {response.status_code}")
@@ -211,9 +215,14 @@ class ExchangeClient(BundleTransfers):
         return self._json(self.request("GET", path, what=what, params=params or None), what)
 
     def post(
-        self, path: str, payload: Any, *, what: str = "write to the exchange", safe: bool = False
+        self,
+        path: str,
+        payload: Any,
+        *,
+        what: str = "write to the exchange",
+        idempotent: bool = False,
     ) -> Any:
-        response = self.request("POST", path, what=what, json_body=payload, safe=safe)
+        response = self.request("POST", path, what=what, json_body=payload, idempotent=idempotent)
         return self._json(response, what)
 
     def _json(self, response: requests.Response, what: str) -> Any:

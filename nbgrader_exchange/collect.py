@@ -20,7 +20,7 @@ from nbgrader.utils import parse_utc
 
 from .errors import ServiceError
 from .exchange import Exchange
-from .gradebook import assignment_duedate, sync_students
+from .gradebook import sync_students
 from .transfer import DownloadStats
 
 
@@ -38,7 +38,7 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         payload: dict[str, Any] = {"latest": not self.before_duedate}
         if student and student != "*":
             payload["student"] = student
-        submissions = self.client.post(f"{url}/collect", payload, what=self.what, safe=True)
+        submissions = self.client.post(f"{url}/collect", payload, what=self.what, idempotent=True)
         by_student: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for submission in submissions:
             submission["parsed"] = parse_utc(submission["timestamp"])
@@ -47,9 +47,7 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         if self.before_duedate:
             detail = self.client.get(url, what=self.what)
             service_due = parse_utc(detail["due_date"]) if detail.get("due_date") else None
-            gradebook_due = assignment_duedate(
-                self.coursedir.db_url, self.course_id, self.assignment_id
-            )
+            gradebook_due = self.gradebook_duedate()
         self.duedate = gradebook_due or service_due
         self.src_records = []
         for records in by_student.values():

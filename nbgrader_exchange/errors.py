@@ -18,7 +18,7 @@ class ServiceError(Exception):
         self.code = code
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
+def never_sent(exc: requests.RequestException) -> bool:
     """True when the request failed before any byte reached the server."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
@@ -26,7 +26,8 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-def _reason(exc: requests.RequestException) -> str:
+def failure_reason(exc: requests.RequestException) -> str:
+    """What went wrong with the server, as the end of a sentence naming it."""
     if isinstance(exc, requests.ConnectTimeout):
         return "did not answer in time (connection timed out)"
     if isinstance(exc, requests.Timeout):

@@ -9,6 +9,7 @@ nbgrader's applications log without a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from .client import ExchangeClient
 from .errors import ServiceError
+from .files import FileEntry, scan_directory
+from .gradebook import assignment_duedate
 from .transfer import BlobCache
 
 # nbgrader's timestamp format; the service sends timestamps in exactly this shape.
@@ -136,13 +139,51 @@ class Exchange(ABCExchange):
             self.fail("No course id specified. Re-run with --course flag.")
         return course_id
 
-    def local_assignment_path(self, course_id: str, assignment_id: str) -> Path:
-        """Where a student's copy of an assignment lives (nbgrader's rule)."""
+    def check_student_id(self) -> None:
+        """nbgrader's rule for a student's own commands: the id names one student."""
+        student_id = self.coursedir.student_id
+        if student_id not in ("", "*") and ("*" in student_id or "+" in student_id):
+            self.fail(f"The student ID should contain no '*' nor '+'; got {student_id}")
+
+    def local_assignment_dir(self, course_id: str, assignment_id: str) -> str:
+        """Where a student's copy of an assignment lives, as nbgrader writes it (relative to
+        ``assignment_dir`` when that is relative: ``nbgrader list`` shows such paths)."""
         if self.path_includes_course:
-            root = os.path.join(course_id, assignment_id)
-        else:
-            root = assignment_id
-        return Path(os.path.abspath(os.path.join(self.assignment_dir, root)))
+            return os.path.join(self.assignment_dir, course_id, assignment_id)
+        return os.path.join(self.assignment_dir, assignment_id)
+
+    def local_assignment_path(self, course_id: str, assignment_id: str) -> Path:
+        """The absolute :meth:`local_assignment_dir`."""
+        return Path(os.path.abspath(self.local_assignment_dir(course_id, assignment_id)))
+
+    def scan_files(
+        self, root: str, *, leave_out: tuple[str, ...] = (), refusal: str = ""
+    ) -> list[FileEntry]:
+        """The files under ``root`` that nbgrader would copy (``CourseDirectory.ignore``,
+        ``include`` and ``max_file_size``), less the paths in ``leave_out``; fails, the
+        sentence starting with ``refusal``, when together they exceed ``max_dir_size``."""
+        cd = self.coursedir
+        files = scan_directory(
+            Path(root),
+            exclude=cd.ignore,
+            include=cd.include,
+            max_file_size=1000 * cd.max_file_size if cd.max_file_size else None,
+            on_skip=self.log_skipped,
+        )
+        files = [entry for entry in files if entry.path not in leave_out]
+        total = sum(entry.size for entry in files)
+        max_dir = 1000 * cd.max_dir_size
+        if max_dir and total > max_dir:
+            self.fail(
+                f"{refusal}{root} holds {total} bytes, more than the limit of {max_dir} bytes "
+                "(CourseDirectory.max_dir_size, in kilobytes)."
+            )
+        return files
+
+    def gradebook_duedate(self) -> dt.datetime | None:
+        """The due date the course's gradebook holds for ``self.assignment_id`` (naive UTC,
+        as nbgrader keeps it), if any; a gradebook that does not exist yet is not created."""
+        return assignment_duedate(self.coursedir.db_url, self.course_id, self.assignment_id)
 
     def assignment_url(self, course_id: str, assignment_id: str = "") -> str:
         path = f"courses/{course_id}/assignments"
@@ -162,7 +203,6 @@ class Exchange(ABCExchange):
             self.log.debug("Ignoring %s file '%s'", reason, path)
 
 
-def assignment_detail(
-    client: ExchangeClient, course_id: str, assignment_id: str, *, what: str
-) -> dict[str, Any]:
-    return client.get(f"courses/{course_id}/assignments/{assignment_id}", what=what)
+def format_timestamp(moment: dt.datetime) -> str:
+    """A naive UTC datetime (the gradebook's) in nbgrader's ``TIMESTAMP_FORMAT``."""
+    return moment.replace(tzinfo=dt.timezone.utc).strftime(TIMESTAMP_FORMAT)

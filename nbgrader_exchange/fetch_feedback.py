@@ -18,9 +18,7 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
     def init_src(self) -> None:
         self.course_id = self.require_course()
         self.assignment_id = self.coursedir.assignment_id
-        student_id = self.coursedir.student_id
-        if student_id not in ("", "*") and ("*" in student_id or "+" in student_id):
-            self.fail(f"The student ID should contain no '*' nor '+'; got {student_id}")
+        self.check_student_id()
 
     def init_dest(self) -> None:
         self.dest_path = self.local_assignment_path(self.course_id, self.assignment_id) / "feedback"

@@ -15,26 +15,21 @@ keys only. ``--inbound --remove`` removes the listed submissions on the server (
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nbgrader.exchange.abc import ExchangeList as ABCExchangeList
 from traitlets import Bool
 
 from .exchange import Exchange
+from .files import sha256_of
 
 REMOVED_MARK = "removed.txt"
-
-
-def _sha256(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def _top_notebooks(files: list[dict[str, Any]]) -> list[str]:
@@ -149,11 +144,6 @@ class ExchangeList(Exchange, ABCExchangeList):
 
     # --- nbgrader's dicts ------------------------------------------------------------------
 
-    def _local_dir(self, course_id: str, assignment_id: str) -> str:
-        if self.path_includes_course:
-            return os.path.join(self.assignment_dir, course_id, assignment_id)
-        return os.path.join(self.assignment_dir, assignment_id)
-
     def _released_notebooks(self, record: dict[str, Any]) -> list[str]:
         detail = self.client.get(
             self.assignment_url(record["course_id"], record["assignment_id"]), what=self.what
@@ -176,7 +166,7 @@ class ExchangeList(Exchange, ABCExchangeList):
             "course_id": record["course_id"],
             "assignment_id": record["assignment_id"],
         }
-        assignment_dir = self._local_dir(info["course_id"], info["assignment_id"])
+        assignment_dir = self.local_assignment_dir(info["course_id"], info["assignment_id"])
         if os.path.exists(assignment_dir):
             info["status"] = "fetched"
             info["path"] = os.path.abspath(assignment_dir)
@@ -213,7 +203,7 @@ class ExchangeList(Exchange, ABCExchangeList):
         else:
             info["path"] = self.client.url_for(f"submissions/{sub['id']}")
         info["record"] = record
-        assignment_dir = self._local_dir(info["course_id"], info["assignment_id"])
+        assignment_dir = self.local_assignment_dir(info["course_id"], info["assignment_id"])
         feedback = {f["path"]: f["sha256"] for f in sub.get("feedback_files", [])}
         info["notebooks"] = []
         notebook_ids = _top_notebooks(sub.get("files", []))
@@ -236,7 +226,7 @@ class ExchangeList(Exchange, ABCExchangeList):
             nb_info["has_exchange_feedback"] = exchange_sha is not None
             nb_info["local_feedback_path"] = local if has_local else None
             nb_info["feedback_updated"] = bool(
-                has_local and exchange_sha is not None and _sha256(local) != exchange_sha
+                has_local and exchange_sha is not None and sha256_of(Path(local)) != exchange_sha
             )
             info["notebooks"].append(nb_info)
         if info["status"] == "submitted":

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from nbgrader.exchange.abc import ExchangeReleaseAssignment as ABCExchangeReleaseAssignment
 
 from .errors import ServiceError
-from .exchange import Exchange
-from .files import FileEntry, scan_directory
+from .exchange import Exchange, format_timestamp
+from .files import FileEntry
 
 
 class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
@@ -33,36 +32,12 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
         self.assignment_id = self.coursedir.assignment_id
 
     def files(self) -> list[FileEntry]:
-        cd = self.coursedir
-        max_dir = 1000 * cd.max_dir_size
-        files = scan_directory(
-            Path(self.src_path),
-            exclude=cd.ignore,
-            include=cd.include,
-            max_file_size=1000 * cd.max_file_size if cd.max_file_size else None,
-            on_skip=self.log_skipped,
-        )
-        total = sum(entry.size for entry in files)
-        if max_dir and total > max_dir:
-            self.fail(
-                f"{self.src_path} holds {total} bytes, more than the limit of {max_dir} bytes "
-                "(CourseDirectory.max_dir_size, in kilobytes)."
-            )
-        return files
+        return self.scan_files(self.src_path)
 
     def due_date(self) -> str | None:
         """The gradebook's due date for the assignment, if it has one."""
-        from nbgrader.api import Gradebook, MissingEntry
-
-        db_url = self.coursedir.db_url
-        if db_url.startswith("sqlite:///") and not os.path.exists(db_url[len("sqlite:///") :]):
-            return None
-        try:
-            with Gradebook(db_url, self.course_id) as gb:
-                duedate = gb.find_assignment(self.assignment_id).duedate
-        except MissingEntry:
-            return None
-        return duedate.strftime("%Y-%m-%d %H:%M:%S.%f UTC") if duedate else None
+        duedate = self.gradebook_duedate()
+        return format_timestamp(duedate) if duedate else None
 
     def copy_files(self) -> None:
         what = f"release {self.assignment_id} to course {self.course_id}"

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 
 from .exchange import Exchange
-from .files import FileEntry, entry_from_bytes, scan_directory
+from .files import FileEntry, entry_from_bytes
 
 # Written by the exchange, never taken from the student's directory.
 RESERVED = ("timestamp.txt", "submission_secret.txt")
@@ -25,11 +25,8 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
     """Submit an assignment; ``--strict`` refuses a submission missing a released notebook."""
 
     def init_src(self) -> None:
-        if self.path_includes_course:
-            root = os.path.join(self.coursedir.course_id, self.coursedir.assignment_id)
-        else:
-            root = self.coursedir.assignment_id
-        self.src_path = os.path.abspath(os.path.join(self.assignment_dir, root))
+        cd = self.coursedir
+        self.src_path = str(self.local_assignment_path(cd.course_id, cd.assignment_id))
         self.coursedir.assignment_id = os.path.split(self.src_path)[-1]
         if not os.path.isdir(self.src_path):
             self.fail(f"Assignment not found at: {self.src_path}")
@@ -37,29 +34,14 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
     def init_dest(self) -> None:
         self.course_id = self.require_course()
         self.assignment_id = self.coursedir.assignment_id
-        student_id = self.coursedir.student_id
-        if student_id not in ("", "*") and ("*" in student_id or "+" in student_id):
-            self.fail(f"The student ID should contain no '*' nor '+'; got {student_id}")
+        self.check_student_id()
 
     def files(self) -> list[FileEntry]:
-        cd = self.coursedir
-        files = scan_directory(
-            Path(self.src_path),
-            exclude=cd.ignore,
-            include=cd.include,
-            max_file_size=1000 * cd.max_file_size if cd.max_file_size else None,
-            on_skip=self.log_skipped,
+        return self.scan_files(
+            self.src_path,
+            leave_out=RESERVED,
+            refusal=f"Assignment {self.assignment_id} not submitted: ",
         )
-        files = [entry for entry in files if entry.path not in RESERVED]
-        total = sum(entry.size for entry in files)
-        max_dir = 1000 * cd.max_dir_size
-        if max_dir and total > max_dir:
-            self.fail(
-                f"Assignment {self.assignment_id} not submitted: {self.src_path} holds {total} "
-                f"bytes, more than the limit of {max_dir} bytes "
-                "(CourseDirectory.max_dir_size, in kilobytes)."
-            )
-        return files
 
     def check_filename_diff(self, released: list[str], submitted: list[str]) -> None:
         """nbgrader's check: warn about missing or extra notebooks, refuse if strict."""

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from .errors import ServiceError, _reason
+from .errors import ServiceError, failure_reason
 from .files import CHUNK_SIZE, FileEntry, local_path, scan_directory
 
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
@@ -345,11 +345,11 @@ class BundleTransfers:
             except requests.RequestException as exc:
                 if attempt < self.retries:
                     attempt += 1
-                    self._sleep(attempt, _reason(exc))
+                    self._sleep(attempt, failure_reason(exc))
                     continue
                 raise ServiceError(
                     f"Could not {what}: the download of {entry['path']!r} from the exchange "
-                    f"server at {self.server} broke off ({_reason(exc)})."
+                    f"server at {self.server} broke off ({failure_reason(exc)})."
                 ) from None
             finally:
                 response.close()

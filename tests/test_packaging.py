@@ -20,6 +20,10 @@ import tomllib
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 VERSION = PROJECT["version"]
+# Every module of the plugin (client, files, transfer, errors, the roles...) must ship.
+PLUGIN_MODULES = sorted(
+    f"nbgrader_exchange/{path.name}" for path in (REPO / "nbgrader_exchange").glob("*.py")
+)
 
 # Building needs no database: once, in the SQLite pass of the suite.
 pytestmark = pytest.mark.sqlite_only
@@ -50,7 +54,7 @@ def test_wheel_holds_only_the_plugin_package(built):
     assert not [n for n in names if "tests" in n.split("/") or "conftest" in n]
     packages = {n.split("/")[0] for n in names if n.endswith(".py")}
     assert packages == {"nbgrader_exchange"}
-    assert "nbgrader_exchange/client.py" in names
+    assert [m for m in PLUGIN_MODULES if m not in names] == []
     assert f"{dist_info}licenses/LICENSE" in names
 
 
@@ -69,7 +73,7 @@ def test_sdist_holds_the_plugin_license_and_no_tests(built):
     with tarfile.open(built["sdist"]) as sdist:
         names = [name.split("/", 1)[1] for name in sdist.getnames() if "/" in name]
     assert "LICENSE" in names and "pyproject.toml" in names
-    assert "nbgrader_exchange/client.py" in names
+    assert [m for m in PLUGIN_MODULES if m not in names] == []
     assert not [n for n in names if n.startswith("tests/") or "/tests/" in n]
     assert not [
         n for n in names if n.split("/")[0] in {"courses", "hub", "api", "web", "exchange_site"}

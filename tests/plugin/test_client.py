@@ -232,19 +232,19 @@ def test_a_download_that_keeps_breaking_off_is_one_sentence(scripted, tmp_path):
 def test_reasons_read_as_plain_words():
     import requests
 
-    from nbgrader_exchange.errors import _never_sent, _reason
+    from nbgrader_exchange.errors import failure_reason, never_sent
 
-    assert _never_sent(requests.ConnectTimeout())
-    assert not _never_sent(requests.ReadTimeout())
-    assert _reason(requests.ConnectTimeout()).endswith("(connection timed out)")
-    assert _reason(requests.ReadTimeout()) == "did not answer in time"
-    assert _reason(requests.ConnectionError("Name or service not known")) == (
+    assert never_sent(requests.ConnectTimeout())
+    assert not never_sent(requests.ReadTimeout())
+    assert failure_reason(requests.ConnectTimeout()).endswith("(connection timed out)")
+    assert failure_reason(requests.ReadTimeout()) == "did not answer in time"
+    assert failure_reason(requests.ConnectionError("Name or service not known")) == (
         "is not reachable (unknown host name)"
     )
-    assert _reason(requests.ConnectionError("reset by peer")) == (
+    assert failure_reason(requests.ConnectionError("reset by peer")) == (
         "is not reachable (the connection failed)"
     )
-    assert _reason(requests.TooManyRedirects()) == "could not be reached (TooManyRedirects)"
+    assert failure_reason(requests.TooManyRedirects()) == "could not be reached (TooManyRedirects)"
 
 
 def test_blob_cache_offers_local_files_and_follows_moves(tmp_path):

@@ -202,3 +202,25 @@ def test_path_includes_course(people):
     assert (sam.work / COURSE / "ps1" / "ps1.ipynb").is_file()
     [listed] = sam.run("List", COURSE, "ps1")
     assert listed["status"] == "fetched"
+
+
+def test_release_sends_the_gradebooks_due_date(people, service, tmp_path):
+    """A due date set in the gradebook (``nbgrader db assignment add --duedate``) is the one
+    the exchange holds after the release, to the microsecond."""
+    import datetime as dt
+
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+
+    from nbgrader_exchange.client import ExchangeClient
+
+    ines = Actor(INES, tmp_path, people["ines"].config)
+    write_source(tmp_path, "ps4")
+    shutil.copytree(tmp_path / "source" / "ps4", tmp_path / "release" / "ps4")
+    due = dt.datetime(2031, 5, 6, 7, 8, 9, 123456)
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}", COURSE) as gb:
+        gb.update_or_create_assignment("ps4", duedate=due)
+    ines.run("ReleaseAssignment", COURSE, "ps4")
+    with ExchangeClient(service.url, ines.config.Exchange.token) as client:
+        detail = client.get(f"courses/{COURSE}/assignments/ps4")
+    assert parse_utc(detail["due_date"]) == due
