@@ -361,6 +361,9 @@ class AuditEvent(models.Model):
         EXTENSION_GRANTED = "extension_granted", _("extension granted")
         EXTENSION_REVOKED = "extension_revoked", _("extension revoked")
         PURGED = "purged", _("purged")
+        REGRADE_REQUESTED = "regrade_requested", _("regrade requested")
+        REGRADE_ANSWERED = "regrade_answered", _("regrade request answered")
+        REGRADE_WITHDRAWN = "regrade_withdrawn", _("regrade request withdrawn")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("action"), max_length=30, choices=Action.choices)
@@ -397,3 +400,7 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
+
+
+# Registered with the app here; its own module holds it (see that module's docstring).
+from .regrade_models import RegradeRequest  # noqa: E402, F401

@@ -33,6 +33,9 @@ class Action(enum.StrEnum):
     VIEW_EXTENSIONS = "see the extensions granted in"
     REMOVE_SUBMISSIONS = "remove submissions from"
     EXPORT_GRADES = "export the grades of"
+    REQUEST_REGRADE = "ask for regrades in"
+    VIEW_REGRADES = "see every regrade request in"
+    ANSWER_REGRADE = "answer regrade requests in"
 
 
 ALLOWED: dict[Action, frozenset[str]] = {
@@ -52,6 +55,11 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.VIEW_EXTENSIONS: frozenset({Role.INSTRUCTOR, Role.GRADER}),
     Action.REMOVE_SUBMISSIONS: frozenset({Role.INSTRUCTOR}),
     Action.EXPORT_GRADES: frozenset({Role.INSTRUCTOR}),
+    # A student asks (and withdraws) on their own returned submissions only; see
+    # courses/regrades.py for the rules beyond the role.
+    Action.REQUEST_REGRADE: frozenset({Role.STUDENT}),
+    Action.VIEW_REGRADES: frozenset({Role.INSTRUCTOR, Role.GRADER}),
+    Action.ANSWER_REGRADE: frozenset({Role.INSTRUCTOR, Role.GRADER}),
 }
 
 
