@@ -4,7 +4,17 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from .views import assignments, courses, extensions, files, grades, me, roster, submissions
+from .views import (
+    assignments,
+    courses,
+    extensions,
+    files,
+    grades,
+    me,
+    regrades,
+    roster,
+    submissions,
+)
 
 app_name = "api"
 
@@ -63,6 +73,28 @@ urlpatterns = [
         "submissions/<int:submission_id>/feedback",
         submissions.SubmissionFeedbackView.as_view(),
         name="submission-feedback",
+    ),
+    path(f"{COURSE}/regrades", regrades.CourseRegradeListView.as_view(), name="course-regrades"),
+    path(
+        f"{ASSIGNMENT}/regrades",
+        regrades.AssignmentRegradeListView.as_view(),
+        name="assignment-regrades",
+    ),
+    path(
+        "submissions/<int:submission_id>/regrades",
+        regrades.SubmissionRegradeListView.as_view(),
+        name="submission-regrades",
+    ),
+    path("regrades/<int:regrade_id>", regrades.RegradeDetailView.as_view(), name="regrade"),
+    path(
+        "regrades/<int:regrade_id>/answer",
+        regrades.RegradeAnswerView.as_view(),
+        name="regrade-answer",
+    ),
+    path(
+        "regrades/<int:regrade_id>/withdraw",
+        regrades.RegradeWithdrawView.as_view(),
+        name="regrade-withdraw",
     ),
     path("files/<str:signed>", files.FileView.as_view(), name="file"),
     # The contract is public: clients and tools read it before they have a token.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from api.tests.conftest import upload_form
-from courses import deadlines
+from courses import deadlines, regrades, services
 from courses.models import (
     Assignment,
     Course,
@@ -19,8 +19,10 @@ from courses.models import (
     Feedback,
     Membership,
     NotebookScore,
+    RegradeRequest,
     Submission,
 )
+from courses.testing import make_upload
 from courses.timestamps import parse_timestamp
 
 ROLES = ["anonymous", "olga", "sam", "tia", "gus", "ines", "ada"]
@@ -182,6 +184,43 @@ MATRIX = {
         None,
         [401, 404, 200, 404, 200, 200, 200],
     ),
+    "course regrades": ("get", f"{C}/regrades", None, None, [401, 404, 200, 200, 200, 200, 200]),
+    "assignment regrades": (
+        "get",
+        f"{A}/regrades?status=open",
+        None,
+        None,
+        [401, 404, 200, 200, 200, 200, 200],
+    ),
+    "submission regrades": (
+        "get",
+        "/api/v1/submissions/{sid}/regrades",
+        None,
+        None,
+        [401, 404, 200, 404, 200, 200, 200],
+    ),
+    "ask for a regrade": (
+        "post",
+        "/api/v1/submissions/{sid}/regrades",
+        {"message": "Question 2 deserves another look."},
+        "json",
+        [401, 404, 201, 404, 403, 403, 403],
+    ),
+    "regrade": ("get", "/api/v1/regrades/{rid}", None, None, [401, 404, 200, 404, 200, 200, 200]),
+    "answer regrade": (
+        "post",
+        "/api/v1/regrades/{rid}/answer",
+        {"status": "accepted", "answer": "Now 5 of 5."},
+        "json",
+        [401, 404, 403, 404, 200, 200, 200],
+    ),
+    "withdraw regrade": (
+        "post",
+        "/api/v1/regrades/{rid}/withdraw",
+        None,
+        None,
+        [401, 404, 200, 404, 403, 403, 403],
+    ),
     "file": ("get", "{file_url}", None, None, [200, 200, 200, 200, 200, 200, 200]),
     "schema": ("get", "/api/v1/schema/", None, None, [200, 200, 200, 200, 200, 200, 200]),
     "docs": ("get", "/api/v1/docs/", None, None, [200, 200, 200, 200, 200, 200, 200]),
@@ -204,7 +243,21 @@ def world(people, site_admin, released, unreleased, submission, feedback, client
         username="sam",
         due_date=parse_timestamp("2031-01-01 00:00:00 UTC"),
     )
-    return {"users": users, "sid": submission.pk, "file_url": fetched["files"][0]["url"]}
+    # A second returned submission of sam's, with an open regrade request to answer or
+    # withdraw; the first has none, so sam may ask on it.
+    second = services.submit_assignment(
+        student=people["sam"], assignment=released, upload=make_upload(NEW_SUBMISSION)
+    )
+    services.release_feedback(
+        actor=people["gus"], submission=second, upload=make_upload(NEW_FEEDBACK)
+    )
+    regrade = regrades.request_regrade(student=people["sam"], submission=second, message="q1")
+    return {
+        "users": users,
+        "sid": submission.pk,
+        "rid": regrade.pk,
+        "file_url": fetched["files"][0]["url"],
+    }
 
 
 def _counts() -> tuple[object, ...]:
@@ -216,6 +269,7 @@ def _counts() -> tuple[object, ...]:
         Feedback.objects.count(),
         Extension.objects.count(),
         NotebookScore.objects.count(),
+        *RegradeRequest.objects.order_by("pk").values_list("status", "answer"),
         *Assignment.objects.order_by("pk").values_list("due_date", "accept_until"),
     )
 
@@ -223,7 +277,7 @@ def _counts() -> tuple[object, ...]:
 @pytest.mark.parametrize(("endpoint", "role", "expected"), CELLS)
 def test_permission_matrix(world, client_for, endpoint, role, expected):
     method, path, body, fmt, _ = MATRIX[endpoint]
-    url = path.format(sid=world["sid"], file_url=world["file_url"])
+    url = path.format(sid=world["sid"], rid=world["rid"], file_url=world["file_url"])
     kwargs = {}
     if body is not None:
         kwargs["data"] = body() if callable(body) else body
@@ -270,6 +324,12 @@ def test_matrix_covers_every_api_route():
         "submissions/<int:submission_id>",
         "submissions/<int:submission_id>/download",
         "submissions/<int:submission_id>/feedback",
+        "courses/<str:course_id>/regrades",
+        "courses/<str:course_id>/assignments/<str:assignment_id>/regrades",
+        "submissions/<int:submission_id>/regrades",
+        "regrades/<int:regrade_id>",
+        "regrades/<int:regrade_id>/answer",
+        "regrades/<int:regrade_id>/withdraw",
         "files/<str:signed>",
         "schema/",
         "docs/",

@@ -79,7 +79,13 @@ def world():
             f"submissions/{submission['id']}/feedback",
             files=_form({"feedback.html": b"<p>ok</p>"}),
         )
-        yield server, tokens, submission["id"]
+        regrade = call(
+            "sam",
+            "POST",
+            f"submissions/{submission['id']}/regrades",
+            json={"message": "Question 1 again, please."},
+        ).json()
+        yield server, tokens, submission["id"], regrade["id"]
 
 
 def _run(server: LiveServer, token: str | None, tmp_path: Path, parameters: dict) -> None:
@@ -120,8 +126,9 @@ def _run(server: LiveServer, token: str | None, tmp_path: Path, parameters: dict
 # The site admin last: deleting the course ends the other roles' data.
 @pytest.mark.parametrize("role", ["anonymous", "sam", "tia", "gus", "ines", "ada"])
 def test_no_server_errors_with_real_ids(world, tmp_path, role):
-    server, tokens, submission_id = world
+    server, tokens, submission_id, regrade_id = world
     parameters = {
+        "regrade_id": regrade_id,
         "course_id": "phys101",
         "assignment_id": "ps1",
         "submission_id": submission_id,
@@ -131,5 +138,5 @@ def test_no_server_errors_with_real_ids(world, tmp_path, role):
 
 
 def test_no_server_errors_with_generated_ids(world, tmp_path):
-    server, tokens, _ = world
+    server, tokens, _, _ = world
     _run(server, tokens["ines"], tmp_path, {})
