@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_regrades
 
 app_name = "web"
 
@@ -26,6 +26,22 @@ urlpatterns = [
     ),
     path("submissions/<int:submission_id>/", views.submission_page, name="submission"),
     path("submissions/<int:submission_id>/download", views.submission_zip, name="submission-zip"),
+    path(
+        "submissions/<int:submission_id>/regrade/",
+        views_regrades.ask_regrade,
+        name="regrade-ask",
+    ),
+    path("regrades/<int:regrade_id>/", views_regrades.regrade_page, name="regrade"),
+    path(
+        "regrades/<int:regrade_id>/withdraw/",
+        views_regrades.withdraw_regrade,
+        name="regrade-withdraw",
+    ),
+    path(
+        "courses/<str:course_code>/regrades/",
+        views_regrades.course_regrades,
+        name="course-regrades",
+    ),
     path(
         "submissions/<int:submission_id>/<str:which>/files/<path:path>",
         views.submission_file,
