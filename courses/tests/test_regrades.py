@@ -220,3 +220,58 @@ def test_deleting_the_submission_deletes_its_requests(people, returned):
     regrades.request_regrade(student=people["sam"], submission=returned, message="q2")
     services.delete_submission(actor=people["ines"], submission=returned)
     assert not RegradeRequest.objects.exists()
+
+
+def test_a_submission_deleted_meanwhile_is_not_found(people, returned):
+    from courses.models import Submission
+
+    Submission.objects.filter(pk=returned.pk).delete()
+    with pytest.raises(NotFound, match="deleted while your request"):
+        regrades.request_regrade(student=people["sam"], submission=returned, message="q2")
+    assert not RegradeRequest.objects.exists()
+
+
+def test_a_request_names_itself(people, returned):
+    request = regrades.request_regrade(student=people["sam"], submission=returned, message="q")
+    assert str(request) == f"regrade request {request.pk} on {returned.pk} (open)"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_asks_on_one_submission_give_one_open_request(people, released):
+    import threading
+
+    from django.db import connection
+
+    submission = services.submit_assignment(
+        student=people["sam"], assignment=released, upload=make_upload({"ps1.ipynb": b"{}"})
+    )
+    services.release_feedback(
+        actor=people["gus"], submission=submission, upload=make_upload({"f.html": b"<p>1</p>"})
+    )
+    count = 8
+    barrier = threading.Barrier(count)
+    outcomes: list[object] = []
+
+    def ask(index: int) -> None:
+        try:
+            barrier.wait()
+            regrades.request_regrade(
+                student=people["sam"], submission=submission, message=f"ask {index}"
+            )
+            outcomes.append("asked")
+        except BaseException as exc:  # collected and asserted below
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("asked") == 1
+    refused = [o for o in outcomes if o != "asked"]
+    assert all(isinstance(o, Conflict) and o.code == "regrade_open" for o in refused), refused
+    assert RegradeRequest.objects.filter(submission=submission).count() == 1
+    assert AuditEvent.objects.filter(action="regrade_requested").count() == 1

@@ -181,3 +181,14 @@ def test_the_regrade_pages_in_spanish(work, people, client_as):
     RegradeRequest.objects.all().delete()
     form = client_as("sam").get(f"/submissions/{work['sam_late'].pk}/regrade/", **spanish)
     assert "Solicitar una revisión" in form.content.decode()
+
+
+def test_the_open_requests_part_shows_nothing_to_a_student(work, people):
+    from django.template import Context, Template
+
+    _open_request(work, people)
+    template = Template("{% load regrade_tags %}{% open_regrades course %}")
+    shown = template.render(Context({"course": work["assignment"].course, "role": "student"}))
+    assert shown.strip() == ""
+    shown = template.render(Context({"course": work["assignment"].course, "role": "grader"}))
+    assert "Look at question 2 again" in shown
