@@ -4,16 +4,14 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from .views import (
-    assignments,
-    courses,
-    extensions,
-    files,
-    grades,
-    me,
-    regrades,
-    roster,
-    submissions,
+from .views import assignments, courses, extensions, files, grades, me, roster, submissions
+from .views.regrades import (
+    AssignmentRegradeListView,
+    CourseRegradeListView,
+    RegradeAnswerView,
+    RegradeDetailView,
+    RegradeWithdrawView,
+    SubmissionRegradeListView,
 )
 
 app_name = "api"
@@ -74,26 +72,26 @@ urlpatterns = [
         submissions.SubmissionFeedbackView.as_view(),
         name="submission-feedback",
     ),
-    path(f"{COURSE}/regrades", regrades.CourseRegradeListView.as_view(), name="course-regrades"),
+    path(f"{COURSE}/regrades", CourseRegradeListView.as_view(), name="course-regrades"),
     path(
         f"{ASSIGNMENT}/regrades",
-        regrades.AssignmentRegradeListView.as_view(),
+        AssignmentRegradeListView.as_view(),
         name="assignment-regrades",
     ),
     path(
         "submissions/<int:submission_id>/regrades",
-        regrades.SubmissionRegradeListView.as_view(),
+        SubmissionRegradeListView.as_view(),
         name="submission-regrades",
     ),
-    path("regrades/<int:regrade_id>", regrades.RegradeDetailView.as_view(), name="regrade"),
+    path("regrades/<int:regrade_id>", RegradeDetailView.as_view(), name="regrade"),
     path(
         "regrades/<int:regrade_id>/answer",
-        regrades.RegradeAnswerView.as_view(),
+        RegradeAnswerView.as_view(),
         name="regrade-answer",
     ),
     path(
         "regrades/<int:regrade_id>/withdraw",
-        regrades.RegradeWithdrawView.as_view(),
+        RegradeWithdrawView.as_view(),
         name="regrade-withdraw",
     ),
     path("files/<str:signed>", files.FileView.as_view(), name="file"),

@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from . import views, views_regrades
+from . import views
+from .views_regrades import ask_regrade, course_regrades, regrade_page, withdraw_regrade
 
 app_name = "web"
 
@@ -28,18 +29,18 @@ urlpatterns = [
     path("submissions/<int:submission_id>/download", views.submission_zip, name="submission-zip"),
     path(
         "submissions/<int:submission_id>/regrade/",
-        views_regrades.ask_regrade,
+        ask_regrade,
         name="regrade-ask",
     ),
-    path("regrades/<int:regrade_id>/", views_regrades.regrade_page, name="regrade"),
+    path("regrades/<int:regrade_id>/", regrade_page, name="regrade"),
     path(
         "regrades/<int:regrade_id>/withdraw/",
-        views_regrades.withdraw_regrade,
+        withdraw_regrade,
         name="regrade-withdraw",
     ),
     path(
         "courses/<str:course_code>/regrades/",
-        views_regrades.course_regrades,
+        course_regrades,
         name="course-regrades",
     ),
     path(
