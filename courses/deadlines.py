@@ -109,7 +109,13 @@ def set_deadlines(
     """Change an assignment's due date and/or cutoff (``None`` clears one) without a
     re-release; late flags and refusals follow at once."""
     services.require_course_role(actor, assignment.course, Action.MANAGE_DEADLINES)
-    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    try:
+        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    except Assignment.DoesNotExist:
+        # Deleted (with its course) between the caller's lookup and this lock.
+        raise NotFound(
+            f"Assignment {assignment.code!r} was deleted while your change was being made."
+        ) from None
     new_due = assignment.due_date if due_date is UNCHANGED else due_date
     new_cutoff = assignment.accept_until if accept_until is UNCHANGED else accept_until
     _check_order(new_due, new_cutoff)

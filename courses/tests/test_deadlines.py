@@ -191,3 +191,14 @@ def test_extension_changed_then_revoked_is_audited(people, released):
     ]
     assert not Extension.objects.exists()
     assert deadlines.dates_for(assignment=released, student=people["sam"]).extended is False
+
+
+def test_an_assignment_deleted_meanwhile_is_not_found_not_a_crash(people, released):
+    """The course's deletion may commit between the caller's lookup and the row lock."""
+    from courses.models import Assignment
+
+    Assignment.objects.filter(pk=released.pk).delete()
+    with pytest.raises(NotFound, match="was deleted while your change"):
+        deadlines.set_deadlines(
+            actor=people["ines"], assignment=released, accept_until=released.released_at
+        )
