@@ -28,7 +28,7 @@ POPULATE = r"""
 import os
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from courses import services
+from courses import regrades, services
 from courses.testing import make_upload
 from api.models import ApiToken
 
@@ -56,6 +56,9 @@ for student in ("sam", "tia"):
                                 "data/big.bin": binary}, omit=["data/big.bin"]))
     services.release_feedback(actor=None, submission=sub,
                               upload=make_upload({"ps1.html": f"<p>{student}</p>".encode()}))
+    asked = regrades.request_regrade(student=user, submission=sub, message=f"{student}: q1")
+    if student == "tia":
+        regrades.answer_regrade(actor=None, request=asked, status="declined", answer="No.")
 services.release_assignment(actor=None, course=course, code="ps2",
                             upload=make_upload({"ps2.ipynb": b"{}"}))
 """
@@ -339,6 +342,7 @@ def test_backup_models_covers_every_table_parents_first():
     assert labels.index("courses.bundle") < labels.index("courses.assignment")
     assert labels.index("courses.blob") < labels.index("courses.bundleentry")
     assert labels.index("auth.user") < labels.index("courses.submission")
+    assert labels.index("courses.submission") < labels.index("courses.regraderequest")
 
 
 @pytest.mark.parametrize("name", ["b.tar", "b.tar.gz"])
