@@ -127,3 +127,31 @@ def test_an_unknown_status_filter_is_a_400(clients, course):
 
 def test_missing_requests_are_404(clients, course):
     _refused(clients["ines"].get("/api/v1/regrades/999999"), 404, "not_found", "999999")
+
+
+def test_listing_costs_the_same_queries_for_one_request_or_many(
+    clients, people, released, submission, feedback
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from courses import regrades, services
+    from courses.testing import make_upload
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert clients["ines"].get(f"{C}/regrades").status_code == 200
+        return len(captured)
+
+    _ask(clients, submission.pk)
+    one = queries()
+    for name in ("sam", "tia"):
+        other = services.submit_assignment(
+            student=people[name], assignment=released, upload=make_upload({"a.txt": b"1"})
+        )
+        services.release_feedback(
+            actor=people["gus"], submission=other, upload=make_upload({"f.txt": b"2"})
+        )
+        regrades.request_regrade(student=people[name], submission=other, message="again")
+    assert len(clients["ines"].get(f"{C}/regrades").json()) == 3
+    assert queries() == one
