@@ -118,6 +118,10 @@ def get_assignment_for(
         .filter(course=course, code=assignment_code)
         .first()
     )
+    if assignment is not None:
+        # The course read above, kept: services read ``assignment.course`` again, and a
+        # course deleted meanwhile must be their NotFound, not a lazy load's DoesNotExist.
+        assignment.course = course
     visible = assignment is not None and (
         assignment.is_released
         or may(role, Action.VIEW_UNRELEASED)

@@ -202,3 +202,16 @@ def test_an_assignment_deleted_meanwhile_is_not_found_not_a_crash(people, releas
         deadlines.set_deadlines(
             actor=people["ines"], assignment=released, accept_until=released.released_at
         )
+
+
+def test_a_course_deleted_after_the_callers_lookup_is_not_found_not_a_crash(people, released):
+    """As a site admin's course delete racing a PATCH of one of its assignments."""
+    from courses.models import Course
+    from courses.permissions import get_assignment_for
+
+    assignment, _ = get_assignment_for(people["ines"], "phys101", "ps1")
+    Course.objects.filter(pk=released.course_id).delete()
+    with pytest.raises(NotFound):
+        deadlines.set_deadlines(
+            actor=people["ines"], assignment=assignment, accept_until=released.released_at
+        )
