@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak bench-render chromium hub-proxy gettext messages ngshare
+.PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak bench-render chromium hub-proxy axe-core gettext messages ngshare
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: migrate
 		--timeout 300 --access-logfile -
 
 ## make test: lint, then the suite on SQLite with coverage, then on a throwaway PostgreSQL
-test: $(VENV)/.installed-dev lint chromium hub-proxy gettext ngshare test-sqlite test-postgres test-s3
+test: $(VENV)/.installed-dev lint chromium hub-proxy axe-core gettext ngshare test-sqlite test-postgres test-s3
 
 ## Debian's Chromium for the browser tests (tests/lab); Playwright never downloads a browser.
 chromium:
@@ -51,6 +51,17 @@ node_modules/.bin/configurable-http-proxy:
 	@version=$(CHP_VERSION); \
 	if [ "$$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then version=4.6.3; fi; \
 	npm install --no-save --no-audit --no-fund --loglevel=error configurable-http-proxy@$$version
+
+## axe-core (npm) in ./node_modules for the accessibility test (tests/test_accessibility.py).
+## Unpacked from its tarball (it has no dependencies): `npm install --no-save` would remove
+## the hub proxy installed above, which is not in a package.json either.
+AXE_VERSION ?= 4.10.3
+axe-core: node_modules/axe-core/axe.min.js
+node_modules/axe-core/axe.min.js: | node_modules/.bin/configurable-http-proxy
+	@mkdir -p build/axe node_modules/axe-core
+	cd build/axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null
+	tar -xzf build/axe/axe-core-$(AXE_VERSION).tgz -C node_modules/axe-core --strip-components=1
+	test -f $@ && touch $@
 
 ## ngshare 0.6.0 from PyPI in its own virtualenv (with the SQLAlchemy<2 it needs), for the
 ## import test (courses/tests/test_import_ngshare.py); cached under build/.

@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Pages show times in the viewer's zone (web/timezones.py).
+    "web.timezones.ViewerTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "exchange_site.errors.DependencyUnavailableMiddleware",
     # A failed sign-in through the hub ends on a page saying so, not on a server error.

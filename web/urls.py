@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .views_manage import edit_deadlines, grant_extension, release, revoke_extension, unrelease
 from .views_regrades import ask_regrade, course_regrades, regrade_page, withdraw_regrade
 
 app_name = "web"
@@ -24,6 +25,27 @@ urlpatterns = [
         "courses/<str:course_code>/assignments/<str:assignment_code>/latest.zip",
         views.download_latest,
         name="download-latest",
+    ),
+    path("courses/<str:course_code>/release/", release, name="release"),
+    path(
+        "courses/<str:course_code>/assignments/<str:assignment_code>/deadlines/",
+        edit_deadlines,
+        name="edit-deadlines",
+    ),
+    path(
+        "courses/<str:course_code>/assignments/<str:assignment_code>/extensions/",
+        grant_extension,
+        name="grant-extension",
+    ),
+    path(
+        "courses/<str:course_code>/assignments/<str:assignment_code>/extensions/<str:username>/revoke/",
+        revoke_extension,
+        name="revoke-extension",
+    ),
+    path(
+        "courses/<str:course_code>/assignments/<str:assignment_code>/unrelease/",
+        unrelease,
+        name="unrelease",
     ),
     path("submissions/<int:submission_id>/", views.submission_page, name="submission"),
     path("submissions/<int:submission_id>/download", views.submission_zip, name="submission-zip"),
