@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from courses import deadlines, grades, services
+from courses import deadlines, grades, regrades, services
 from courses.testing import make_upload
 
 from .browser_pages import REPO, signed_in
@@ -88,7 +88,28 @@ def term():
         upload=make_upload({"ps1.txt": b"Well done.\n"}),
         scores=grades.check_scores([{"notebook": "ps1", "score": 7.5, "max_score": 10}]),
     )
-    return {"people": people, "ps1": ps1, "ps2": ps2, "sam": sam, "tia": tia}
+    # Regrade requests: sam's open, tia's answered.
+    services.release_feedback(
+        actor=ines, submission=tia, upload=make_upload({"ps1.txt": b"Good.\n"})
+    )
+    open_request = regrades.request_regrade(
+        student=people["sam"], submission=sam, message="Question 2 was right."
+    )
+    answered = regrades.request_regrade(
+        student=people["tia"], submission=tia, message="Please look at question 3."
+    )
+    regrades.answer_regrade(
+        actor=people["gus"], request=answered, status="declined", answer="3 is wrong."
+    )
+    return {
+        "people": people,
+        "ps1": ps1,
+        "ps2": ps2,
+        "sam": sam,
+        "tia": tia,
+        "open": open_request.pk,
+        "answered": answered.pk,
+    }
 
 
 def violations(page, axe_source: str) -> list[str]:
@@ -145,11 +166,17 @@ def test_pages_of_an_instructor(chromium, live_server, axe_source, term):
         f"/submissions/{term['sam'].pk}/",
         f"/submissions/{term['tia'].pk}/",
         "/courses/nope/",  # the 404 page
+        "/courses/phys101/regrades/",
+        "/courses/phys101/regrades/?status=all",
+        f"/regrades/{term['open']}/",  # the answer form
+        f"/regrades/{term['answered']}/",
     ]
     with signed_in(chromium, live_server, term["people"]["ines"]) as page:
         found = check(page, axe_source, urls, live_server.url)
         page.goto(live_server.url + assignment)
         assert "7.5 / 10" in page.inner_text("table.students")  # the scores column, checked
+        page.goto(f"{live_server.url}/regrades/{term['open']}/")
+        assert page.locator("form.regrade textarea").count() == 1  # the answer form, checked
         # A form refused (the service's sentence), then one done (the message on the page).
         page.goto(live_server.url + assignment)
         page.wait_for_selector("input[name=tz][value='Europe/Madrid']", state="attached")
@@ -182,6 +209,8 @@ def test_pages_of_a_grader(chromium, live_server, axe_source, term):
         f"/submissions/{term['sam'].pk}/",
         "/courses/phys101/audit/",  # the 403 page
         "/admin/",  # the admin site refused
+        "/courses/phys101/regrades/",
+        f"/regrades/{term['open']}/",
     ]
     with signed_in(chromium, live_server, term["people"]["gus"]) as page:
         found = check(page, axe_source, urls, live_server.url)
@@ -196,9 +225,18 @@ def test_pages_of_a_student(chromium, live_server, axe_source, term):
         f"/submissions/{term['sam'].pk}/",
         f"/submissions/{term['tia'].pk}/",  # not theirs: 404
         "/courses/phys101/audit/",  # 403
+        "/courses/phys101/regrades/",
+        f"/regrades/{term['open']}/",  # their open request, the withdraw form
     ]
     with signed_in(chromium, live_server, term["people"]["sam"]) as page:
         found = check(page, axe_source, urls, live_server.url)
+    # tia's request was answered: her submission page asks again, the ask page too.
+    again = [f"/submissions/{term['tia'].pk}/", f"/submissions/{term['tia'].pk}/regrade/"]
+    again.append(f"/regrades/{term['answered']}/")
+    with signed_in(chromium, live_server, term["people"]["tia"]) as page:
+        found += check(page, axe_source, again, live_server.url)
+        page.goto(f"{live_server.url}/submissions/{term['tia'].pk}/regrade/")
+        assert page.locator("textarea").count() == 1  # the ask form, checked
     assert found == []
 
 
