@@ -1,0 +1,216 @@
+"""Server CPU and database queries per request kind, measured in one process: the full
+Django stack (every middleware, the URL resolver, DRF) through Django's test client, on a
+fresh SQLite database and local files, without HTTP or other load in the way.
+
+    python -m bench.profile_requests --repeat 200 [--profile download]
+
+For each kind: the median and p90 of ``time.process_time`` per request (CPU of this
+process, so the machine's other load changes it little), and the queries each request ran.
+``--profile KIND`` prints cProfile's top functions for that kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import json
+import os
+import pstats
+import statistics
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+KINDS = ("download", "json_read", "list", "feedback_upload", "submit")
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _form(files: dict[str, bytes], *, known: set[str] = frozenset()) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    manifest = [
+        {"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+        for p, d in sorted(files.items())
+    ]
+    sent = {p: d for p, d in files.items() if hashlib.sha256(d).hexdigest() not in known}
+    return {
+        "manifest": SimpleUploadedFile(
+            "manifest.json", json.dumps(manifest).encode(), "application/json"
+        ),
+        "archive": SimpleUploadedFile("archive.tar.gz", _tar_gz(sent), "application/gzip"),
+    }
+
+
+def setup() -> None:
+    """Settings for a throwaway data directory, before Django is imported."""
+    data = tempfile.mkdtemp(prefix="exchange-profile-")
+    os.environ["EXCHANGE_DATA_DIR"] = data
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
+    os.environ.setdefault("EXCHANGE_UPLOADS_PER_MINUTE", "0")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from api.tokens import create_api_token
+    from courses import services
+
+    students = [f"s{i:03d}" for i in range(60)]
+    admin = services.get_or_create_user("p-admin")
+    admin.is_staff = True
+    admin.save(update_fields=["is_staff"])
+    tokens = {name: create_api_token(user=services.get_or_create_user(name)) for name in students}
+    tokens["p-admin"] = create_api_token(user=admin)
+    tokens["p-teacher"] = create_api_token(user=services.get_or_create_user("p-teacher"))
+
+    def client(user: str) -> Client:
+        return Client(HTTP_AUTHORIZATION=f"token {tokens[user]}", SERVER_NAME="localhost")
+
+    api = "/api/v1"
+    a = f"{api}/courses/prof101/assignments/ps1"
+    r = client("p-admin").post(
+        f"{api}/courses",
+        {"course_id": "prof101", "instructors": ["p-teacher"]},
+        content_type="application/json",
+    )
+    assert r.status_code == 201, r.content
+    teacher = client("p-teacher")
+    r = teacher.post(
+        f"{api}/courses/prof101/roster",
+        {"role": "student", "members": [{"username": s} for s in students]},
+        content_type="application/json",
+    )
+    assert r.status_code in (200, 201), r.content
+    release = {f"ps1/problem{i}.ipynb": os.urandom(150_000) for i in range(3)}
+    release["ps1/data.bin"] = os.urandom(1_000_000)
+    r = teacher.post(f"{a}/release", _form(release))
+    assert r.status_code == 201, r.content
+    student = client(students[0])
+    files = student.get(f"{a}/release/files").json()["files"]
+    url = files[0]["url"]
+    download_path = url.split("localhost", 1)[1] if "localhost" in url else url
+
+    # Every student submits once, so that the lists have rows.
+    known = {f["sha256"] for f in files}
+    submissions: dict[str, int] = {}
+    for name in students:
+        files_of = dict(release)
+        files_of["ps1/problem0.ipynb"] = os.urandom(150_000)
+        r = client(name).post(f"{a}/submissions", _form(files_of, known=known))
+        assert r.status_code == 201, r.content
+        submissions[name] = r.json()["id"]
+
+    counter = [0]
+
+    def download() -> None:
+        response = student.get(download_path)
+        assert response.status_code == 200, response.status_code
+        for _ in response.streaming_content:
+            pass
+        response.close()
+
+    def json_read() -> None:
+        assert student.get(a).status_code == 200
+
+    def listing() -> None:
+        assert teacher.get(f"{a}/submissions").status_code == 200
+
+    def feedback_upload() -> None:
+        counter[0] += 1
+        target = submissions[students[counter[0] % len(students)]]
+        fb = {f"problem{i}.html": os.urandom(50_000) for i in range(3)}
+        r = teacher.post(f"{api}/submissions/{target}/feedback", _form(fb))
+        assert r.status_code == 201, r.content
+
+    def submit() -> None:
+        counter[0] += 1
+        files_of = dict(release)
+        files_of["ps1/problem0.ipynb"] = os.urandom(150_000)
+        form = _form(files_of, known=known)
+        r = client(students[counter[0] % len(students)]).post(f"{a}/submissions", form)
+        assert r.status_code == 201, r.content
+
+    kinds: dict[str, Callable[[], None]] = {
+        "download": download,
+        "json_read": json_read,
+        "list": listing,
+        "feedback_upload": feedback_upload,
+        "submit": submit,
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for kind, work in kinds.items():
+        n = repeat if kind not in ("feedback_upload", "submit") else max(20, repeat // 4)
+        for _ in range(5):  # warm caches and imports
+            work()
+        cpu: list[float] = []
+        queries: list[int] = []
+        for _ in range(n):
+            with CaptureQueriesContext(connection) as captured:
+                start = time.process_time()
+                work()
+                cpu.append(time.process_time() - start)
+            queries.append(len(captured))
+        cpu.sort()
+        results[kind] = {
+            "requests": n,
+            "cpu_ms_median": round(statistics.median(cpu) * 1000, 2),
+            "cpu_ms_p90": round(cpu[int(len(cpu) * 0.9)] * 1000, 2),
+            "queries": max(set(queries), key=queries.count),
+        }
+        if profile == kind:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(n):
+                work()
+            profiler.disable()
+            stats = pstats.Stats(profiler, stream=sys.stderr)
+            stats.sort_stats("cumulative").print_stats(40)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_requests")
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--profile", choices=KINDS)
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args(argv)
+    setup()
+    results = measure(args.repeat, args.profile)
+    print("| request | n | CPU ms (median) | CPU ms (p90) | queries |")
+    print("|---|---|---|---|---|")
+    for kind, row in results.items():
+        print(
+            f"| {kind} | {row['requests']} | {row['cpu_ms_median']} | {row['cpu_ms_p90']} "
+            f"| {row['queries']} |"
+        )
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
