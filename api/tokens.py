@@ -14,12 +14,16 @@ from types import EllipsisType
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from .models import ApiToken
 
 TOKEN_PREFIX = "nbx_"
+# A live token's user is cached under this prefix and the token's SHA-256, for
+# EXCHANGE_API_TOKEN_CACHE_SECONDS: most API calls then need no query to authenticate.
+CACHE_PREFIX = "api-token:"
 # Writing last_used_at on every request would make each read a write; once a minute is enough.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -74,7 +78,11 @@ def revoke_api_tokens(
     tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
     if token_ids is not None:
         tokens = tokens.filter(pk__in=list(token_ids))
+    hashes = list(tokens.values_list("token_hash", flat=True))
     count = tokens.update(revoked_at=timezone.now())
+    # Shared caches (EXCHANGE_CACHE_URL) forget them at once; each process's own cache
+    # within EXCHANGE_API_TOKEN_CACHE_SECONDS.
+    cache.delete_many([CACHE_PREFIX + h for h in hashes])
     if count:
         record_event(
             action=AuditEvent.Action.TOKENS_REVOKED, actor=actor, student=user, tokens=count
@@ -83,7 +91,18 @@ def revoke_api_tokens(
 
 
 def user_for_api_token(token: str) -> AbstractBaseUser:
-    """The active user a live token belongs to; InvalidToken says why it is refused."""
+    """The active user a live token belongs to; InvalidToken says why it is refused.
+
+    A token found live is trusted for EXCHANGE_API_TOKEN_CACHE_SECONDS without asking the
+    database again (never past its expiry): a revocation, or the account being disabled,
+    takes effect within that time (at once with a shared cache, for revocations)."""
+    key = CACHE_PREFIX + hash_token(token)
+    seconds = settings.EXCHANGE_API_TOKEN_CACHE_SECONDS
+    cached = cache.get(key) if seconds else None
+    if cached is not None:
+        user, expires_at = cached
+        if expires_at is None or timezone.now() < expires_at:
+            return user
     api_token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(token)).first()
     if api_token is None:
         raise InvalidToken("The token is not valid: the exchange does not know it.")
@@ -102,4 +121,9 @@ def user_for_api_token(token: str) -> AbstractBaseUser:
         raise InvalidToken(f"The account {api_token.user} is disabled.")
     if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+    if seconds:
+        trust = seconds
+        if api_token.expires_at is not None:
+            trust = min(seconds, max(1, int((api_token.expires_at - now).total_seconds())))
+        cache.set(key, (api_token.user, api_token.expires_at), trust)
     return api_token.user

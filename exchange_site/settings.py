@@ -87,6 +87,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "exchange_site.prefix.ServicePrefixMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Signed file downloads are answered here, without sessions, CSRF, locale or database.
+    "api.signed_files.SignedFileMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -300,6 +302,9 @@ if EXCHANGE_URL_PREFIX:
 SESSION_COOKIE_AGE = env_int("EXCHANGE_SESSION_SECONDS", 8 * 3600, minimum=60)
 # Lifetime of a token made by `create_api_token` without --expires.
 EXCHANGE_API_TOKEN_DAYS = env_int("EXCHANGE_API_TOKEN_DAYS", 90, minimum=1)
+# How long a checked API token's user is trusted without a query (api/tokens.py): a revoked
+# token or a disabled account stops working within this time; 0 asks the database each call.
+EXCHANGE_API_TOKEN_CACHE_SECONDS = env_int("EXCHANGE_API_TOKEN_CACHE_SECONDS", 10)
 
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if EXCHANGE_HUB_LOGIN:

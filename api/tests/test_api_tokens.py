@@ -134,7 +134,9 @@ def test_admin_lists_tokens_by_hash_and_revokes_them(admin_client, django_user_m
 
 
 @pytest.mark.django_db
-def test_tokens_expire_after_the_default_lifetime_with_a_sentence(settings, django_user_model):
+def test_tokens_expire_after_the_default_lifetime_with_a_sentence(
+    settings, django_user_model, monkeypatch
+):
     settings.EXCHANGE_API_TOKEN_DAYS = 30
     err = io.StringIO()
     out = io.StringIO()
@@ -145,8 +147,9 @@ def test_tokens_expire_after_the_default_lifetime_with_a_sentence(settings, djan
     assert dt.timedelta(days=30) - dt.timedelta(minutes=1) < lifetime <= dt.timedelta(days=30)
     assert f"expires on {stored.expires_at:%Y-%m-%d}" in err.getvalue()
     assert me(token)[0] == 200
-    # Thirty days later.
-    ApiToken.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    # Thirty days later (the token's user, cached by the call above, is not trusted past it).
+    later = timezone.now() + dt.timedelta(days=30, seconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: later)
     status, body = me(token)
     assert status == 401
     assert body["error"] == "authentication_failed"
@@ -227,3 +230,57 @@ def test_existing_tokens_get_the_default_lifetime_when_expiry_arrives(transactio
     live = ApiToken.objects.get(token_hash="a" * 64)
     assert live.expires_at > timezone.now() + dt.timedelta(days=89)
     assert ApiToken.objects.get(token_hash="b" * 64).expires_at is None
+
+
+# --- the short cache of a checked token ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_checked_token_needs_no_query_on_the_next_call(django_user_model):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = make_token("newbie", "--create-user")
+    assert me(token)[0] == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert me(token) == (200, {"username": "newbie", "is_staff": False, "courses": []})
+    sql = " ".join(q["sql"] for q in captured.captured_queries)
+    assert 'FROM "api_apitoken"' not in sql and 'UPDATE "api_apitoken"' not in sql
+
+
+@pytest.mark.django_db
+def test_a_token_revoked_elsewhere_stops_within_the_cache_time(
+    settings, django_user_model, monkeypatch
+):
+    """A revocation this process did not make (another replica, another worker) takes
+    effect once EXCHANGE_API_TOKEN_CACHE_SECONDS have passed."""
+    import time
+
+    from django.core.cache.backends import locmem
+
+    settings.EXCHANGE_API_TOKEN_CACHE_SECONDS = 10
+    token = make_token("ada", "--create-user")
+    assert me(token)[0] == 200
+    ApiToken.objects.update(revoked_at=timezone.now())  # as another process would
+    assert me(token)[0] == 200  # still trusted: within the cache time
+    later = time.time() + 11
+    monkeypatch.setattr(locmem.time, "time", lambda: later)
+    status, body = me(token)
+    assert status == 401 and "revoked" in body["detail"]
+
+
+@pytest.mark.django_db
+def test_revoking_forgets_the_cached_token_at_once(django_user_model):
+    token = make_token("ada", "--create-user")
+    assert me(token)[0] == 200
+    call_command("revoke_api_tokens", "ada", stdout=io.StringIO())
+    assert me(token)[0] == 401
+
+
+@pytest.mark.django_db
+def test_no_cache_time_checks_every_call(settings, django_user_model):
+    settings.EXCHANGE_API_TOKEN_CACHE_SECONDS = 0
+    token = make_token("ada", "--create-user")
+    assert me(token)[0] == 200
+    ApiToken.objects.update(revoked_at=timezone.now())
+    assert me(token)[0] == 401

@@ -3,6 +3,7 @@ streamed zips, and the one error form for what fails outside a view."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 import zipfile
@@ -112,3 +113,50 @@ def test_drf_handler_maps_django_errors(rf):
         response = exception_handler(exc, {})
         assert (response.status_code, response.data["error"]) == (status, code)
     assert exception_handler(RuntimeError(), {}) is None
+
+
+def test_signed_download_needs_no_database_session_or_language(
+    fetched, client_for, django_assert_num_queries
+):
+    """The most frequent request of a fetch: answered from the signature and the file alone,
+    so it costs no query, sets no cookie and varies with nothing a browser sends."""
+    entry = fetched.json()["files"][0]
+    client = client_for()
+    client.cookies["sessionid"] = "whatever"
+    with django_assert_num_queries(0):
+        response = client.get(entry["url"], HTTP_ACCEPT_LANGUAGE="es")
+        body = b"".join(response.streaming_content)
+    assert response.status_code == 200
+    assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+    assert response["Content-Length"] == str(len(body))
+    assert "attachment" in response["Content-Disposition"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "Vary" not in response and not response.cookies
+
+
+def test_signed_download_hands_the_open_file_to_the_server(fetched):
+    """Local files reach the WSGI server's file_wrapper as real files (sendfile); the test
+    client would wrap the stream, so the answer is taken before it does."""
+    from api.signed_files import serve_signed
+
+    signed = fetched.json()["files"][0]["url"].rsplit("/", 1)[1]
+    response = serve_signed(signed)
+    assert response.file_to_stream is not None
+    assert response.file_to_stream.fileno() >= 0
+    response.close()
+
+
+def test_signed_download_under_the_service_prefix(fetched, client_for, settings):
+    settings.EXCHANGE_URL_PREFIX = "/services/nbgrader-exchange"
+    entry = fetched.json()["files"][0]
+    path = entry["url"].removeprefix("http://testserver")
+    with_prefix = client_for().get("/services/nbgrader-exchange" + path)
+    assert with_prefix.status_code == 200
+    assert hashlib.sha256(b"".join(with_prefix.streaming_content)).hexdigest() == entry["sha256"]
+    refused = client_for().get("/services/nbgrader-exchange/api/v1/files/forged")
+    assert refused.status_code == 404 and refused.json()["error"] == "not_found"
+
+
+def test_other_methods_on_a_signed_link_are_405(fetched, client_for):
+    response = client_for().post(fetched.json()["files"][0]["url"])
+    assert response.status_code == 405
