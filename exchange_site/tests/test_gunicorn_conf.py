@@ -135,3 +135,91 @@ def test_a_bad_setting_is_named(monkeypatch):
     assert gunicorn_conf.settings_problem() == (
         "DEBUG='maybe': expected true or false (a setting in the service's environment)."
     )
+
+
+# --- the server's defaults -------------------------------------------------------------------
+
+
+def test_workers_follow_the_cpus_this_process_may_use(monkeypatch, tmp_path):
+    import builtins
+    import importlib
+
+    real_open = builtins.open
+    cpu_max = tmp_path / "cpu.max"
+
+    def fake_open(path, *args, **kwargs):
+        return real_open(cpu_max if path == "/sys/fs/cgroup/cpu.max" else path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    cpu_max.write_text("300000 100000\n")  # a container limited to 3 CPUs on a 16-CPU node
+    assert gunicorn_conf.usable_cpus() == 3
+    assert importlib.reload(gunicorn_conf).workers == 3
+    cpu_max.write_text("max 100000\n")
+    assert gunicorn_conf.usable_cpus() == 16
+    assert importlib.reload(gunicorn_conf).workers == 8  # at most 8
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert importlib.reload(gunicorn_conf).workers == 2  # at least 2
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    assert importlib.reload(gunicorn_conf).workers == 5
+    monkeypatch.undo()
+    importlib.reload(gunicorn_conf)
+
+
+def test_a_kept_alive_connection_survives_a_pause_between_requests(tmp_path):
+    """A client that pauses between two requests on one connection (as a thread starved of
+    CPU on a loaded machine does) and does not retry gets its answer, not a reset: the
+    server keeps idle connections open longer than gunicorn's 2 s default."""
+    import http.client
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EXCHANGE_", "DATABASE"))}
+    env.update(EXCHANGE_DATA_DIR=str(tmp_path), SECRET_KEY="k" * 50)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(GUNICORN),
+            "exchange_site.wsgi",
+            "--config",
+            "python:exchange_site.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request("GET", "/healthz", headers={"Host": "localhost"})
+                break
+            except OSError:
+                connection.close()
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
+        time.sleep(3)
+        connection.request("GET", "/healthz", headers={"Host": "localhost"})
+        second = connection.getresponse()
+        second.read()
+        assert second.status == 200
+        connection.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
