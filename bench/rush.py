@@ -163,6 +163,7 @@ def run_rush(
     workload: Workload | None = None,
     workdir: Path | None = None,
     course: str = COURSE,
+    feedback_graders: int = 1,
     log: Callable[[str], None] = print,
 ) -> Report:
     """The six phases against a running server; returns the report (never raises for a
@@ -320,14 +321,40 @@ def run_rush(
     shutil.rmtree(scratch / "collect", ignore_errors=True)
     end(phase)
 
-    # 5. feedback released for every submission
+    # 4b. the same collect with C submissions downloaded at once (graders on several
+    # machines, or a plugin that collects in parallel).
+    phase = begin("collect_concurrent")
+    records = list(collected.values())
+
+    def collect_one(record: dict[str, Any]) -> Path:
+        dest = scratch / "collect2" / record["student"]
+        with client("bench-instructor") as http:
+            http.download_bundle(record["files"], dest, what="collect")
+        return dest
+
+    def check_collect_one(record: dict[str, Any], dest: Path) -> None:
+        try:
+            check_directory(dest, work.submission(record["student"]), "collected again")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+    _parallel(
+        concurrency,
+        records,
+        lambda r: phase.run(lambda: collect_one(r), lambda d: check_collect_one(r, d)),
+    )
+    end(phase)
+
+    # 5. feedback released for every submission: one instructor, one submission after
+    # another, as nbgrader's release_feedback does (``feedback_graders`` > 1: that many
+    # graders at once, each with a client of their own).
     phase = begin("release_feedback")
 
     per_thread = threading.local()
     feedback_clients: list[Any] = []
 
     def release_feedback(student: str) -> None:
-        # Graders in parallel, each with a client of their own (as separate processes are).
+        # Each grader with a client of their own (as separate processes are).
         if not hasattr(per_thread, "client"):
             per_thread.client = client("bench-instructor")
             feedback_clients.append(per_thread.client)
@@ -340,7 +367,7 @@ def run_rush(
             what="release feedback",
         )
 
-    _parallel(concurrency, names, lambda s: phase.run(lambda: release_feedback(s)))
+    _parallel(feedback_graders, names, lambda s: phase.run(lambda: release_feedback(s)))
     for http in feedback_clients:
         http.close()
     end(phase)
@@ -413,14 +440,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--feedback-graders",
+        type=int,
+        default=1,
+        help="graders releasing feedback at once (1: one by one, as nbgrader does)",
+    )
     parser.add_argument("--json", type=Path, help="also write the report here as JSON")
     args = parser.parse_args(argv)
     with server_under_test(
-        database=args.database, storage=args.storage, workers=args.workers, threads=args.threads
+        database=args.database,
+        storage=args.storage,
+        workers=args.workers,
+        threads=args.threads,
+        # As the image and the chart run it (exchange_site/gunicorn_conf.py says why).
+        env={"GUNICORN_CMD_ARGS": "--keep-alive 75"},
     ) as target:
-        report = run_rush(target, students=args.students, concurrency=args.concurrency)
+        report = run_rush(
+            target,
+            students=args.students,
+            concurrency=args.concurrency,
+            feedback_graders=args.feedback_graders,
+        )
         report.settings.update(
-            database=args.database, storage=args.storage, workers=args.workers, threads=args.threads
+            feedback_graders=args.feedback_graders,
+            database=args.database,
+            storage=args.storage,
+            workers=args.workers,
+            threads=args.threads,
         )
     print(report.markdown())
     if args.json:

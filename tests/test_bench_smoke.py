@@ -13,7 +13,15 @@ from bench.rush import NOTEBOOKS, Workload, run_rush
 
 pytestmark = pytest.mark.sqlite_only
 
-PHASES = ["release", "fetch", "submit", "collect", "release_feedback", "fetch_feedback"]
+PHASES = [
+    "release",
+    "fetch",
+    "submit",
+    "collect",
+    "collect_concurrent",
+    "release_feedback",
+    "fetch_feedback",
+]
 
 
 def small(students: int) -> Workload:
