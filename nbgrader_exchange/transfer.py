@@ -27,6 +27,7 @@ import requests
 
 from .errors import ServiceError, failure_reason
 from .files import CHUNK_SIZE, FileEntry, local_path, scan_directory
+from .gzipper import SAMPLE_SIZE, GzipWriter, level_for
 
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
 
@@ -142,17 +143,22 @@ class MultipartBody:
 
 
 def write_archive(files: Iterable[FileEntry], target: IO[bytes]) -> int:
-    """Write ``files`` into ``target`` as a tar.gz; returns how many were written."""
+    """Write ``files`` into ``target`` as a tar.gz, each file compressed only if it shrinks
+    (gzipper.py); returns how many were written."""
     count = 0
-    with tarfile.open(fileobj=target, mode="w:gz", compresslevel=1) as archive:
+    gz = GzipWriter(target)
+    with tarfile.open(fileobj=gz, mode="w") as archive:  # type: ignore[call-overload]
         for entry in files:
             info = tarfile.TarInfo(entry.path)
             info.size = entry.size
             info.mode = 0o644
             info.mtime = int(time.time())
             with entry.open() as fh:
+                gz.level = level_for(fh.read(SAMPLE_SIZE), entry.size)
+                fh.seek(0)
                 archive.addfile(info, fh)
             count += 1
+    gz.close()
     return count
 
 
