@@ -206,6 +206,7 @@ def test_replicated_values_reach_the_server_environment():
     assert plain["EXCHANGE_SUBMISSION_QUOTA"] == "1073741824"
     assert plain["EXCHANGE_SESSION_SECONDS"] == "3600"
     assert plain["EXCHANGE_API_TOKEN_DAYS"] == "30"
+    assert plain["EXCHANGE_API_TOKEN_CACHE_SECONDS"] == "5"
     # hub.publicUrl is https://: Secure cookies and HSTS.
     assert plain["EXCHANGE_HTTPS"] == "true"
     assert plain["EXCHANGE_HSTS_SECONDS"] == "63072000"
