@@ -173,6 +173,9 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
                 work()
                 cpu.append(time.process_time() - start)
             queries.append(len(captured))
+            if os.environ.get("SHOW_QUERIES") == kind and len(queries) == 1:
+                for q in captured.captured_queries:
+                    print(q["sql"][:160], file=sys.stderr)
         cpu.sort()
         results[kind] = {
             "requests": n,
