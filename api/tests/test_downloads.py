@@ -160,3 +160,24 @@ def test_signed_download_under_the_service_prefix(fetched, client_for, settings)
 def test_other_methods_on_a_signed_link_are_405(fetched, client_for):
     response = client_for().post(fetched.json()["files"][0]["url"])
     assert response.status_code == 405
+
+
+def test_signed_download_from_a_failing_disk_is_503_with_a_sentence(
+    fetched, client_for, monkeypatch
+):
+    import builtins
+    import errno
+
+    real_open = builtins.open
+
+    def failing_open(path, *args, **kwargs):
+        if "/blobs/" in str(path):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", failing_open)
+    response = client_for().get(fetched.json()["files"][0]["url"])
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    assert "file storage failed" in response.json()["detail"]
+    assert response["Retry-After"]
