@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from api.tests.live import REPO, LiveServer
-from tests import live_setup
-from tests.throwaway_postgres import ThrowawayPostgres, available
+from tests.harness import live
+from tests.harness.live import REPO, LiveServer
+from tests.harness.postgres import ThrowawayPostgres, available
+from tests.harness.uploads import multipart_files
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -54,7 +55,7 @@ def _release(site: Site, code: str, files: dict[str, bytes]) -> None:
     response = site.people["ines"].post(
         f"{site.server.api_url}/courses/{COURSE}/assignments/{code}/release",
         params={"force": "true"},
-        files=live_setup.upload_form(files),
+        files=multipart_files(files),
         timeout=120,
     )
     assert response.status_code == 201, response.text
@@ -67,9 +68,7 @@ def _submit_until_recorded(site: Site, code: str, student: str, files: dict[str,
     url = f"{site.server.api_url}/courses/{COURSE}/assignments/{code}/submissions"
     for _ in range(10):
         try:
-            response = site.people[student].post(
-                url, files=live_setup.upload_form(files), timeout=120
-            )
+            response = site.people[student].post(url, files=multipart_files(files), timeout=120)
         except requests.ConnectionError:
             # Answered (503) before the body was read, so the connection was reset.
             time.sleep(0.2)
@@ -247,10 +246,8 @@ def _after_all(site: Site) -> None:
 
 
 def _site(server: LiveServer, database_url: str | None, storage: str) -> Site:
-    tokens = live_setup.make_tokens(
-        server, {"ada": True, "ines": False, **dict.fromkeys(STUDENTS, False)}
-    )
-    live_setup.create_course(
+    tokens = server.tokens({"ada": True, "ines": False, **dict.fromkeys(STUDENTS, False)})
+    live.create_course(
         server,
         code=COURSE,
         admin_token=tokens["ada"],
@@ -258,7 +255,7 @@ def _site(server: LiveServer, database_url: str | None, storage: str) -> Site:
         instructor_token=tokens["ines"],
         students=STUDENTS,
     )
-    people = {name: live_setup.session(token) for name, token in tokens.items()}
+    people = {name: live.session(token) for name, token in tokens.items()}
     return Site(server=server, people=people, database_url=database_url, storage=storage)
 
 

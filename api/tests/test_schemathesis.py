@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from api.tests.live import LiveServer
-from courses.testing import manifest_of, tar_gz
+from tests.harness.live import LiveServer
+from tests.harness.uploads import manifest_of, tar_gz
 
 # The server brings its own SQLite database: once per suite is enough.
 pytestmark = pytest.mark.sqlite_only
@@ -47,9 +47,9 @@ def _form(files: dict[str, bytes]) -> dict:
 @pytest.fixture(scope="module")
 def world():
     with LiveServer(workers=2, threads=4) as server:
-        tokens = {"ada": server.create_api_token("ada", staff=True)}
-        for name in ("ines", "gus", "sam", "tia"):
-            tokens[name] = server.create_api_token(name)
+        tokens = server.tokens(
+            {"ada": True, "ines": False, "gus": False, "sam": False, "tia": False}
+        )
 
         def call(who: str, method: str, path: str, **kwargs) -> requests.Response:
             response = requests.request(

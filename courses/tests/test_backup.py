@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 
 from courses import backup, blobstore, services, storage_checks
 from courses.models import AuditEvent, Blob, Submission
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ import os
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from courses import regrades, services
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 from api.models import ApiToken
 
 User = get_user_model()
@@ -198,7 +198,7 @@ import os, time
 from django.contrib.auth import get_user_model
 from courses import services
 from courses.models import Assignment
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 stop_file = os.environ["STOP_FILE"]
 log = open(os.environ["WRITER_LOG"], "a")
@@ -227,7 +227,7 @@ def test_backup_while_submissions_arrive_restores_a_consistent_state(
         "import os\nfrom courses import blobstore\nfrom courses.models import Blob\n"
         "from django.contrib.auth import get_user_model\n"
         "from courses.models import Assignment\nfrom courses import services\n"
-        "from courses.testing import make_upload\n"
+        "from tests.harness.uploads import make_upload\n"
         "u = get_user_model().objects.get(username='tia')\n"
         "a = Assignment.objects.get(code='ps1')\n"
         "services.submit_assignment(student=u, assignment=a, upload=make_upload("

@@ -262,7 +262,7 @@ def test_replicated_values_run_two_replicas_on_postgresql_and_s3(
 ):
     """The replicated values file, pointed at real servers: one migration Job, two replicas."""
     app, base_env = image
-    from courses.tests.seaweedfs import ACCESS_KEY, SECRET_KEY
+    from tests.harness.seaweedfs import ACCESS_KEY, SECRET_KEY
 
     bucket = seaweedfs.create_bucket(f"chart-{uuid.uuid4().hex[:8]}")
     values = values_file("replicated-postgresql-s3")

@@ -20,10 +20,10 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from api.tests.live import free_port
 from courses.timestamps import format_timestamp, parse_timestamp
+from tests.harness.jsonserver import JsonServer, Request
+from tests.harness.ports import free_port
 
-from ..jsonserver import JsonServer, Request
 from .support import REPO, Person
 
 NGSHARE = REPO / "build" / "ngshare-venv"
