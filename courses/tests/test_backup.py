@@ -19,6 +19,7 @@ from django.core.management.base import CommandError
 
 from courses import backup, blobstore, services, storage_checks
 from courses.models import AuditEvent, Blob, Submission
+from tests.harness.live import exchange_environment, run_manage
 from tests.harness.uploads import make_upload
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,11 +91,7 @@ class Install:
     def __init__(self, tmp_path: Path, name: str, database_url: str, storage_env: dict) -> None:
         self.dir = tmp_path / name
         self.dir.mkdir()
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("EXCHANGE_", "DATABASE_URL", "COV_CORE"))
-        }
+        self.env = exchange_environment()
         self.env.update(
             {
                 "DATABASE_URL": database_url,
@@ -106,18 +103,7 @@ class Install:
         )
 
     def manage(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, str(REPO / "manage.py"), *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            **kwargs,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"manage.py {args} failed:\n{result.stdout}\n{result.stderr}")
-        return result
+        return run_manage(self.env, *args, check=check, timeout=600, **kwargs)
 
     def shell(self, code: str, **env: str) -> None:
         saved = dict(self.env)

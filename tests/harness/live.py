@@ -25,6 +25,7 @@ import tempfile
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -82,6 +83,28 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     target.chmod(0o600)
 
 
+def run_manage(
+    env: Mapping[str, str], *args: str, check: bool = True, timeout: float = 300, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py <args>`` in a process of its own with ``env``; the finished process.
+    With ``check``, a failure raises with the command's output."""
+    result = subprocess.run(
+        [str(BIN / "python"), str(REPO / "manage.py"), *args],
+        cwd=REPO,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
 def exchange_environment(*, strip: tuple[str, ...] = ()) -> dict[str, str]:
     """This process's environment without the exchange's, the hub's or coverage's settings,
     for a server that must be configured only by what the test gives it."""
@@ -137,20 +160,7 @@ class LiveServer(ManagedProcess):
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``manage.py <args>`` with this server's settings; returns the finished process."""
-        result = subprocess.run(
-            [str(BIN / "python"), str(REPO / "manage.py"), *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
-                f"{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return run_manage(self.env, *args, check=check)
 
     def create_api_token(
         self, username: str, *, create_user: bool = True, staff: bool = False
