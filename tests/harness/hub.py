@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from typing import Any
 
 import requests
 
-from .live import BIN, REPO, exchange_environment, migrated_sqlite
+from .live import BIN, REPO, exchange_environment, migrated_sqlite, run_manage
 from .ports import free_port
 from .process import ManagedProcess, stop_pid_file
 
@@ -212,19 +211,7 @@ class JupyterHub(HubAdminAPI, ManagedProcess):
             "JUPYTERHUB_API_URL": f"http://127.0.0.1:{self.hub_port}/hub/api",
             "JUPYTERHUB_API_TOKEN": self.service_token,
         }
-        result = subprocess.run(
-            [str(BIN / "python"), str(REPO / "manage.py"), *args],
-            cwd=REPO,
-            env={**os.environ, **self.exchange_env, **hub_env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
-            )
-        return result.stdout
+        return run_manage({**os.environ, **self.exchange_env, **hub_env}, *args).stdout
 
     def prepare(self) -> None:
         database = self.exchange_data / "db.sqlite3"
