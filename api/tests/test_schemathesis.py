@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.harness.live import LiveServer
-from tests.harness.uploads import manifest_of, tar_gz
+from tests.harness.uploads import multipart_files
 
 # The server brings its own SQLite database: once per suite is enough.
 pytestmark = pytest.mark.sqlite_only
@@ -35,13 +35,6 @@ CHECKS = ",".join(
     ]
 )
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
-
-
-def _form(files: dict[str, bytes]) -> dict:
-    return {
-        "manifest": (None, json.dumps(manifest_of(files))),
-        "archive": ("a.tar.gz", tar_gz(files)),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -65,19 +58,19 @@ def world():
         call("ada", "POST", "courses", json={"course_id": "phys101", "instructors": ["ines"]})
         for name, role in [("gus", "grader"), ("sam", "student"), ("tia", "student")]:
             call("ines", "PUT", f"courses/phys101/members/{name}", json={"role": role})
-        release = {"ps1.ipynb": b'{"cells": []}'}
-        call("ines", "POST", "courses/phys101/assignments/ps1/release", files=_form(release))
+        release = multipart_files({"ps1.ipynb": b'{"cells": []}'})
+        call("ines", "POST", "courses/phys101/assignments/ps1/release", files=release)
         submission = call(
             "sam",
             "POST",
             "courses/phys101/assignments/ps1/submissions",
-            files=_form({"ps1.ipynb": b'{"cells": [1]}'}),
+            files=multipart_files({"ps1.ipynb": b'{"cells": [1]}'}),
         ).json()
         call(
             "gus",
             "POST",
             f"submissions/{submission['id']}/feedback",
-            files=_form({"feedback.html": b"<p>ok</p>"}),
+            files=multipart_files({"feedback.html": b"<p>ok</p>"}),
         )
         regrade = call(
             "sam",
