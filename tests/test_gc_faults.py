@@ -28,7 +28,6 @@ import requests
 
 from tests.harness import live
 from tests.harness.live import REPO, LiveServer
-from tests.harness.postgres import ThrowawayPostgres, available
 from tests.harness.uploads import multipart_files
 
 pytestmark = pytest.mark.sqlite_only
@@ -275,16 +274,18 @@ def test_gc_killed_at_every_step_loses_nothing_sqlite_local(tmp_path):
         _every_step(site, "down")
 
 
-@pytest.mark.skipif(not available(), reason="PostgreSQL is not installed")
-def test_gc_killed_cut_off_or_without_storage_at_every_step_loses_nothing_postgres_s3(seaweedfs):
+def test_gc_killed_cut_off_or_without_storage_at_every_step_loses_nothing_postgres_s3(
+    postgres_server, seaweedfs
+):
     from tests.harness.seaweedfs import unique_prefix
 
-    # The session's SeaweedFS, a bucket of this test's own.
+    # The session's PostgreSQL and SeaweedFS, a database and a bucket of this test's own (the
+    # faults cut this test's collection by its application name, not the whole server).
+    database = postgres_server.create_database("gc")
     bucket = seaweedfs.create_bucket(unique_prefix())
-    with (
-        ThrowawayPostgres() as pg,
-        LiveServer(database_url=pg.url, env=seaweedfs.env(bucket), workers=1, threads=4) as server,
-    ):
-        site = _site(server, pg.url, "s3")
+    with LiveServer(
+        database_url=database, env=seaweedfs.env(bucket), workers=1, threads=4
+    ) as server:
+        site = _site(server, database, "s3")
         for fault in ("kill", "cut"):
             _every_step(site, fault)
