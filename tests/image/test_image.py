@@ -30,7 +30,6 @@ import tomllib
 
 from nbgrader_exchange.client import ExchangeClient
 from nbgrader_exchange.files import entry_from_bytes
-from tests.harness.ports import free_port
 from tests.chart.helpers import REPO, by_kind, manifests, one
 from tests.harness.ports import free_port
 
