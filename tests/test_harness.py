@@ -3,6 +3,7 @@ starts from the migrated copy, and uploads are the plugin's own."""
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -100,3 +101,29 @@ def test_an_upload_lists_the_files_as_the_plugin_scans_them(tmp_path, files):
         (tmp_path / path).write_bytes(data)
     scanned = sorted((entry.manifest() for entry in scan_directory(tmp_path)), key=str)
     assert sorted(manifest_of(files), key=str) == scanned
+
+
+# Homes the harness replaced: a module importing one of these has a copy or a stale path.
+RETIRED = re.compile(
+    r"^\s*(from|import)\s+("
+    r"courses\.testing|api\.tests\.live|api\.tests\.conftest|tests\.jsonserver|tests\.hub\b"
+    r"|tests\.one_machine|tests\.processes|tests\.throwaway_postgres|tests\.live_setup"
+    r"|courses\.tests\.seaweedfs|tests\.lab\.labserver|\S*conftest\b|\.+conftest\b"
+    r"|courses\.tests import (conftest|seaweedfs))",
+    re.M,
+)
+
+
+def test_no_module_imports_a_conftest_or_a_retired_harness_module():
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    if not tracked:  # pragma: no cover - an export without git
+        pytest.skip("not a git checkout")
+    offenders = [
+        f"{path}: {match.group(0).strip()}"
+        for path in tracked
+        if (REPO / path).exists()
+        for match in RETIRED.finditer((REPO / path).read_text(errors="replace"))
+    ]
+    assert offenders == [], "import from tests.harness instead:\n" + "\n".join(offenders)
