@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: isolated file storage and the course personas."""
+"""Fixtures shared by every test: isolated file storage, the shared servers, and the course
+personas (the pytest plugin ``tests.harness.personas``)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import os
 
 import pytest
 
+pytest_plugins = ["tests.harness.personas"]
+
 # `make test-s3` sets EXCHANGE_TEST_STORAGE=s3: every test then stores its files on a
-# SeaweedFS S3 store (courses/tests/seaweedfs.py) under a prefix of its own.
+# SeaweedFS S3 store (tests/harness/seaweedfs.py) under a prefix of its own.
 TEST_STORAGE = os.environ.get("EXCHANGE_TEST_STORAGE", "local")
 
 
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
     """A SeaweedFS server answering S3 on 127.0.0.1, started once per test session."""
-    from courses.tests.seaweedfs import SeaweedFS
+    from tests.harness.seaweedfs import SeaweedFS
 
     server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
     yield server
@@ -24,7 +27,7 @@ def seaweedfs(tmp_path_factory):
 @pytest.fixture
 def s3_storage(seaweedfs, settings):
     """This test's files on the S3 store, under a prefix no other test uses."""
-    from courses.tests.seaweedfs import unique_prefix
+    from tests.harness.seaweedfs import unique_prefix
 
     settings.STORAGES = {
         **settings.STORAGES,
@@ -64,51 +67,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip("needs PostgreSQL (the `make test-postgres` pass runs it)")
 
 
-class _ThrowawayPostgres:
-    """A PostgreSQL cluster started by scripts/throwaway-postgres; new databases on demand."""
-
-    def __init__(self) -> None:
-        import subprocess
-        import tempfile
-        from pathlib import Path
-
-        # Under /tmp, not pytest's private temp dir: the server runs as the postgres user.
-        self.directory = Path(tempfile.mkdtemp(prefix="exchange-pg-"))
-        os.chmod(self.directory, 0o755)
-        self.script = Path(__file__).parent / "scripts" / "throwaway-postgres"
-        self.url = subprocess.run(
-            [str(self.script), "start", str(self.directory / "pg")],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        self._count = 0
-
-    def create_database(self, prefix: str = "t") -> str:
-        """The DATABASE_URL of a new, empty database on this cluster."""
-        import psycopg
-
-        self._count += 1
-        name = f"{prefix}_{os.getpid()}_{self._count}"
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url.rsplit("/", 1)[0] + "/" + name
-
-    def stop(self) -> None:
-        import subprocess
-
-        subprocess.run([str(self.script), "stop", str(self.directory / "pg")], check=False)
-        self.directory.rmdir()
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
     """A throwaway PostgreSQL for tests that need one beside the suite's own database."""
-    import glob
-    import shutil
+    from tests.harness.postgres import ThrowawayPostgres, available
 
-    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and not shutil.which("initdb"):
+    if not available():
         pytest.skip("PostgreSQL server binaries are not installed")
-    server = _ThrowawayPostgres()
-    yield server
-    server.stop()
+    with ThrowawayPostgres() as server:
+        yield server

@@ -21,9 +21,8 @@ from typing import Any
 import psutil
 import requests
 
-from api.tests.live import LiveServer
-from tests import live_setup
-from tests.throwaway_postgres import ThrowawayPostgres
+from tests.harness.live import LiveServer
+from tests.harness.postgres import ThrowawayPostgres
 
 MIB = 1024 * 1024
 
@@ -236,7 +235,7 @@ class Target:
         return self.server.url
 
     def tokens(self, users: dict[str, bool]) -> dict[str, str]:
-        return live_setup.make_tokens(self.server, users)
+        return self.server.tokens(users)
 
     def bytes_stored(self) -> dict[str, int]:
         """Bytes of file storage (local blobs) and of the database."""
@@ -278,7 +277,7 @@ def server_under_test(
         if database == "postgres":
             postgres = ThrowawayPostgres().start()
         if storage == "s3":
-            from courses.tests.seaweedfs import SeaweedFS
+            from tests.harness.seaweedfs import SeaweedFS
 
             store = SeaweedFS(workdir / "seaweedfs").start()
             extra.update(store.env())

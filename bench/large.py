@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests import live_setup
+from tests.harness import live as live_setup
 
 from .common import MIB, Target, client_class, machine, server_under_test
 

@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 import requests
 
-from tests import live_setup
+from tests.harness import live as live_setup
 from web.tests.notebooks import large_notebook
 
 from .common import MIB, Phase, Target, client_class, machine, percentile, server_under_test

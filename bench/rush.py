@@ -175,7 +175,7 @@ def run_rush(
     tokens = target.tokens(
         {"bench-admin": True, "bench-instructor": False, **dict.fromkeys(names, False)}
     )
-    from tests import live_setup
+    from tests.harness import live as live_setup
 
     live_setup.create_course(
         target.server,

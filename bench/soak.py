@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tests import live_setup
+from tests.harness import live as live_setup
 
 from .common import Phase, counting_client, machine, percentile, server_under_test
 from .rush import ASSIGNMENT, COURSE, Workload, check_directory

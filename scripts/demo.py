@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from api.tests.live import LiveServer  # noqa: E402
+from tests.harness.live import LiveServer  # noqa: E402
 from tests.plugin.support import COURSE, Person, answer, write_source  # noqa: E402
 
 

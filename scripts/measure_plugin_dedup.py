@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
-from api.tests.live import LiveServer  # noqa: E402
 from nbgrader_exchange.client import ExchangeClient  # noqa: E402
+from tests.harness.live import LiveServer  # noqa: E402
 from tests.plugin.support import (  # noqa: E402
     BIN,
     Actor,
@@ -85,14 +85,7 @@ def main() -> int:
     try:
         names = ["ines"] + [f"s{i:03d}" for i in range(options.students)]
         tokens = {name: server.create_api_token(name) for name in names[:1]}
-        script = (
-            "import json; from courses import services; from api.tokens import create_api_token; "
-            f"print(json.dumps({{n: create_api_token(user=services.get_or_create_user(n)) "
-            f"for n in {names[1:]!r}}}))"
-        )
-        import json
-
-        tokens.update(json.loads(server.manage("shell", "-c", script).stdout.splitlines()[-1]))
+        tokens.update(server.tokens(names[1:]))
         server.manage("create_course", "big101", "--instructor", "ines")
         for name in names[1:]:
             server.manage("add_member", "big101", name, "--role", "student")

@@ -361,7 +361,7 @@ def hub_python_problems(code: str) -> list[str]:
     """A jupyterhub_config.py (or hub.extraConfig) snippet: run it and read what it sets."""
     # The one-machine recipe (docs/one-machine.md) reads the service's env file: the page's
     # own, written to a temporary file (tests/test_one_machine.py runs the whole recipe).
-    from tests.one_machine import DOC, doc_files
+    from tests.harness.one_machine import DOC, doc_files
 
     env_path = "/etc/nbgrader-exchange/env"
     with tempfile.TemporaryDirectory() as scratch:

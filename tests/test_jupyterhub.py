@@ -10,7 +10,6 @@ Screenshots go to test-artifacts/screenshots/pages/.
 from __future__ import annotations
 
 import io
-import json
 import re
 import shutil
 import time
@@ -19,12 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import nbformat
 import pytest
 import requests
 
-from courses.testing import manifest_of, tar_gz
-from tests.hub import PROXY, REPO, SERVICE_NAME, JupyterHub
+from tests.harness.hub import PROXY, REPO, SERVICE_NAME, JupyterHub
+from tests.harness.uploads import multipart_files, notebook
 
 ACCESS = f"access:services!service={SERVICE_NAME}"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots" / "pages"
@@ -38,25 +36,16 @@ pytestmark = [
 ]
 
 
-def notebook(text: str) -> bytes:
-    nb = nbformat.v4.new_notebook(
-        cells=[
-            nbformat.v4.new_markdown_cell(f"# {text}"),
-            nbformat.v4.new_code_cell(
-                "print(6 * 7)", outputs=[nbformat.v4.new_output("stream", text="42\n")]
-            ),
-        ]
-    )
-    return nbformat.writes(nb).encode()
-
-
 def upload(files: dict[str, bytes]) -> dict:
-    return {
-        "files": {
-            "manifest": (None, json.dumps(manifest_of(files))),
-            "archive": ("upload.tar.gz", tar_gz(files), "application/gzip"),
-        }
-    }
+    return {"files": multipart_files(files)}
+
+
+COURSE_SETUP = """
+from courses import services
+course = services.create_course(code="phys101", title="Physics 101", instructors=["ines"])
+for name, role in [("gus", "grader"), ("sam", "student"), ("tia", "student")]:
+    services.add_member(course=course, username=name, role=role)
+"""
 
 
 def auth(token: str) -> dict[str, str]:
@@ -70,9 +59,8 @@ class Exchange:
     def __init__(self, hub: JupyterHub) -> None:
         self.hub = hub
         self.api = hub.service_url + "api/v1"
-        hub.manage("create_course", "phys101", "--title", "Physics 101", "--instructor", "ines")
-        for name, role in [("gus", "grader"), ("sam", "student"), ("tia", "student")]:
-            hub.manage("add_member", "phys101", name, "--role", role)
+        # One process for the course and its people (the commands have their own tests).
+        hub.manage("shell", "-c", COURSE_SETUP)
         self.tokens = {name: hub.create_token(name) for name in ("ines", "gus", "sam", "tia")}
         base = f"{self.api}/courses/phys101/assignments/ps1"
         released = requests.post(

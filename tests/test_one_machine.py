@@ -24,10 +24,10 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.hub import BIN, PROXY, REPO
+from tests.harness.hub import BIN, PROXY, REPO
+from tests.harness.one_machine import DOC, Recipe, doc_files
 from tests.lab import pages
 from tests.lab.notebooks import write_source_assignment
-from tests.one_machine import DOC, Recipe, doc_files
 
 pytestmark = [
     pytest.mark.sqlite_only,  # the hub's service keeps its own SQLite database

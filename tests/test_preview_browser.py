@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from courses import services
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

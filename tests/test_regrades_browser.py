@@ -12,7 +12,7 @@ from django.test import Client
 
 from courses import services
 from courses.models import RegradeRequest
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

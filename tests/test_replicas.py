@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from api.tests.live import LiveServer
-from tests.live_setup import create_course, make_tokens, session, upload_form
+from tests.harness.live import LiveServer, create_course, session
+from tests.harness.uploads import multipart_files
 
 pytestmark = pytest.mark.sqlite_only  # brings its own PostgreSQL; once per suite is enough
 
@@ -71,7 +71,7 @@ def replicas(postgres_server, seaweedfs, tmp_path_factory):
 def test_two_replicas_drive_one_course_and_bytes_bypass_both(replicas, seaweedfs):
     a, b = replicas
     assert a.port != b.port
-    tokens = make_tokens(a, {"ada": True, "ines": False, "sam": False, "tia": False})
+    tokens = a.tokens({"ada": True, "ines": False, "sam": False, "tia": False})
     ines, sam, tia = (session(tokens[name]) for name in ("ines", "sam", "tia"))
     create_course(
         a,
@@ -88,7 +88,7 @@ def test_two_replicas_drive_one_course_and_bytes_bypass_both(replicas, seaweedfs
     assert {m["username"] for m in members} == {"ines", "sam", "tia"}
 
     response = ines.post(
-        f"{course_a}/assignments/ps1/release", files=upload_form(RELEASE), timeout=120
+        f"{course_a}/assignments/ps1/release", files=multipart_files(RELEASE), timeout=120
     )
     assert response.status_code == 201, response.text
 
@@ -106,13 +106,13 @@ def test_two_replicas_drive_one_course_and_bytes_bypass_both(replicas, seaweedfs
     mine = {"ps1.ipynb": b'{"cells": ["sam"]}', "data/big.bin": RELEASE["data/big.bin"]}
     response = sam.post(
         f"{course_a}/assignments/ps1/submissions",
-        files=upload_form(mine, omit=["data/big.bin"]),
+        files=multipart_files(mine, omit=["data/big.bin"]),
         timeout=120,
     )
     assert response.status_code == 201, response.text
     response = tia.post(
         f"{course_b}/assignments/ps1/submissions",
-        files=upload_form({"ps1.ipynb": b"tia"}),
+        files=multipart_files({"ps1.ipynb": b"tia"}),
         timeout=120,
     )
     assert response.status_code == 201, response.text
@@ -127,7 +127,7 @@ def test_two_replicas_drive_one_course_and_bytes_bypass_both(replicas, seaweedfs
     feedback = {"ps1.html": b"<p>well done</p>"}
     response = ines.post(
         f"{a.api_url}/submissions/{submission_id}/feedback",
-        files=upload_form(feedback),
+        files=multipart_files(feedback),
         timeout=60,
     )
     assert response.status_code == 201, response.text
@@ -156,7 +156,7 @@ def test_forced_rereleases_while_students_fetch_and_submit_never_answer_500(repl
     readable until gc_blobs."""
     a, b = replicas
     students = [f"racer{i}" for i in range(6)]
-    tokens = make_tokens(a, {"ada": True, "rita": False, **dict.fromkeys(students, False)})
+    tokens = a.tokens({"ada": True, "rita": False, **dict.fromkeys(students, False)})
     create_course(
         a,
         code="race101",
@@ -175,7 +175,7 @@ def test_forced_rereleases_while_students_fetch_and_submit_never_answer_500(repl
 
     def release(server: LiveServer, version: int) -> requests.Response:
         files = {"ps1.ipynb": b'{"version": %d}' % version, "data.csv": b"x\n" * (version + 1)}
-        form = upload_form(files)
+        form = multipart_files(files)
         return rita.post(
             f"{assignment(server)}/release", files=form, data={"force": "true"}, timeout=60
         )
@@ -225,7 +225,7 @@ def test_forced_rereleases_while_students_fetch_and_submit_never_answer_500(repl
                     with lock:
                         failures.append(f"download of {entry['path']} differs from its hash")
             if turn % 3 == 0:
-                form = upload_form({"ps1.ipynb": f"{name} {turn}".encode()})
+                form = multipart_files({"ps1.ipynb": f"{name} {turn}".encode()})
                 note(
                     "submit",
                     http.post(f"{assignment(server)}/submissions", files=form, timeout=60),

@@ -20,7 +20,7 @@ import time
 
 import requests
 
-from api.tests.live import LiveServer
+from tests.harness.live import LiveServer
 
 CHUNK = 4 * 1024 * 1024
 

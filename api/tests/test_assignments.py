@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from api.tests.conftest import FEEDBACK, SUBMITTED, upload_form
 from courses.models import AuditEvent
+from tests.harness.personas import FEEDBACK, SUBMITTED
+from tests.harness.uploads import upload_form
 
 A = "/api/v1/courses/phys101/assignments"
 

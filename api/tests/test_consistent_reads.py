@@ -14,7 +14,7 @@ from api.serializers import (
 )
 from courses import selectors, services
 from courses.permissions import get_assignment_for
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.storage
 

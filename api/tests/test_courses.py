@@ -55,7 +55,7 @@ def test_deleting_a_course_removes_its_rows_but_keeps_the_users(
     site_admin, people, released, client_for
 ):
     from courses.services import submit_assignment
-    from courses.testing import make_upload
+    from tests.harness.uploads import make_upload
 
     submit_assignment(
         student=people["sam"], assignment=released, upload=make_upload({"a.txt": b"a"})

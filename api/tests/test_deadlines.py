@@ -7,9 +7,9 @@ import datetime as dt
 
 from django.utils import timezone
 
-from api.tests.conftest import upload_form
 from courses import deadlines
 from courses.models import Submission
+from tests.harness.uploads import upload_form
 
 FILES = {"ps1.ipynb": b'{"cells": ["answer"]}'}
 HOUR = dt.timedelta(hours=1)

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from api.tests.conftest import FEEDBACK, upload_form
 from courses import services
 from courses.models import AuditEvent, Feedback, NotebookScore
+from tests.harness.personas import FEEDBACK
+from tests.harness.uploads import upload_form
 
 C = "/api/v1/courses/phys101"
 A = f"{C}/assignments/ps1"
@@ -148,7 +149,7 @@ def test_csv_export_and_bad_requests(people, submission, client_for):
 def test_collected_submissions_carry_each_students_own_due_date(
     people, released, client_for, submission
 ):
-    from courses.testing import make_upload
+    from tests.harness.uploads import make_upload
 
     services.submit_assignment(
         student=people["tia"], assignment=released, upload=make_upload({"ps1.ipynb": b"{}"})

@@ -11,10 +11,10 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from api.tests.live import free_port
 from api.tokens import hash_token
 from hub.identity import CACHE_PREFIX
-from tests.jsonserver import JsonServer, Request
+from tests.harness.jsonserver import JsonServer, Request
+from tests.harness.ports import free_port
 
 
 class FakeHub:

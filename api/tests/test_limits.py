@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.tests.conftest import upload_form
 from courses.models import AuditEvent, Submission
+from tests.harness.uploads import upload_form
 
 SUBMIT = "/api/v1/courses/phys101/assignments/ps1/submissions"
 

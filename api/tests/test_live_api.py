@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from api.tests.live import LiveServer
-from courses.testing import manifest_of, tar_gz
+from tests.harness.live import LiveServer
+from tests.harness.uploads import manifest_of, tar_gz
 
 # The server brings its own SQLite database: once per suite is enough.
 pytestmark = pytest.mark.sqlite_only
@@ -37,10 +37,9 @@ def server():
 
 @pytest.fixture(scope="module")
 def tokens(server):
-    made = {"ada": server.create_api_token("ada", staff=True)}
-    for name in ("ines", "gus", "sam", "tia", "olga"):
-        made[name] = server.create_api_token(name)
-    return made
+    return server.tokens(
+        {"ada": True, **dict.fromkeys(("ines", "gus", "sam", "tia", "olga"), False)}
+    )
 
 
 class Client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from api.tests.live import LiveServer
+from tests.harness.live import LiveServer
 
 # The server brings its own SQLite database: once per suite is enough.
 pytestmark = pytest.mark.sqlite_only

@@ -12,10 +12,9 @@ import json
 import pytest
 import requests
 
-from api.tests.conftest import upload_form
 from courses import services
 from courses.models import AuditEvent, Blob, Bundle, BundleEntry, Membership, Submission
-from courses.testing import manifest_of, tar_gz
+from tests.harness.uploads import manifest_of, tar_gz, upload_form
 
 SUBMIT = "/api/v1/courses/phys101/assignments/ps1/submissions"
 # Predictable bytes another course will use: anyone can compute their hash in advance.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from api.tests.conftest import upload_form
 from courses import deadlines, regrades, services
 from courses.models import (
     Assignment,
@@ -22,8 +21,8 @@ from courses.models import (
     RegradeRequest,
     Submission,
 )
-from courses.testing import make_upload
 from courses.timestamps import parse_timestamp
+from tests.harness.uploads import make_upload, upload_form
 
 ROLES = ["anonymous", "olga", "sam", "tia", "gus", "ines", "ada"]
 C = "/api/v1/courses/phys101"

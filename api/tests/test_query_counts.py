@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from courses import services
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 
 def _queries(client: APIClient, method: str, url: str) -> int:

@@ -136,7 +136,7 @@ def test_listing_costs_the_same_queries_for_one_request_or_many(
     from django.test.utils import CaptureQueriesContext
 
     from courses import regrades, services
-    from courses.testing import make_upload
+    from tests.harness.uploads import make_upload
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from api.tests.live import LiveServer
-from courses.testing import manifest_of, tar_gz
+from tests.harness.live import LiveServer
+from tests.harness.uploads import multipart_files
 
 # The server brings its own SQLite database: once per suite is enough.
 pytestmark = pytest.mark.sqlite_only
@@ -37,19 +37,12 @@ CHECKS = ",".join(
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
 
-def _form(files: dict[str, bytes]) -> dict:
-    return {
-        "manifest": (None, json.dumps(manifest_of(files))),
-        "archive": ("a.tar.gz", tar_gz(files)),
-    }
-
-
 @pytest.fixture(scope="module")
 def world():
     with LiveServer(workers=2, threads=4) as server:
-        tokens = {"ada": server.create_api_token("ada", staff=True)}
-        for name in ("ines", "gus", "sam", "tia"):
-            tokens[name] = server.create_api_token(name)
+        tokens = server.tokens(
+            {"ada": True, "ines": False, "gus": False, "sam": False, "tia": False}
+        )
 
         def call(who: str, method: str, path: str, **kwargs) -> requests.Response:
             response = requests.request(
@@ -65,19 +58,19 @@ def world():
         call("ada", "POST", "courses", json={"course_id": "phys101", "instructors": ["ines"]})
         for name, role in [("gus", "grader"), ("sam", "student"), ("tia", "student")]:
             call("ines", "PUT", f"courses/phys101/members/{name}", json={"role": role})
-        release = {"ps1.ipynb": b'{"cells": []}'}
-        call("ines", "POST", "courses/phys101/assignments/ps1/release", files=_form(release))
+        release = multipart_files({"ps1.ipynb": b'{"cells": []}'})
+        call("ines", "POST", "courses/phys101/assignments/ps1/release", files=release)
         submission = call(
             "sam",
             "POST",
             "courses/phys101/assignments/ps1/submissions",
-            files=_form({"ps1.ipynb": b'{"cells": [1]}'}),
+            files=multipart_files({"ps1.ipynb": b'{"cells": [1]}'}),
         ).json()
         call(
             "gus",
             "POST",
             f"submissions/{submission['id']}/feedback",
-            files=_form({"feedback.html": b"<p>ok</p>"}),
+            files=multipart_files({"feedback.html": b"<p>ok</p>"}),
         )
         regrade = call(
             "sam",

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from api.tests.conftest import SUBMITTED, upload_form
 from courses import services
 from courses.models import AuditEvent, Blob, Bundle, BundleEntry, Membership, Submission
-from courses.testing import make_upload, manifest_of, tar_gz
+from tests.harness.personas import SUBMITTED
+from tests.harness.uploads import make_upload, manifest_of, tar_gz, upload_form
 
 SUBMIT = "/api/v1/courses/phys101/assignments/ps1/submissions"
 NOTEBOOK = {"ps1.ipynb": b'{"cells": ["sam v2"]}'}

@@ -7,7 +7,7 @@ import pytest
 
 from courses import services
 from courses.models import AuditEvent, Membership
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from courses.models import (
     Membership,
     Submission,
 )
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 
 @pytest.fixture

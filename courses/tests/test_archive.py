@@ -16,7 +16,7 @@ from courses import services
 from courses.archive import Limits, iter_archive, normalize_path, parse_manifest
 from courses.exceptions import BadArchive, TooLarge
 from courses.models import Blob, Bundle, Submission
-from courses.testing import manifest_of, tar_gz
+from tests.harness.uploads import manifest_of, tar_gz
 
 LIMITS = Limits(max_files=3, max_file_size=1000, max_total_size=1500)
 

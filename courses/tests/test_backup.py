@@ -19,7 +19,8 @@ from django.core.management.base import CommandError
 
 from courses import backup, blobstore, services, storage_checks
 from courses.models import AuditEvent, Blob, Submission
-from courses.testing import make_upload
+from tests.harness.live import exchange_environment, run_manage
+from tests.harness.uploads import make_upload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,7 @@ import os
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from courses import regrades, services
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 from api.models import ApiToken
 
 User = get_user_model()
@@ -90,11 +91,7 @@ class Install:
     def __init__(self, tmp_path: Path, name: str, database_url: str, storage_env: dict) -> None:
         self.dir = tmp_path / name
         self.dir.mkdir()
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("EXCHANGE_", "DATABASE_URL", "COV_CORE"))
-        }
+        self.env = exchange_environment()
         self.env.update(
             {
                 "DATABASE_URL": database_url,
@@ -106,18 +103,7 @@ class Install:
         )
 
     def manage(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, str(REPO / "manage.py"), *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            **kwargs,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"manage.py {args} failed:\n{result.stdout}\n{result.stderr}")
-        return result
+        return run_manage(self.env, *args, check=check, timeout=600, **kwargs)
 
     def shell(self, code: str, **env: str) -> None:
         saved = dict(self.env)
@@ -198,7 +184,7 @@ import os, time
 from django.contrib.auth import get_user_model
 from courses import services
 from courses.models import Assignment
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 stop_file = os.environ["STOP_FILE"]
 log = open(os.environ["WRITER_LOG"], "a")
@@ -227,7 +213,7 @@ def test_backup_while_submissions_arrive_restores_a_consistent_state(
         "import os\nfrom courses import blobstore\nfrom courses.models import Blob\n"
         "from django.contrib.auth import get_user_model\n"
         "from courses.models import Assignment\nfrom courses import services\n"
-        "from courses.testing import make_upload\n"
+        "from tests.harness.uploads import make_upload\n"
         "u = get_user_model().objects.get(username='tia')\n"
         "a = Assignment.objects.get(code='ps1')\n"
         "services.submit_assignment(student=u, assignment=a, upload=make_upload("

@@ -18,8 +18,8 @@ from django.core.management.base import CommandError
 
 from courses import backup, services, storage_checks
 from courses.models import Submission
-from courses.testing import make_upload
 from courses.tests.test_backup import POPULATE, REPO, make_install
+from tests.harness.uploads import make_upload
 
 
 def _files_under(directory: Path) -> set[str]:

@@ -9,7 +9,7 @@ import pytest
 from courses import blobstore, selectors, services, storage_checks
 from courses.exceptions import BadArchive, NotFound, PermissionDenied
 from courses.models import AuditEvent, Bundle, Feedback
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.storage
 

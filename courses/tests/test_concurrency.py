@@ -9,7 +9,7 @@ from django.db import connection
 
 from courses import services
 from courses.models import Submission
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 
 @pytest.mark.postgres_only

@@ -12,7 +12,7 @@ from django.utils import timezone
 from courses import deadlines, selectors, services
 from courses.exceptions import BadRequest, NotFound, PermissionDenied
 from courses.models import AuditEvent, Blob, Extension, Submission
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 FILES = {"ps1.ipynb": b'{"cells": ["answer"]}'}
 HOUR = dt.timedelta(hours=1)

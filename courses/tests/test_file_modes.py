@@ -15,7 +15,7 @@ from django.db.utils import ConnectionHandler
 
 from courses import backup, blobstore, services
 from courses.filemodes import make_private_dir
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 
 def mode(path: Path | str) -> int:

@@ -21,7 +21,7 @@ from django.db import OperationalError, connection, transaction
 from courses import backup, blobstore, services, storage_checks
 from courses.exceptions import Conflict, NotFound, Unavailable
 from courses.models import Blob, Bundle, BundleEntry, Course, Submission
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 NOW = dt.timedelta(0)
 HOUR = dt.timedelta(hours=1)

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from courses import grades, services
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 FEEDBACK = {"ps1.html": b"<p>ok</p>"}
 

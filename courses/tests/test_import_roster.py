@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from courses import roster, services
 from courses.exceptions import BadRequest, NotFound, PermissionDenied
 from courses.models import AuditEvent, Membership, Submission
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 DATA = Path(__file__).parent / "data"
 NBGRADER_CSV = DATA / "nbgrader_students.csv"

@@ -13,7 +13,7 @@ from courses.exceptions import BadArchive, NotFound, TooLarge, TooManyRequests
 from courses.limits import submission_usage
 from courses.models import AuditEvent, Blob, Bundle, Submission
 from courses.services import Upload
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.storage
 

@@ -10,7 +10,7 @@ from courses import regrade_selectors, regrades, services
 from courses.exceptions import BadRequest, Conflict, NotFound, PermissionDenied
 from courses.models import AuditEvent, RegradeRequest
 from courses.regrade_models import MESSAGE_MAX_LENGTH
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 Status = RegradeRequest.Status
 

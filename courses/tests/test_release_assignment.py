@@ -9,7 +9,7 @@ import pytest
 from courses import blobstore, services, storage_checks
 from courses.exceptions import BadRequest, Conflict, NotFound, PermissionDenied
 from courses.models import Assignment, AuditEvent, Blob
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 FILES = {"ps1.ipynb": b'{"cells": []}', "data/big.csv": b"x,y\n" * 1000}
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from courses import blobstore, removal, services, storage_checks
 from courses.exceptions import NotFound, PermissionDenied
 from courses.models import AuditEvent, Bundle, Feedback, Submission
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 
 def _submit(people, assignment, name: str, text: bytes) -> Submission:

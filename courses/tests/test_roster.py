@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from courses import services
 from courses.exceptions import BadRequest, Conflict, NotFound, PermissionDenied
 from courses.models import AuditEvent, Course, Membership
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 
 def test_create_course_with_instructors(db):

@@ -21,7 +21,7 @@ from django.db.models import F
 from courses import blobstore, services, storage_checks
 from courses.exceptions import BadArchive, Conflict
 from courses.models import Blob, Bundle, BundleEntry, blob_storage_name
-from courses.testing import make_upload, manifest_of, tar_gz
+from tests.harness.uploads import make_upload, manifest_of, tar_gz
 
 NOW = dt.timedelta(0)
 HOUR = dt.timedelta(hours=1)

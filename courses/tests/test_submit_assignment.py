@@ -10,7 +10,7 @@ import pytest
 from courses import blobstore, services
 from courses.exceptions import BadArchive, NotFound, PermissionDenied
 from courses.models import AuditEvent, Blob, Bundle, Submission
-from courses.testing import make_upload, manifest_of, tar_gz
+from tests.harness.uploads import make_upload, manifest_of, tar_gz
 
 pytestmark = pytest.mark.storage
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from exchange_site import gunicorn_conf
+from tests.harness.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -41,12 +42,6 @@ def start(tmp_path: Path, port: int, **env: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_a_port_in_use_stops_the_service_with_a_sentence(tmp_path):

@@ -3,45 +3,40 @@ token check then answers 503 with a sentence, never a crash or a 401."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from tests.harness.jsonserver import JsonServer, Request
 
-class HtmlPage(BaseHTTPRequestHandler):
+PAGE = b"<!DOCTYPE html><title>JupyterHub</title><p>Sign in</p>"
+
+
+def html_page(request: Request) -> tuple[int, bytes, dict[str, str]]:
     """What a JUPYTERHUB_API_URL pointing at the hub's pages (not its API) answers, with a
-    login cookie as the hub's pages set one; every request's Cookie header is kept."""
+    login cookie as the hub's pages set one."""
+    headers = {"Content-Type": "text/html", "Set-Cookie": "jupyterhub-session-id=abc; Path=/"}
+    return 200, PAGE, headers
 
-    cookies: list[str | None] = []
 
-    def do_GET(self) -> None:
-        self.cookies.append(self.headers.get("Cookie"))
-        body = b"<!DOCTYPE html><title>JupyterHub</title><p>Sign in</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Set-Cookie", "jupyterhub-session-id=abc; Path=/")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+@dataclass
+class HtmlHub:
+    server: JsonServer
 
-    def log_message(self, *args: object) -> None:
-        pass
+    @property
+    def cookies(self) -> list[str | None]:
+        """Every request's Cookie header."""
+        return [request.headers.get("Cookie") for request in self.server.requests]
 
 
 @pytest.fixture
 def html_hub(settings, db):
-    HtmlPage.cookies = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HtmlPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.JUPYTERHUB_API_URL = f"http://127.0.0.1:{server.server_address[1]}/hub"
-    cache.clear()
-    yield HtmlPage
-    server.shutdown()
-    server.server_close()
+    with JsonServer(html_page) as server:
+        settings.JUPYTERHUB_API_URL = f"{server.url}/hub"
+        cache.clear()
+        yield HtmlHub(server)
 
 
 def test_a_hub_answering_a_page_instead_of_json_is_503_with_a_sentence(html_hub):

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from courses.models import AuditEvent, Membership
 from hub.groups import roles_from_groups
-from tests.jsonserver import JsonServer, Request
+from tests.harness.jsonserver import JsonServer, Request
 
 
 def roster(course) -> dict[str, str]:

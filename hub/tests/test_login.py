@@ -14,7 +14,7 @@ from social_core.backends import utils as social_utils
 
 from courses import services
 from courses.models import Membership
-from tests.jsonserver import JsonServer, Request
+from tests.harness.jsonserver import JsonServer, Request
 
 PREFIX = "/services/nbgrader-exchange"
 CALLBACK = PREFIX + "/oauth_callback"

@@ -8,11 +8,11 @@ live Secret, as `helm upgrade` does, without a cluster.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.harness.jsonserver import JsonServer, Request
 
 _GROUPS = {
     "apps": [("deployments", "Deployment")],
@@ -110,35 +110,15 @@ def fake_kube_api() -> Iterator[FakeKubeAPI]:
     api = FakeKubeAPI()
     documents = _discovery()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0]
-            api.requests.append(path)
-            if path in documents:
-                self._answer(200, documents[path])
-            elif path in api.objects:
-                self._answer(200, api.objects[path])
-            else:
-                self._answer(404, {"kind": "Status", "apiVersion": "v1", "code": 404})
+    def respond(request: Request) -> tuple[int, object]:
+        path = request.route
+        api.requests.append(path)
+        if request.method == "GET" and path in documents:
+            return 200, documents[path]
+        if request.method == "GET" and path in api.objects:
+            return 200, api.objects[path]
+        return 404, {"kind": "Status", "apiVersion": "v1", "code": 404}
 
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with JsonServer(respond) as server:
+        api.port = server.port
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -13,7 +13,6 @@ import base64
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
+
+from tests.harness.ports import free_port
 
 from .helpers import REPO, by_kind, manifests, one, pod_containers, values_file
 from .test_dockerfile import instructions
@@ -120,12 +121,6 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def image(tmp_path):
     """The build context with the Dockerfile's RUN steps after the COPY applied to it."""
@@ -154,7 +149,7 @@ def _run_to_completion(container: dict[str, Any], app: Path, env: dict[str, str]
 @contextmanager
 def serving(server: dict[str, Any], app: Path, env: dict[str, str], log: Path) -> Iterator[str]:
     """The chart's server command on a free 127.0.0.1 port, ready; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     command = [
         f"--bind=127.0.0.1:{port}" if arg.startswith("--bind=") else arg
         for arg in server["command"]
@@ -262,7 +257,7 @@ def test_replicated_values_run_two_replicas_on_postgresql_and_s3(
 ):
     """The replicated values file, pointed at real servers: one migration Job, two replicas."""
     app, base_env = image
-    from courses.tests.seaweedfs import ACCESS_KEY, SECRET_KEY
+    from tests.harness.seaweedfs import ACCESS_KEY, SECRET_KEY
 
     bucket = seaweedfs.create_bucket(f"chart-{uuid.uuid4().hex[:8]}")
     values = values_file("replicated-postgresql-s3")

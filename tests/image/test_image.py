@@ -28,10 +28,10 @@ import pytest
 import requests
 import tomllib
 
-from api.tests.live import free_port
 from nbgrader_exchange.client import ExchangeClient
 from nbgrader_exchange.files import entry_from_bytes
 from tests.chart.helpers import REPO, by_kind, manifests, one
+from tests.harness.ports import free_port
 
 IMAGE_REPOSITORY = os.environ.get("EXCHANGE_TEST_IMAGE", "")
 PODMAN = REPO / "scripts" / "image" / "podman"

@@ -24,10 +24,12 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.harness.lab import LabUser
+from tests.harness.live import REPO
+
 from . import pages
-from .conftest import REPO, Screenshots
-from .labserver import LabUser
 from .notebooks import write_source_assignment
+from .screenshots import Screenshots
 
 pytestmark = [pytest.mark.sqlite_only]
 
@@ -64,14 +66,14 @@ class ServiceExchange:
 
     def __init__(self, root: Path) -> None:
         pytest.importorskip("nbgrader_exchange", reason="the nbgrader plugin is not installed")
-        from api.tests.live import LiveServer
+        from tests.harness.live import LiveServer
 
         (root / "service").mkdir()
         self.server = LiveServer(data_dir=root / "service").start()
-        self.tokens: dict[str, str] = {}
-        admin = self.server.create_api_token("admin", staff=True)
-        for username in ("ines", "olaf", *STUDENTS):
-            self.tokens[username] = self.server.create_api_token(username)
+        self.tokens = self.server.tokens(
+            {"admin": True, **dict.fromkeys(("ines", "olaf", *STUDENTS), False)}
+        )
+        admin = self.tokens.pop("admin")
         for course, instructor in ((COURSE, "ines"), (OTHER_COURSE, "olaf")):
             self._api(
                 "POST", "courses", admin, json={"course_id": course, "instructors": [instructor]}
@@ -124,7 +126,7 @@ def service(tmp_path):
 
 def start_all(users: list[LabUser]) -> None:
     for user in users:
-        user.start()
+        user.start(wait=False)
     with concurrent.futures.ThreadPoolExecutor(len(users)) as pool:
         list(pool.map(LabUser.wait_ready, users))
 

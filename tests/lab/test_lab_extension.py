@@ -18,8 +18,9 @@ import requests
 from nbgrader.server_extensions.assignment_list.handlers import AssignmentList
 from traitlets.config import LoggingConfigurable
 
-from .conftest import REPO
-from .labserver import free_port
+from tests.harness.live import REPO
+from tests.harness.ports import free_port
+
 from .notebooks import write_source_assignment
 
 lab = pytest.importorskip("nbgrader_exchange.lab", reason="the nbgrader plugin is not installed")
@@ -76,13 +77,13 @@ class Person:
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory) -> Iterator[dict[str, Person]]:
     """A live service; ines releases ps1 and ps2; sam fetches ps1 and submits it."""
-    from api.tests.live import LiveServer
+    from tests.harness.live import LiveServer
 
     root = tmp_path_factory.mktemp("lab-extension")
     (root / "service").mkdir()
     with LiveServer(data_dir=root / "service") as server:
-        admin = server.create_api_token("admin", staff=True)
-        tokens = {name: server.create_api_token(name) for name in ("ines", "sam")}
+        tokens = server.tokens({"admin": True, "ines": False, "sam": False})
+        admin = tokens.pop("admin")
         headers = {"Authorization": f"token {admin}"}
         api = server.api_url
         created = requests.post(

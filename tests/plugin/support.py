@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import requests
+
+from tests.harness.live import LiveServer
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -272,3 +275,40 @@ def shape(value: Any) -> Any:
     if isinstance(value, list):
         return [shape(value[0])] if value else []
     return None
+
+
+# Small enough that a test can go over it, large enough for notebooks and feedback.
+MAX_FILE_SIZE = 2_000_000
+
+
+@dataclass
+class Service:
+    """The live server, and how to set up courses on it."""
+
+    server: LiveServer
+    admin_token: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def tokens(self, *usernames: str) -> dict[str, str]:
+        """A new API token for each user (created if missing), in one manage.py run."""
+        return self.server.tokens(usernames)
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"token {token or self.admin_token}"}
+        return requests.request(
+            method, f"{self.server.api_url}/{path}", headers=headers, timeout=60, **kwargs
+        )
+
+    def create_course(self, course_id: str, instructor: str, students: list[str]) -> None:
+        created = self.api(
+            "POST", "courses", json={"course_id": course_id, "instructors": [instructor]}
+        )
+        assert created.status_code == 201, created.text
+        for student in students:
+            added = self.api(
+                "PUT", f"courses/{course_id}/members/{student}", json={"role": "student"}
+            )
+            assert added.status_code in (200, 201), added.text

@@ -4,22 +4,20 @@ ways, progress. Against the live server; a small scripted HTTP server injects fa
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.tests.live import free_port
 from nbgrader_exchange.client import ExchangeClient, ServiceError
 from nbgrader_exchange.files import entry_from_bytes, local_path, scan_directory
 from nbgrader_exchange.transfer import BlobCache, DownloadStats, MultipartBody, Progress
+from tests.harness.jsonserver import Answer, JsonServer, script
+from tests.harness.ports import free_port
 
 from .support import REPO
 
@@ -27,65 +25,17 @@ COURSE = "client101"
 INES, SAM = "client-ines", "client-sam"
 
 
-class Scripted(ThreadingHTTPServer):
-    """Answers each request with the next scripted (status, body), and remembers requests."""
-
-    def __init__(self, answers: list[tuple[int, Any]]) -> None:
-        self.answers = list(answers)
-        self.seen: list[tuple[str, str, dict[str, str]]] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def _answer(self) -> None:
-        server: Scripted = self.server  # type: ignore[assignment]
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        server.seen.append((self.command, self.path, dict(self.headers)))
-        answer = server.answers.pop(0) if server.answers else (200, {})
-        # (status, body) or (status, body, extra headers)
-        status, body, headers = (*answer, {}) if len(answer) == 2 else answer
-        if status == "cut":  # promise more bytes than are sent, then hang up
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body) + 100))
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_DELETE = _answer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def scripted() -> Iterator[Any]:
-    servers: list[Scripted] = []
+    servers: list[JsonServer] = []
 
-    def make(*answers: tuple[int, Any]) -> Scripted:
-        server = Scripted(list(answers))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server
+    def make(*answers: Answer) -> JsonServer:
+        servers.append(JsonServer(script(list(answers))))
+        return servers[-1]
 
     yield make
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def quick_client(url: str, **kwargs: Any) -> ExchangeClient:
@@ -99,8 +49,8 @@ def test_a_safe_request_is_retried_on_503_then_succeeds(scripted):
     server = scripted((503, {}), (502, b"bad gateway"), (200, {"username": "sam"}))
     client = quick_client(server.url)
     assert client.get("me", what="ask who I am") == {"username": "sam"}
-    assert len(server.seen) == 3
-    assert server.seen[0][2]["Authorization"] == "token nbx_token"
+    assert len(server.requests) == 3
+    assert server.requests[0].headers["Authorization"] == "token nbx_token"
 
 
 def test_a_post_that_reached_the_server_is_not_repeated(scripted):
@@ -108,7 +58,7 @@ def test_a_post_that_reached_the_server_is_not_repeated(scripted):
     client = quick_client(server.url)
     with pytest.raises(ServiceError) as caught:
         client.post("courses/x/assignments/y/submissions", {}, what="submit y")
-    assert len(server.seen) == 1
+    assert len(server.requests) == 1
     assert str(caught.value) == (
         f"Could not submit y: the exchange server at {server.url} is unavailable (HTTP 503); "
         "try again in a moment: Database down."
@@ -137,14 +87,14 @@ def test_a_429_is_one_sentence_with_the_wait_and_never_retried(scripted, answer,
         f"Could not list courses now: the exchange server at {server.url} {sentence}"
     )
     assert caught.value.status == 429
-    assert len(server.seen) == 1
+    assert len(server.requests) == 1
 
 
 def test_retries_give_up_with_the_last_answer(scripted):
     server = scripted((504, b""), (504, b""), (504, b""))
     with pytest.raises(ServiceError, match="unavailable \\(HTTP 504\\)"):
         quick_client(server.url).get("courses", what="list courses")
-    assert len(server.seen) == 3
+    assert len(server.requests) == 3
 
 
 def test_a_request_that_never_left_is_retried_whatever_its_method():
@@ -180,7 +130,7 @@ def test_a_url_may_already_name_the_api(scripted):
     server = scripted((200, []))
     client = quick_client(server.url + "/api/v1/")
     assert client.get("courses", what="list") == []
-    assert server.seen[0][1] == "/api/v1/courses"
+    assert server.requests[0].path == "/api/v1/courses"
 
 
 def test_a_damaged_download_is_refused_and_leaves_nothing(scripted, tmp_path):
@@ -204,7 +154,7 @@ def test_the_token_is_never_sent_to_another_host(scripted, tmp_path):
     }
     client.download_bundle([entry], tmp_path, what="fetch")
     assert (tmp_path / "h.txt").read_bytes() == b"hello"
-    assert "Authorization" not in storage.seen[0][2]
+    assert "Authorization" not in storage.requests[0].headers
 
 
 def test_a_download_that_breaks_off_is_retried(scripted, tmp_path):
@@ -218,7 +168,7 @@ def test_a_download_that_breaks_off_is_retried(scripted, tmp_path):
     with quick_client(server.url) as client:
         client.download_bundle([entry], tmp_path)
     assert (tmp_path / "h.txt").read_bytes() == b"hello"
-    assert len(server.seen) == 2
+    assert len(server.requests) == 2
 
 
 def test_a_download_that_keeps_breaking_off_is_one_sentence(scripted, tmp_path):

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from api.tests.live import free_port
+from tests.harness.ports import free_port
 
-from .conftest import MAX_FILE_SIZE
-from .support import Actor, Person, plugin_config, write_source
+from .support import MAX_FILE_SIZE, Actor, Person, plugin_config, write_source
 
 COURSE = "err101"
 INES, SAM, OLGA = "err-ines", "err-sam", "err-olga"

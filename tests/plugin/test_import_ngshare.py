@@ -13,17 +13,17 @@ import json
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from django.core.management import call_command
 
-from api.tests.live import free_port
 from courses.timestamps import format_timestamp, parse_timestamp
+from tests.harness.jsonserver import JsonServer, Request
+from tests.harness.ports import free_port
+from tests.harness.process import ManagedProcess
 
-from ..jsonserver import JsonServer, Request
 from .support import REPO, Person
 
 NGSHARE = REPO / "build" / "ngshare-venv"
@@ -56,7 +56,7 @@ def hub_api(request: Request) -> tuple[int, object]:
     return 403, {"message": "no such token"}
 
 
-class Ngshare:
+class Ngshare(ManagedProcess):
     """The running ngshare, and its API as a user.
 
     ngshare 0.6.0 authenticates each request by asking JupyterHub's API who the token
@@ -64,49 +64,49 @@ class Ngshare:
     127.0.0.1), so a stand-in hub API answers that one question.
     """
 
+    kind = "ngshare"
+    startup_timeout = 120.0
+
     def __init__(self, base: Path) -> None:
         if not (NGSHARE / ".installed").exists():
             subprocess.run(["make", "ngshare"], cwd=REPO, check=True)
+        self.base = base
         self.db = base / "ngshare.db"
         self.storage = base / "files"
+        self.log_path = base / "ngshare.log"
         self.port = free_port()
         self.hub = JsonServer(hub_api)
-        env = {
+
+    def command(self) -> list[str]:
+        return [
+            str(NGSHARE / "bin" / "python"),
+            "-m",
+            "ngshare",
+            "--vngshare",
+            "--host=127.0.0.1",
+            f"--port={self.port}",
+            f"--database=sqlite:///{self.db}",
+            f"--storage={self.storage}",
+            "--admins=ng-admin",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "JUPYTERHUB_API_URL": self.hub.api_url,
             "JUPYTERHUB_API_TOKEN": "unused",
             "JUPYTERHUB_CLIENT_ID": "unused",
             "JUPYTERHUB_SERVICE_PREFIX": "/api/",
         }
-        self.log = open(base / "ngshare.log", "wb")
-        self.process = subprocess.Popen(
-            [
-                str(NGSHARE / "bin" / "python"),
-                "-m",
-                "ngshare",
-                "--vngshare",
-                "--host=127.0.0.1",
-                f"--port={self.port}",
-                f"--database=sqlite:///{self.db}",
-                f"--storage={self.storage}",
-                "--admins=ng-admin",
-            ],
-            env=env,
-            cwd=base,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError((base / "ngshare.log").read_text())
-            time.sleep(0.3)
+
+    def workdir(self) -> Path:
+        return self.base
+
+    def is_ready(self) -> bool:
+        return requests.get(f"{self.url}/healthz", timeout=2).ok
+
+    def cleanup(self) -> None:
+        self.hub.stop()
 
     @property
     def url(self) -> str:
@@ -125,17 +125,11 @@ class Ngshare:
         assert body["success"], body
         return body
 
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.log.close()
-        self.hub.stop()
-
 
 @pytest.fixture(scope="module")
 def ngshare(tmp_path_factory):
     """ngshare filled through its API; what each submission and feedback held."""
-    server = Ngshare(tmp_path_factory.mktemp("ngshare"))
+    server = Ngshare(tmp_path_factory.mktemp("ngshare")).start()
     try:
         server.call("POST", f"course/{COURSE}", "ng-admin", instructors=json.dumps(INSTRUCTORS[:1]))
         server.call(

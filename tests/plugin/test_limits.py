@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from api.tests.live import LiveServer
 from nbgrader_exchange.client import ExchangeClient, ServiceError
 from nbgrader_exchange.files import entry_from_bytes
+from tests.harness.live import LiveServer
 
-from .conftest import Service
-from .support import Person
+from .support import Person, Service
 
 COURSE = "lim101"
 INES, SAM, TIA, UMA = "lim-ines", "lim-sam", "lim-tia", "lim-uma"

@@ -159,7 +159,7 @@ def test_list_with_a_course_filter_and_an_assignment_filter(people):
 
 
 def test_an_unreachable_server_fails_the_role_cleanly(people, tmp_path):
-    from api.tests.live import free_port
+    from tests.harness.ports import free_port
 
     cfg = copy.deepcopy(people["sam"].config)
     cfg.Exchange.url = f"http://127.0.0.1:{free_port()}"

@@ -1,40 +1,15 @@
-"""Personas for the page tests: the course phys101 (ines instructor, gus grader, sam and tia
-students, olga outsider, ada site admin), ps1 released and due, sam's two submissions (the
-second late, with feedback), tia's one on time, and a signed-in client per person."""
+"""Fixtures of the page tests (the people and their signed-in clients are the personas of
+``tests.harness.personas``): ps1 due, sam's two submissions (the second late, with
+feedback), tia's one on time; render workers and the script prefix reset after each test."""
 
 from __future__ import annotations
 
-import nbformat
 import pytest
-from django.test import Client
 from django.urls import set_script_prefix
 
 from courses import services
 from courses.models import Assignment
-from courses.testing import make_upload
-from courses.tests import conftest as personas
-
-# The domain tests' personas, shared.
-course = personas.course
-people = personas.people
-released = personas.released
-
-
-def notebook(text: str) -> bytes:
-    nb = nbformat.v4.new_notebook(
-        cells=[
-            nbformat.v4.new_markdown_cell(f"# {text}"),
-            nbformat.v4.new_code_cell(
-                "print(6 * 7)", outputs=[nbformat.v4.new_output("stream", text="42\n")]
-            ),
-        ]
-    )
-    return nbformat.writes(nb).encode()
-
-
-@pytest.fixture
-def admin_user(django_user_model):
-    return django_user_model.objects.create(username="ada", is_staff=True)
+from tests.harness.uploads import make_upload, notebook
 
 
 @pytest.fixture
@@ -68,19 +43,6 @@ def work(course, people, released):
     return {"sam_first": sam_first, "sam_late": sam_late, "tia": tia, "assignment": released}
 
 
-@pytest.fixture
-def client_as(people, admin_user):
-    """A browser signed in as the named persona (None: anonymous)."""
-
-    def make(name: str | None) -> Client:
-        client = Client()
-        if name is not None:
-            client.force_login(admin_user if name == "ada" else people[name])
-        return client
-
-    return make
-
-
 @pytest.fixture(autouse=True)
 def _no_script_prefix_left_behind():
     """Requests under the service prefix set the thread's script prefix; later tests that
@@ -106,19 +68,3 @@ def _render_workers_end_with_the_test():
             # Its own session: the group is the supervisor and its converter.
             os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-
-
-def wait_for_preview(client: Client, url: str, timeout: float = 90) -> str:
-    """Ask for a preview as a browser would (the pending page refreshes) until it is made;
-    the page it ends on."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        response = client.get(url)
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        page = body.decode()
-        if "is being made" not in page:
-            return page
-        assert time.monotonic() < deadline, f"no preview of {url} after {timeout} s"
-        time.sleep(0.2)

@@ -12,7 +12,7 @@ import pytest
 
 from courses import services
 
-from .conftest import wait_for_preview
+from .support import wait_for_preview
 
 pytestmark = pytest.mark.django_db
 

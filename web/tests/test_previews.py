@@ -17,11 +17,11 @@ from django.utils.http import content_disposition_header
 
 from courses import blobstore, services
 from courses.models import preview_storage_names
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload, notebook
 from web import previews, render_worker, rendering
 
-from .conftest import notebook, wait_for_preview
 from .notebooks import large_notebook
+from .support import wait_for_preview
 
 pytestmark = pytest.mark.django_db
 

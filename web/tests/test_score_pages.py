@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from courses import grades, services
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 from .test_pages import text
 

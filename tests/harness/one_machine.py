@@ -25,12 +25,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import requests
 
-from tests.hub import BIN, PROXY, REPO, _alive, _stop_pid_file, free_port
-from tests.processes import read_log, terminate
+from .hub import PROXY, HubAdminAPI
+from .live import BIN, REPO, exchange_environment
+from .ports import free_port
+from .process import ManagedProcess, alive, stop_pid_file
 
 DOC = REPO / "docs" / "one-machine.md"
 SERVICE = "nbgrader-exchange"
@@ -41,7 +42,7 @@ SHELL_BLOCK = re.compile(r"^```sh\n(?P<body>.*?)^```", re.M | re.S)
 PASSWORD = re.compile(r'c\.DummyAuthenticator\.password = "([^"]+)"')
 # Nothing of this belongs in the page: see the module docstring.
 TEST_ADDITIONS = """
-# --- added by tests/one_machine.py (a test machine, not the recipe) ---
+# --- added by tests/harness/one_machine.py (a test machine, not the recipe) ---
 import os as _os
 c.Spawner.environment["PYTHONPATH"] = {repo!r}
 if _os.geteuid() == 0:
@@ -75,8 +76,12 @@ def doc_files(text: str) -> dict[str, str]:
     return files
 
 
-class Recipe:
+class Recipe(HubAdminAPI, ManagedProcess):
     """JupyterHub, the exchange and the users' servers, configured by docs/one-machine.md."""
+
+    kind = "jupyterhub"
+    startup_timeout = 120.0
+    api_timeout = 60.0
 
     def __init__(self) -> None:
         if not PROXY.exists():
@@ -106,7 +111,8 @@ class Recipe:
         self.admin_token = secrets.token_hex(24)
         self.gunicorn_pid = self.dir / "gunicorn.pid"
         self.log_path = self.dir / "jupyterhub.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process = None
+        self.migrate = True
         self.server_pids: list[int] = []
 
     # --- the page, moved here ---------------------------------------------------------------
@@ -165,11 +171,17 @@ class Recipe:
     # --- the hub ----------------------------------------------------------------------------
 
     def start(self, *, wait: bool = True, migrate: bool = True) -> Recipe:
+        """Write the page's files, run its secret-key block, migrate (unless told not to),
+        start the hub and (unless told not to) wait for it and the service."""
+        self.migrate = migrate
+        return super().start(wait=wait)
+
+    def prepare(self) -> None:
         self.write_files()
         self.run_secret_block()
-        if migrate:
+        if self.migrate:
             self.manage("migrate", "--noinput")
-        config = self.path("/etc/jupyterhub/jupyterhub_config.py")
+        config = self.config_path
         config.write_text(
             config.read_text()
             + TEST_ADDITIONS.format(
@@ -178,75 +190,38 @@ class Recipe:
                 admin_token=self.admin_token,
             )
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("JUPYTERHUB_", "EXCHANGE_", "DATABASE_URL", "COV_CORE", "JUPYTER"))
-        }
+
+    @property
+    def config_path(self) -> Path:
+        return self.path("/etc/jupyterhub/jupyterhub_config.py")
+
+    def command(self) -> list[str]:
+        return [str(BIN / "jupyterhub"), "-f", str(self.config_path)]
+
+    def environment(self) -> dict[str, str]:
+        env = exchange_environment(strip=("JUPYTER",))
         # The proxy from npm, as `npm install -g` would put it on PATH.
         env["PATH"] = os.pathsep.join([str(PROXY.parent), env.get("PATH", "")])
-        workdir = self.path("/srv/jupyterhub")
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "jupyterhub"), "-f", str(config)],
-                cwd=workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if wait:
-            self.wait_until_up()
-        return self
+        return env
 
-    def wait_until_up(self, timeout: float = 120) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited at start:\n{self.log()}")
-            try:
-                hub = requests.get(self.api_url + "/", timeout=2)
-                ready = requests.get(self.service_url + "readyz", timeout=2)
-                if hub.status_code == 200 and ready.status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"the hub did not come up in {timeout} s:\n{self.log()}")
+    def workdir(self) -> Path:
+        return self.path("/srv/jupyterhub")
 
-    def log(self) -> str:
-        return read_log(self.log_path)
+    def is_ready(self) -> bool:
+        hub = requests.get(self.api_url + "/", timeout=2)
+        ready = requests.get(self.service_url + "readyz", timeout=2)
+        return hub.status_code == 200 and ready.status_code == 200
 
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        terminate(process, timeout=30)
+    def cleanup(self) -> None:
         # The hub stops its service, proxy and servers; these are for a hub that could not.
         for pid_file in (self.gunicorn_pid, self.path("/srv/jupyterhub") / "jupyterhub-proxy.pid"):
-            _stop_pid_file(pid_file)
+            stop_pid_file(pid_file)
         for pid in self.server_pids:
-            if _alive(pid):  # pragma: no cover
+            if alive(pid):  # pragma: no cover
                 os.killpg(pid, signal.SIGTERM)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> Recipe:
-        try:
-            return self.start()
-        except BaseException:
-            print(self.log()[-8000:])
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
     # --- users and their servers ------------------------------------------------------------
-
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"token {self.admin_token}"}
-        return requests.request(
-            method, f"{self.api_url}/{path.lstrip('/')}", headers=headers, timeout=60, **kwargs
-        )
 
     def home(self, name: str) -> Path:
         return self.path(f"/srv/jupyterhub/home/{name}")

