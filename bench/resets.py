@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests import live_setup
+from tests.harness import live as live_setup
+from tests.harness.uploads import multipart_files
 
 from .common import machine, server_under_test
 from .rush import NOTEBOOKS, notebook
@@ -61,7 +62,7 @@ def run(
         teacher = live_setup.session(tokens["r-teacher"])
         response = teacher.post(
             f"{target.server.api_url}/courses/{COURSE}/assignments/ps1/release",
-            files=live_setup.upload_form(release),
+            files=multipart_files(release),
             timeout=120,
         )
         response.raise_for_status()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from courses import deadlines, grades, regrades, services
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 from .browser_pages import REPO, signed_in
 

@@ -12,7 +12,7 @@ import pytest
 
 from courses import deadlines, services
 from courses.models import Assignment, AuditEvent, Extension
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 from .browser_pages import open_in_zone, shot, signed_in
 
