@@ -11,20 +11,17 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
-from django.utils.html import format_html_join
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from . import deadlines, services
+from .admin_base import ReadOnlyAdmin, ServiceAdmin, bundle_files
 from .admin_roster import RosterUploadMixin
 from .exceptions import ExchangeError
 from .models import (
     Assignment,
     AuditEvent,
-    Bundle,
     Course,
     Extension,
     Feedback,
@@ -33,68 +30,6 @@ from .models import (
 )
 
 User = get_user_model()
-
-
-class ServiceAdmin(admin.ModelAdmin):
-    """An admin whose writes call the services: a refused change (an ExchangeError, such as
-    removing the last instructor) rolls back and shows its sentence, not a server error."""
-
-    def _refused(self, request: HttpRequest, exc: ExchangeError, to: str) -> HttpResponse:
-        self.message_user(request, exc.detail, messages.ERROR)
-        return HttpResponseRedirect(to)
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ExchangeError as exc:
-            return self._refused(request, exc, request.get_full_path())
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except ExchangeError as exc:
-            opts = self.model._meta
-            change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
-            return self._refused(request, exc, change)
-
-    def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
-        # One transaction for a whole action (a bulk delete): all of it or none of it.
-        try:
-            with transaction.atomic():
-                return super().response_action(request, queryset)
-        except ExchangeError as exc:
-            return self._refused(request, exc, request.get_full_path())
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for obj in queryset:
-            self.delete_model(request, obj)
-
-
-class ReadOnlyAdmin(ServiceAdmin):
-    """Records that only the exchange itself writes; site admins may delete them."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-def bundle_files(bundle: Bundle | None) -> str:
-    if bundle is None:
-        return "-"
-    rows = [(entry.path, entry.blob.size) for entry in bundle.entries.select_related("blob")]
-    if not rows:
-        return "-"
-    return format_html_join("", "<div><code>{}</code> ({} bytes)</div>", rows)
 
 
 class MembershipInline(admin.TabularInline):

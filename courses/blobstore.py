@@ -76,23 +76,31 @@ def stage(stream: IO[bytes]) -> StagedFile:
     """Copy a stream to a temporary file, hashing it on the way."""
     directory = staging_dir()
     make_private_dir(directory)
-    digest = hashlib.sha256()
-    size = 0
     fd, name = tempfile.mkstemp(prefix="upload-", dir=directory)
     # Held until the file is put in place or discarded: gc_blobs spares locked files.
     lock_fd = os.dup(fd)
     fcntl.flock(lock_fd, fcntl.LOCK_EX)
     try:
         with os.fdopen(fd, "wb") as out:
-            while chunk := stream.read(CHUNK_SIZE):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
+            sha256, size = hash_copy(stream, out)
     except BaseException:
         os.unlink(name)
         os.close(lock_fd)
         raise
-    return StagedFile(temp_path=Path(name), sha256=digest.hexdigest(), size=size, lock_fd=lock_fd)
+    return StagedFile(temp_path=Path(name), sha256=sha256, size=size, lock_fd=lock_fd)
+
+
+def hash_copy(source: IO[bytes], target: IO[bytes] | None = None) -> tuple[str, int]:
+    """Read ``source`` to its end in chunks (bounded memory), writing each to ``target``
+    when one is given; returns the bytes' SHA-256 (hex) and size."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(CHUNK_SIZE):
+        digest.update(chunk)
+        size += len(chunk)
+        if target is not None:
+            target.write(chunk)
+    return digest.hexdigest(), size
 
 
 def discard(staged: StagedFile) -> None:

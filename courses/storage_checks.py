@@ -4,174 +4,43 @@ which bytes and rows does nothing reference any more.
 ``verify_storage`` reads; ``gc_blobs`` deletes ownerless bundles, unreferenced blobs (rows
 first, then bytes) and stale upload temporary files older than a grace period.
 
-The collection lock keeps a collection, uploads and backups from crossing:
-
-- ``gc_guard()`` (inside a transaction): uploads hold it shared while they record a bundle,
-  until their transaction ends. On PostgreSQL it is a transaction-scoped advisory lock; on
-  SQLite every write transaction already runs alone (``BEGIN IMMEDIATE``), which is enough.
-- ``gc_reader_lock()`` (outside a transaction): backups hold it shared for their whole run,
-  taken *before* their snapshot: a PostgreSQL session-level advisory lock, or on SQLite an
-  ``flock`` on a file beside the database.
-- ``gc_blobs`` takes both exclusively, only by trying (never queueing: a queued exclusive
-  request would hold up every upload behind it while a long backup runs).
-
-The invariant gc keeps: a blob row exists only while its bytes are at their name. Rows are
-deleted and committed first; bytes are then removed one by one under the exclusive lock,
-each only if no row came back meanwhile (an upload records a row again only after seeing the
-bytes under the shared lock). A removal is a move to ``gc-quarantine/`` bracketed by two
-database round trips: if the second fails (the connection and with it the lock were lost,
-so an upload may have recorded the blob meanwhile), the bytes are moved back. Leftovers of
-a killed collection are put back (row present) or deleted (no row) by the next one.
+The collection lock (``courses/storage_locks.py``) keeps a collection, uploads and backups
+from crossing. The invariant gc keeps: a blob row exists only while its bytes are at their
+name. Rows are deleted and committed first; bytes are then removed one by one under the
+exclusive lock, each only if no row came back meanwhile (an upload records a row again only
+after seeing the bytes under the shared lock). A removal is a move to ``gc-quarantine/``
+bracketed by two database round trips: if the second fails (the connection and with it the
+lock were lost, so an upload may have recorded the blob meanwhile), the bytes are moved
+back. Leftovers of a killed collection are put back (row present) or deleted (no row) by the
+next one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import hashlib
-import os
-import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import blobstore
-from .exceptions import Unavailable
 from .models import Assignment, Blob, Bundle, BundleEntry, Feedback, Submission, blob_storage_name
+from .progress import Progress, quiet
+from .storage_locks import _collecting, gc_guard, io_threads
 
-Progress = Callable[[str], None]
-# Arbitrary constant naming the collection lock among PostgreSQL advisory locks.
-GC_LOCK_KEY = 7_307_211_042
 DEFAULT_GRACE = dt.timedelta(hours=24)
-BATCH = 100
-GC_LOCK_WAIT_SECONDS = 600
-IO_THREADS = 8
-
-
-def _busy() -> Unavailable:
-    return Unavailable(
-        f"A backup or uploads held the storage lock for {GC_LOCK_WAIT_SECONDS} seconds; "
-        "run gc_blobs again later."
-    )
-
-
-@contextmanager
-def gc_guard(*, exclusive: bool = False) -> Iterator[None]:
-    """Inside a transaction: hold the collection lock until the transaction ends
-    (PostgreSQL advisory, transaction-scoped; SQLite's write transactions run one at a time).
-
-    Uploads hold it shared; a collection takes it exclusively but only by trying.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            if not exclusive:
-                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [GC_LOCK_KEY])
-            else:
-                deadline = time.monotonic() + GC_LOCK_WAIT_SECONDS
-                while True:
-                    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [GC_LOCK_KEY])
-                    if cursor.fetchone()[0]:
-                        break
-                    if time.monotonic() > deadline:
-                        raise _busy()
-                    time.sleep(0.2)
-    yield
-
-
-def _lock_file_path() -> Path:
-    """The SQLite database's lock file: beside a database file, or per process in the temp
-    directory for an in-memory database (tests)."""
-    name = str(connection.settings_dict["NAME"])
-    if connection.is_in_memory_db():
-        return Path(tempfile.gettempdir()) / f"exchange-gc-{os.getpid()}.lock"
-    return Path(name + ".gc-lock")
-
-
-@contextmanager
-def _file_lock(*, exclusive: bool) -> Iterator[None]:
-    """An ``flock`` on the SQLite database's lock file; exclusive only by trying."""
-    path = _lock_file_path()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if exclusive:
-            deadline = time.monotonic() + GC_LOCK_WAIT_SECONDS
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise _busy() from None
-                    time.sleep(0.2)
-        else:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # closing drops the lock
-
-
-@contextmanager
-def gc_reader_lock() -> Iterator[None]:
-    """Outside a transaction: hold the collection lock shared until the block ends (backups).
-
-    Taken before the reader's snapshot, so nothing the snapshot references can be removed
-    while the reader copies it.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock_shared(%s)", [GC_LOCK_KEY])
-        try:
-            yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [GC_LOCK_KEY])
-        return
-    if connection.vendor == "sqlite":
-        with _file_lock(exclusive=False):
-            yield
-        return
-    yield  # pragma: no cover - other databases
-
-
-@contextmanager
-def _collecting() -> Iterator[None]:
-    """One transaction of a collection, holding every form of the lock exclusively.
-
-    On SQLite the file lock is taken before ``BEGIN IMMEDIATE``: waiting for a backup while
-    holding SQLite's write lock would hold up every upload.
-    """
-    if connection.vendor == "sqlite":
-        with _file_lock(exclusive=True), transaction.atomic():
-            yield
-        return
-    with transaction.atomic(), gc_guard(exclusive=True):
-        yield
-
-
-def io_threads(storage: object) -> int:
-    """How many blobs to read or write at once: several for an object store, one on disk."""
-    return 1 if blobstore.is_local(storage) else IO_THREADS  # type: ignore[arg-type]
-
-
-def _quiet(_: str) -> None:
-    pass
+# Unreferenced blobs examined per turn of the exclusive lock: uploads wait while it is held.
+BLOBS_PER_LOCK = 100
 
 
 def hash_blob(sha256: str) -> tuple[str, int]:
     """The SHA-256 and size of a stored blob's bytes, read from storage."""
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in blobstore.iter_blob(sha256):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
+    with blobstore.open_blob(sha256) as handle:
+        return blobstore.hash_copy(handle)
 
 
 def ownerless_bundles() -> QuerySet[Bundle]:
@@ -208,7 +77,7 @@ class StorageReport:
 
 
 def verify_storage(
-    *, quick: bool = False, repair: bool = False, progress: Progress = _quiet
+    *, quick: bool = False, repair: bool = False, progress: Progress = quiet
 ) -> StorageReport:
     """Check every referenced blob: present, and (unless ``quick``: size only) the SHA-256 of
     its bytes equal to its name and their size equal to its row's. Also list orphan files,
@@ -405,7 +274,7 @@ def gc_blobs(
     *,
     grace: dt.timedelta = DEFAULT_GRACE,
     dry_run: bool = False,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> GcReport:
     """Delete ownerless bundles, blobs no bundle references, orphan bytes and upload
     temporary files, each only when older than ``grace``."""
@@ -431,8 +300,8 @@ def gc_blobs(
     )
     report.kept_recent += unreferenced.filter(created_at__gte=cutoff).count()
     progress(f"{len(candidates)} unreferenced blob(s) older than the grace period.")
-    for start in range(0, len(candidates), BATCH):
-        batch = candidates[start : start + BATCH]
+    for start in range(0, len(candidates), BLOBS_PER_LOCK):
+        batch = candidates[start : start + BLOBS_PER_LOCK]
         # Rows first, committed: from then on no row names these bytes, and an upload that
         # wants them again records a row only after finding the bytes under the lock.
         with _collecting():
@@ -456,7 +325,7 @@ def gc_blobs(
         elif dry_run:
             report.rows.extend(doomed)
             report.bytes_freed += sum(sizes.values())
-        progress(f"  {min(start + BATCH, len(candidates))}/{len(candidates)} considered")
+        progress(f"  {min(start + BLOBS_PER_LOCK, len(candidates))}/{len(candidates)} considered")
     known = set(Blob.objects.values_list("sha256", flat=True))
     orphans = [sha for sha in blobstore.iter_stored_shas() if sha not in known]
     progress(f"{len(orphans)} orphan file(s) without a database row.")

@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from .. import blobstore
 from ..models import Blob, BundleEntry, blob_storage_name
-from ..storage_checks import gc_reader_lock, io_threads
+from ..progress import Progress, quiet
+from ..storage_locks import gc_reader_lock, io_threads
 from .tables import (
     ARCHIVE_PREFIX,
     ARCHIVE_SUFFIX,
@@ -39,9 +40,7 @@ from .tables import (
     MANIFEST,
     VERSION,
     BackupError,
-    Progress,
     _label,
-    _quiet,
     backup_models,
 )
 
@@ -290,7 +289,7 @@ def archive_name(now: dt.datetime | None = None) -> str:
     return f"{ARCHIVE_PREFIX}{moment.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}{ARCHIVE_SUFFIX}"
 
 
-def backup(*, out: Path | str, progress: Progress = _quiet) -> BackupReport:
+def backup(*, out: Path | str, progress: Progress = quiet) -> BackupReport:
     """Write one archive of the whole service to ``out`` (see the module docstring).
 
     ``out`` naming an existing directory writes ``exchange-<UTC time>.tar.gz`` inside it.
@@ -339,7 +338,7 @@ class _Counting:
 
 
 def backup_to_stream(
-    *, stream: IO[bytes], name: str = "-", progress: Progress = _quiet
+    *, stream: IO[bytes], name: str = "-", progress: Progress = quiet
 ) -> BackupReport:
     """Write one gzip-compressed archive to a stream that need not seek (standard output, a
     pipe, an upload). The table files are spooled in the temporary directory meanwhile."""

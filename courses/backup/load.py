@@ -12,7 +12,8 @@ from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 
 from ..models import BundleEntry
-from .tables import BATCH, BackupError, Progress, RestoreReport, _label, backup_models
+from ..progress import Progress
+from .tables import BATCH, BackupError, RestoreReport, _label, backup_models
 
 
 def _clear(progress: Progress) -> dict[str, int]:

@@ -11,9 +11,10 @@ from typing import IO, Any
 from django.db import DatabaseError
 
 from ..exceptions import Conflict
+from ..progress import Progress, quiet
 from .load import load_tables
 from .stage import stage_members
-from .tables import BackupError, Progress, RestoreReport, _label, _quiet, backup_models
+from .tables import BackupError, RestoreReport, _label, backup_models
 from .verify import (
     _check_migrations,
     _open_source,
@@ -29,7 +30,7 @@ def restore(
     source: Path | str | None = None,
     stream: IO[bytes] | None = None,
     force: bool = False,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> RestoreReport:
     """Load an archive into this install (see the package docstring).
 

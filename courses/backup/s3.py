@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import blobstore
+from ..progress import Progress, quiet
 from .dump import BackupReport, archive_name, backup_to_stream
-from .tables import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, BackupError, Progress, _quiet
+from .tables import ARCHIVE_PREFIX, ARCHIVE_SUFFIX, BackupError
 
 # S3 multipart parts: at least 5 MiB each (S3's minimum), held in memory one at a time.
 S3_PART_SIZE = 16 * 1024 * 1024
@@ -101,7 +102,7 @@ class _MultipartWriter:
         )
 
 
-def backup_to_s3(*, url: str, progress: Progress = _quiet) -> BackupReport:
+def backup_to_s3(*, url: str, progress: Progress = quiet) -> BackupReport:
     """Stream one archive into an S3 bucket (see ``parse_s3_url``), never to local disk
     beyond the table files. The object exists only once the archive is complete."""
     location = parse_s3_url(url)
@@ -128,7 +129,7 @@ def backup_to_s3(*, url: str, progress: Progress = _quiet) -> BackupReport:
     return report
 
 
-def prune(*, target: str, keep: int, progress: Progress = _quiet) -> list[str]:
+def prune(*, target: str, keep: int, progress: Progress = quiet) -> list[str]:
     """Delete all but the newest ``keep`` archives named ``exchange-<time>.tar.gz`` in a
     directory or under an S3 prefix; returns what was deleted."""
     if keep < 1:

@@ -4,7 +4,6 @@ are staged, checked and put into storage (several at once on an object store).""
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,8 +12,9 @@ from typing import IO, Any
 
 from .. import blobstore
 from ..models import blob_storage_name
-from ..storage_checks import io_threads
-from .tables import MANIFEST, BackupError, Progress, RestoreReport
+from ..progress import Progress
+from ..storage_locks import io_threads
+from .tables import MANIFEST, BackupError, RestoreReport
 
 
 def stage_members(
@@ -62,7 +62,7 @@ def stage_members(
 def _stage_table(name: str, handle: IO[bytes], table: dict[str, Any], work: Path) -> None:
     """Copy one table file into ``work``, refusing it unless its SHA-256 is the manifest's."""
     with (work / f"{table['model']}.jsonl").open("wb") as out:
-        sha, _ = _hash_copy(handle, out)
+        sha, _ = blobstore.hash_copy(handle, out)
     if sha != table["sha256"]:
         raise BackupError(
             f"{name} in the backup is damaged: its SHA-256 is {sha}, "
@@ -85,16 +85,6 @@ def _stage_blob(
             f"hash to {staged.sha256}. Nothing was restored to the database."
         )
     return staged
-
-
-def _hash_copy(source: IO[bytes], target: IO[bytes]) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := source.read(blobstore.CHUNK_SIZE):
-        digest.update(chunk)
-        size += len(chunk)
-        target.write(chunk)
-    return digest.hexdigest(), size
 
 
 class _Puts:

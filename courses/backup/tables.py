@@ -3,7 +3,6 @@ models a backup holds in load order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,6 @@ BATCH = 1000
 ARCHIVE_PREFIX = "exchange-"
 ARCHIVE_SUFFIX = ".tar.gz"
 S3_PART_SIZE = 16 * 1024 * 1024
-Progress = Callable[[str], None]
 
 
 class BackupError(ExchangeError):
@@ -33,10 +31,6 @@ class BackupError(ExchangeError):
 
     status_code = 400
     code = "backup"
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def _label(model: type[models.Model]) -> str:

@@ -16,7 +16,6 @@ A second run finds the same submissions (same student and timestamp) and the sam
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, NamedTuple
@@ -98,15 +97,6 @@ class CourseSummary:
         )
 
 
-def _hash_only(stream: IO[bytes]) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(blobstore.CHUNK_SIZE):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def stage_item(item: Item, *, store: bool) -> services.StagedBundle:
     """The item's files hashed (and, unless a dry run, put in the blob store).
 
@@ -126,7 +116,7 @@ def stage_item(item: Item, *, store: bool) -> services.StagedBundle:
                 sha, size = staged.sha256, staged.size
                 blobstore.put(staged)
             else:
-                sha, size = _hash_only(stream)
+                sha, size = blobstore.hash_copy(stream)
         entries.append(ManifestEntry(path=path, size=size, sha256=sha))
     # Sizes measured on the bytes, as for an upload; stored bytes also correct a row whose
     # recorded size lies.

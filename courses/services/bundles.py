@@ -13,7 +13,8 @@ from .. import blobstore
 from ..archive import Limits, ManifestEntry, iter_archive, parse_manifest
 from ..exceptions import BadArchive, Conflict
 from ..models import Blob, Bundle, BundleEntry
-from ..storage_checks import correct_blob_sizes, gc_guard
+from ..storage_checks import correct_blob_sizes
+from ..storage_locks import gc_guard
 
 logger = logging.getLogger(__name__)
 

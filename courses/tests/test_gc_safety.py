@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from courses import backup, blobstore, services, storage_checks
+from courses import backup, blobstore, services, storage_checks, storage_locks
 from courses.exceptions import Conflict, NotFound, Unavailable
 from courses.models import Blob, Bundle, BundleEntry, Course, Submission
 from tests.harness.uploads import make_upload
@@ -366,7 +366,7 @@ def test_gc_waits_for_a_backup_on_sqlite_too(released, people, monkeypatch):
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's lock; PostgreSQL's is the next test")
     _unreferenced(released, people)
-    monkeypatch.setattr(storage_checks, "GC_LOCK_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(storage_locks, "GC_LOCK_WAIT_SECONDS", 0.3)
     with backup.snapshot():
         with pytest.raises(Unavailable, match="run gc_blobs again later"):
             storage_checks.gc_blobs(grace=NOW)
@@ -415,7 +415,7 @@ def test_sqlite_lock_file_sits_beside_a_database_file(settings, tmp_path, monkey
         pytest.skip("SQLite only")
     monkeypatch.setattr(connection, "is_in_memory_db", lambda: False)
     monkeypatch.setitem(connection.settings_dict, "NAME", str(tmp_path / "db.sqlite3"))
-    assert storage_checks._lock_file_path() == Path(str(tmp_path / "db.sqlite3") + ".gc-lock")
+    assert storage_locks._lock_file_path() == Path(str(tmp_path / "db.sqlite3") + ".gc-lock")
 
 
 @pytest.mark.postgres_only
@@ -435,7 +435,7 @@ def test_gc_waits_for_a_backup_snapshot_on_postgresql(released, people, monkeypa
     reader = threading.Thread(target=backup_like)
     reader.start()
     assert holding.wait(30)
-    monkeypatch.setattr(storage_checks, "GC_LOCK_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(storage_locks, "GC_LOCK_WAIT_SECONDS", 0.3)
     try:
         with pytest.raises(Unavailable, match="run gc_blobs again later"):
             storage_checks.gc_blobs(grace=NOW)

@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.db.models import F
 
-from courses import blobstore, services, storage_checks
+from courses import blobstore, services, storage_checks, storage_locks
 from courses.exceptions import BadArchive, Conflict
 from courses.models import Blob, Bundle, BundleEntry, blob_storage_name
 from tests.harness.uploads import make_upload, manifest_of, tar_gz
@@ -241,7 +241,7 @@ def test_gc_gives_way_to_a_running_backup_on_postgresql(monkeypatch):
     holding, release = threading.Event(), threading.Event()
 
     def backup_like() -> None:
-        with transaction.atomic(), storage_checks.gc_guard():
+        with transaction.atomic(), storage_locks.gc_guard():
             holding.set()
             release.wait(30)
         connection.close()
@@ -249,12 +249,12 @@ def test_gc_gives_way_to_a_running_backup_on_postgresql(monkeypatch):
     reader = threading.Thread(target=backup_like)
     reader.start()
     holding.wait(30)
-    monkeypatch.setattr(storage_checks, "GC_LOCK_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(storage_locks, "GC_LOCK_WAIT_SECONDS", 0.5)
     try:
         with pytest.raises(Unavailable, match="run gc_blobs again later"):
             storage_checks.gc_blobs(grace=NOW)
         # Uploads are not held up meanwhile: the shared lock is granted at once.
-        with transaction.atomic(), storage_checks.gc_guard():
+        with transaction.atomic(), storage_locks.gc_guard():
             pass
     finally:
         release.set()
