@@ -9,7 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from courses import grades, selectors
-from courses.models import Assignment, Feedback, Membership, Submission
+from courses.models import Feedback, Membership, Submission
+from courses.selectors import AssignmentRow
 
 from .downloads import blob_url
 from .fields import ManifestField, TimestampField
@@ -92,14 +93,15 @@ class CollectInputSerializer(serializers.Serializer):
 # --- output -------------------------------------------------------------------------------
 
 
+# Reads a ``selectors.CourseRow`` (a comment, not a docstring: docstrings go into the schema).
 class MyCourseSerializer(serializers.Serializer):
-    course_id = serializers.CharField(source="code")
-    title = serializers.CharField()
+    course_id = serializers.CharField(source="course.code")
+    title = serializers.CharField(source="course.title")
     role = serializers.CharField()
 
 
 class CourseSerializer(MyCourseSerializer):
-    created = TimestampField(source="created_at")
+    created = TimestampField(source="course.created_at")
 
 
 class MeSerializer(serializers.Serializer):
@@ -131,44 +133,49 @@ class FileWithUrlSerializer(FileSerializer):
         return blob_url(self.context["request"], sha256=entry.blob_id, path=entry.path)
 
 
+# Reads a ``selectors.AssignmentRow``: the assignment, with its figures for instructors and
+# graders, or a student's own dates.
 class AssignmentSerializer(serializers.Serializer):
-    course_id = serializers.CharField(source="course.code")
-    assignment_id = serializers.CharField(source="code")
-    released = serializers.BooleanField(source="is_released")
-    released_at = TimestampField()
-    due_date = TimestampField(help_text="Students: their own (an extension's, if any).")
-    accept_until = TimestampField(help_text="Students: their own (an extension's, if any).")
+    course_id = serializers.CharField(source="assignment.course.code")
+    assignment_id = serializers.CharField(source="assignment.code")
+    released = serializers.BooleanField(source="assignment.is_released")
+    released_at = TimestampField(source="assignment.released_at")
+    due_date = TimestampField(
+        source="assignment.due_date", help_text="Students: their own (an extension's, if any)."
+    )
+    accept_until = TimestampField(
+        source="assignment.accept_until",
+        help_text="Students: their own (an extension's, if any).",
+    )
+    # Not required: left out of the answer when the row has no own dates / no figures.
     extended = serializers.BooleanField(
-        required=False, help_text="Students only: whether an extension of theirs applies."
+        source="own_dates.extended",
+        required=False,
+        help_text="Students only: whether an extension of theirs applies.",
     )
     file_count = serializers.SerializerMethodField()
     total_size = serializers.SerializerMethodField()
     fetched_count = serializers.IntegerField(
-        required=False, help_text="Instructors and graders only."
+        source="figures.fetched", required=False, help_text="Instructors and graders only."
     )
     submitted_count = serializers.IntegerField(
-        required=False, help_text="Instructors and graders only."
+        source="figures.submitted", required=False, help_text="Instructors and graders only."
     )
 
-    def get_file_count(self, assignment: Assignment) -> int:
-        return assignment.release.file_count if assignment.release else 0
+    def get_file_count(self, row: AssignmentRow) -> int:
+        release = row.assignment.release
+        return release.file_count if release else 0
 
-    def get_total_size(self, assignment: Assignment) -> int:
-        return assignment.release.total_size if assignment.release else 0
+    def get_total_size(self, row: AssignmentRow) -> int:
+        release = row.assignment.release
+        return release.total_size if release else 0
 
-    def to_representation(self, instance: Assignment) -> dict[str, Any]:
+    def to_representation(self, instance: AssignmentRow) -> dict[str, Any]:
         data = super().to_representation(instance)
-        for key in ("fetched_count", "submitted_count"):
-            if not hasattr(instance, key):
-                data.pop(key, None)
-        # A student sees their own dates (set by the view from courses.deadlines).
-        own = getattr(instance, "own_dates", None)
-        if own is None:
-            data.pop("extended", None)
-        else:
+        own = instance.own_dates
+        if own is not None:
             data["due_date"] = TimestampField().to_representation(own.due_date)
             data["accept_until"] = TimestampField().to_representation(own.accept_until)
-            data["extended"] = own.extended
         return data
 
 
@@ -176,20 +183,22 @@ class AssignmentDetailSerializer(AssignmentSerializer):
     files = serializers.SerializerMethodField()
 
     @extend_schema_field(FileSerializer(many=True))
-    def get_files(self, assignment: Assignment) -> list[dict[str, Any]]:
-        if assignment.release is None:
+    def get_files(self, row: AssignmentRow) -> list[dict[str, Any]]:
+        release = row.assignment.release
+        if release is None:
             return []
-        return FileSerializer(selectors.bundle_entries(assignment.release), many=True).data
+        return FileSerializer(selectors.bundle_entries(release), many=True).data
 
 
 class ReleaseManifestSerializer(AssignmentSerializer):
     files = serializers.SerializerMethodField()
 
     @extend_schema_field(FileWithUrlSerializer(many=True))
-    def get_files(self, assignment: Assignment) -> list[dict[str, Any]]:
-        assert assignment.release is not None
+    def get_files(self, row: AssignmentRow) -> list[dict[str, Any]]:
+        release = row.assignment.release
+        assert release is not None
         return FileWithUrlSerializer(
-            selectors.bundle_entries(assignment.release), many=True, context=self.context
+            selectors.bundle_entries(release), many=True, context=self.context
         ).data
 
 

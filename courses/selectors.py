@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
@@ -15,26 +17,56 @@ from .models import (
     BundleEntry,
     Course,
     Extension,
+    Feedback,
     Membership,
     Submission,
 )
 from .permissions import Action, is_site_admin, may
 
+if TYPE_CHECKING:
+    from .deadlines import Dates
 
-def courses_for(user: AbstractBaseUser) -> QuerySet[Course]:
-    """The courses a user is a member of (every course for a site admin)."""
+
+@dataclass(frozen=True)
+class CourseRow:
+    """A course with the viewer's role in it; ``as_admin``: a site admin who is not a
+    member (acting as an instructor)."""
+
+    course: Course
+    role: str
+    as_admin: bool = False
+
+
+def my_courses(user: AbstractBaseUser) -> list[CourseRow]:
+    """The user's courses with their role in each, by course code; a site admin also gets
+    the courses they are not a member of, ``as_admin``."""
+    memberships = Membership.objects.filter(user=user).select_related("course")
+    rows = [CourseRow(m.course, m.role) for m in memberships]
     if is_site_admin(user):
-        return Course.objects.all()
-    return Course.objects.filter(memberships__user=user).distinct()
+        member_of = {row.course.pk for row in rows}
+        rows += [
+            CourseRow(course, Membership.Role.INSTRUCTOR, as_admin=True)
+            for course in Course.objects.exclude(pk__in=member_of)
+        ]
+    return sorted(rows, key=lambda row: row.course.code)
 
 
-def memberships_for(user: AbstractBaseUser) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("course")
+def members_of(course: Course) -> QuerySet[Membership]:
+    """A course's roster, by role then user name."""
+    return (
+        Membership.objects.filter(course=course)
+        .select_related("user")
+        .order_by("role", "user__username")
+    )
+
+
+def membership_of(course: Course, username: str) -> Membership | None:
+    return Membership.objects.filter(course=course, user__username=username).first()
 
 
 def assignments_for(course: Course, role: str | None) -> QuerySet[Assignment]:
     """Assignments of a course as a role sees them: students see released ones only."""
-    assignments = Assignment.objects.filter(course=course).select_related("release")
+    assignments = Assignment.objects.filter(course=course).select_related("release", "course")
     if not may(role, Action.VIEW_UNRELEASED):
         assignments = assignments.filter(release__isnull=False)
     return assignments.order_by("code")
@@ -74,7 +106,7 @@ def list_submissions(
 def submissions_of(student: AbstractBaseUser, assignment: Assignment) -> QuerySet[Submission]:
     return with_own_due_dates(
         Submission.objects.filter(assignment=assignment, student=student)
-        .select_related("bundle", "feedback__bundle")
+        .select_related("assignment__course", "bundle", "feedback__bundle")
         .order_by("timestamp")
     )
 
@@ -83,19 +115,120 @@ def bundle_entries(bundle: Bundle) -> QuerySet[BundleEntry]:
     return bundle.entries.select_related("blob").order_by("path")
 
 
-def assignment_counts(assignment: Assignment) -> dict[str, int]:
-    """Submission figures for instructor pages and the admin."""
-    submissions = with_own_due_dates(Submission.objects.filter(assignment=assignment))
+@dataclass(frozen=True)
+class AssignmentFigures:
+    """What instructors and graders see of an assignment: how many people fetched it, how
+    many students submitted, submissions in all, students late (against their own due
+    date), submissions with feedback."""
+
+    fetched: int = 0
+    submitted: int = 0
+    submissions: int = 0
+    late: int = 0
+    with_feedback: int = 0
+
+
+def figures_for(assignments: Iterable[Assignment]) -> dict[int, AssignmentFigures]:
+    """``AssignmentFigures`` of each assignment by id, in two queries however many."""
+    ids = [assignment.pk for assignment in assignments]
+    if not ids:
+        return {}
     # Late against each student's own due date: their extension's, else the assignment's.
-    figures = submissions.annotate(
-        own_due=Coalesce(F("extended_due_date"), F("assignment__due_date"))
-    ).aggregate(
-        submissions=Count("pk"),
-        students=Count("student", distinct=True),
-        late=Count("student", distinct=True, filter=Q(timestamp__gt=F("own_due"))),
-        with_feedback=Count("feedback", distinct=True),
+    per_assignment = (
+        with_own_due_dates(Submission.objects.filter(assignment_id__in=ids))
+        .annotate(own_due=Coalesce(F("extended_due_date"), F("assignment__due_date")))
+        .values("assignment")
+        .annotate(
+            submissions=Count("pk"),
+            submitted=Count("student", distinct=True),
+            late=Count("student", distinct=True, filter=Q(timestamp__gt=F("own_due"))),
+            with_feedback=Count("feedback", distinct=True),
+        )
+        .order_by()
     )
-    return figures
+    submitted = {row.pop("assignment"): row for row in per_assignment}
+    # People who fetched, from the audit trail (by name: a deleted account still counts).
+    fetched = dict(
+        AuditEvent.objects.filter(assignment_id__in=ids, action=AuditEvent.Action.FETCHED)
+        .values("assignment")
+        .annotate(n=Count("actor_name", distinct=True))
+        .values_list("assignment", "n")
+        .order_by()
+    )
+    return {
+        pk: AssignmentFigures(fetched=fetched.get(pk, 0), **submitted.get(pk, {})) for pk in ids
+    }
+
+
+def figures_of(assignment: Assignment) -> AssignmentFigures:
+    return figures_for([assignment])[assignment.pk]
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    """An assignment as one person sees it: instructors and graders its figures, a student
+    their own dates (an extension's, if any)."""
+
+    assignment: Assignment
+    figures: AssignmentFigures | None = None
+    own_dates: Dates | None = None
+
+
+def assignment_rows(
+    assignments: Iterable[Assignment], *, role: str | None, user: AbstractBaseUser
+) -> list[AssignmentRow]:
+    """Assignments of one course as ``user`` (with ``role``) sees them; a few queries
+    however many."""
+    from .deadlines import dates_for_many
+
+    assignments = list(assignments)
+    if may(role, Action.VIEW_ALL_SUBMISSIONS):
+        figures = figures_for(assignments)
+        return [AssignmentRow(a, figures=figures[a.pk]) for a in assignments]
+    dates = dates_for_many(assignments=assignments, student=user)
+    return [AssignmentRow(a, own_dates=dates[a.pk]) for a in assignments]
+
+
+@dataclass(frozen=True)
+class MyAssignmentRow:
+    """A student's own submissions to one assignment, newest first."""
+
+    assignment: Assignment
+    submissions: list[Submission]
+
+
+def my_submissions_in(
+    course: Course, student: AbstractBaseUser, shown: Iterable[Assignment]
+) -> list[MyAssignmentRow]:
+    """Per assignment of ``shown`` (and of those no longer released that the student
+    submitted to, for their feedback), the student's submissions; by assignment code."""
+    mine = with_own_due_dates(
+        Submission.objects.filter(assignment__course=course, student=student)
+        .select_related("assignment__course", "feedback", "bundle")
+        .order_by("assignment__code", "-timestamp")
+    )
+    by_assignment: dict[int, list[Submission]] = {}
+    for submission in mine:
+        by_assignment.setdefault(submission.assignment_id, []).append(submission)
+    assignments = {a.pk: a for a in shown}
+    for pk, submissions in by_assignment.items():
+        assignments.setdefault(pk, submissions[0].assignment)
+    return [
+        MyAssignmentRow(a, by_assignment.get(a.pk, []))
+        for a in sorted(assignments.values(), key=lambda a: a.code)
+    ]
+
+
+def submission_count(assignment: Assignment, student: AbstractBaseUser) -> int:
+    return Submission.objects.filter(assignment=assignment, student=student).count()
+
+
+def feedback_of(submission: Submission) -> Feedback | None:
+    return Feedback.objects.filter(submission=submission).select_related("bundle").first()
+
+
+def bundle_entry(bundle: Bundle, path: str) -> BundleEntry | None:
+    return bundle.entries.select_related("blob").filter(path=path).first()
 
 
 def roster_counts(course: Course) -> dict[str, int]:
@@ -107,16 +240,6 @@ def roster_counts(course: Course) -> dict[str, int]:
         .values_list("role", "n")
     )
     return {role: counts.get(role, 0) for role in Membership.Role.values}
-
-
-def fetched_count(assignment: Assignment) -> int:
-    """How many people fetched the assignment (from the audit trail)."""
-    return (
-        AuditEvent.objects.filter(assignment=assignment, action=AuditEvent.Action.FETCHED)
-        .values("actor")
-        .distinct()
-        .count()
-    )
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from courses import blobstore, grades, selectors, services
 from courses.exceptions import NotFound, PermissionDenied
-from courses.models import BundleEntry, Membership, Submission
+from courses.models import BundleEntry, Submission
 from courses.permissions import (
     Action,
     get_assignment_for,
@@ -47,7 +47,6 @@ from courses.zips import iter_zip_members
 
 from . import previews, rendering
 
-Role = Membership.Role
 AUDIT_PAGE_SIZE = 50
 STATUS_FILTERS = ("all", "submitted", "missing", "late", "on_time", "feedback", "no_feedback")
 
@@ -129,15 +128,7 @@ def admin_login(request: HttpRequest) -> HttpResponse:
 @page_view
 def home(request: HttpRequest) -> HttpResponse:
     """My courses, with my role in each."""
-    memberships = list(selectors.memberships_for(request.user).order_by("course__code"))
-    member_of = {m.course_id for m in memberships}
-    rows = [{"course": m.course, "role": m.role} for m in memberships]
-    if request.user.is_staff:
-        rows += [
-            {"course": course, "role": Role.INSTRUCTOR, "as_admin": True}
-            for course in selectors.courses_for(request.user).exclude(pk__in=member_of)
-        ]
-    return render(request, "web/home.html", {"rows": rows})
+    return render(request, "web/home.html", {"rows": selectors.my_courses(request.user)})
 
 
 @require_GET
@@ -147,24 +138,11 @@ def course_page(request: HttpRequest, course_code: str) -> HttpResponse:
     assignments = list(selectors.assignments_for(course, role))
     if not may(role, Action.VIEW_ALL_SUBMISSIONS):
         return _student_course_page(request, course, role, assignments)
-    rows = []
-    for assignment in assignments:
-        figures = selectors.assignment_counts(assignment)
-        rows.append(
-            {
-                "assignment": assignment,
-                "fetched": selectors.fetched_count(assignment),
-                "submitted": figures["students"],
-                "submissions": figures["submissions"],
-                "late": figures["late"],
-                "feedback": figures["with_feedback"],
-            }
-        )
     context = {
         "course": course,
         "role": role,
         "roster": selectors.roster_counts(course),
-        "rows": rows,
+        "rows": selectors.assignment_rows(assignments, role=role, user=request.user),
         "may_view_audit": may(role, Action.VIEW_AUDIT),
     }
     return render(request, "web/course.html", context)
@@ -174,21 +152,7 @@ def _student_course_page(
     request: HttpRequest, course: Any, role: str, assignments: list[Any]
 ) -> HttpResponse:
     """A student's view of a course: their own submissions, newest first, with feedback."""
-    mine = (
-        Submission.objects.filter(assignment__course=course, student=request.user)
-        .select_related("assignment", "feedback", "bundle")
-        .order_by("assignment__code", "-timestamp")
-    )
-    by_assignment: dict[int, list[Submission]] = {}
-    for submission in mine:
-        by_assignment.setdefault(submission.assignment_id, []).append(submission)
-    shown = {a.pk for a in assignments}
-    # Unreleased assignments stay visible to a student who submitted to them (for feedback).
-    extra = [s[0].assignment for pk, s in by_assignment.items() if pk not in shown]
-    rows = [
-        {"assignment": a, "submissions": by_assignment.get(a.pk, [])}
-        for a in sorted([*assignments, *extra], key=lambda a: a.code)
-    ]
+    rows = selectors.my_submissions_in(course, request.user, assignments)
     return render(
         request, "web/student_course.html", {"course": course, "role": role, "rows": rows}
     )
@@ -306,9 +270,7 @@ def submission_page(request: HttpRequest, submission_id: int) -> HttpResponse:
         "refresh_seconds": previews.REFRESH_SECONDS
         if any(f["preview"] and f["preview"].pending for f in files + feedback_files)
         else None,
-        "count": Submission.objects.filter(
-            assignment=submission.assignment, student=submission.student
-        ).count(),
+        "count": selectors.submission_count(submission.assignment, submission.student),
     }
     return render(request, "web/submission.html", context)
 
@@ -335,7 +297,7 @@ def _entry(submission: Submission, which: str, path: str) -> BundleEntry:
         bundle = feedback.bundle
     else:
         bundle = submission.bundle
-    entry = bundle.entries.select_related("blob").filter(path=path).first()
+    entry = selectors.bundle_entry(bundle, path)
     if entry is None:
         raise NotFound(_("There is no such file."))
     return entry

@@ -14,6 +14,7 @@ from api.serializers import (
 )
 from courses import selectors, services
 from courses.permissions import get_assignment_for
+from courses.selectors import AssignmentRow
 from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.storage
@@ -34,7 +35,7 @@ def _rerelease(people, course) -> None:
 def test_detail_read_before_a_rerelease_lists_the_release_it_read(people, course, released):
     assignment, _ = get_assignment_for(people["sam"], "phys101", "ps1")
     _rerelease(people, course)  # commits between the view's read and its serializer
-    data = AssignmentDetailSerializer(assignment).data
+    data = AssignmentDetailSerializer(AssignmentRow(assignment)).data
     assert data["file_count"] == 2 and {f["path"] for f in data["files"]} == OLD
 
 
@@ -43,7 +44,9 @@ def test_fetch_read_before_a_rerelease_gets_the_release_it_read(people, course, 
     _rerelease(people, course)
     bundle = services.fetch_assignment(user=people["sam"], assignment=assignment)
     assert bundle.pk == assignment.release_id
-    data = ReleaseManifestSerializer(assignment, context={"request": rf.get("/")}).data
+    data = ReleaseManifestSerializer(
+        AssignmentRow(assignment), context={"request": rf.get("/")}
+    ).data
     assert {f["path"] for f in data["files"]} == OLD and all(f["url"] for f in data["files"])
 
 
@@ -51,7 +54,9 @@ def test_fetch_read_before_an_unrelease_gets_the_release_it_read(people, release
     assignment, _ = get_assignment_for(people["sam"], "phys101", "ps1")
     services.unrelease_assignment(actor=people["ines"], assignment=released, force=True)
     services.fetch_assignment(user=people["sam"], assignment=assignment)
-    data = ReleaseManifestSerializer(assignment, context={"request": rf.get("/")}).data
+    data = ReleaseManifestSerializer(
+        AssignmentRow(assignment), context={"request": rf.get("/")}
+    ).data
     assert {f["path"] for f in data["files"]} == OLD
 
 

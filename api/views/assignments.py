@@ -33,21 +33,10 @@ from ..serializers import (
 from .uploads import UploadParsers, check_content_length, upload_of
 
 
-def _with_counts(assignment: Assignment, role: str) -> Assignment:
-    """Instructors and graders also see how many fetched and submitted."""
-    if may(role, Action.VIEW_ALL_SUBMISSIONS):
-        assignment.fetched_count, assignment.submitted_count = services.usage_counts(assignment)
-    return assignment
-
-
-def _as_seen_by(assignments: list[Assignment], role: str, user: Any) -> list[Assignment]:
-    """Counts for instructors and graders; students' own dates (extensions) for students."""
-    if may(role, Action.VIEW_ALL_SUBMISSIONS):
-        return [_with_counts(a, role) for a in assignments]
-    dates = deadlines.dates_for_many(assignments=assignments, student=user)
-    for assignment in assignments:
-        assignment.own_dates = dates[assignment.pk]
-    return assignments
+def _as_seen_by(assignment: Assignment, role: str, user: Any) -> selectors.AssignmentRow:
+    """Figures for instructors and graders; a student's own dates (extensions)."""
+    [row] = selectors.assignment_rows([assignment], role=role, user=user)
+    return row
 
 
 class AssignmentListView(APIView):
@@ -57,8 +46,10 @@ class AssignmentListView(APIView):
     )
     def get(self, request: Request, course_id: str) -> Response:
         course, role = get_course_for(request.user, course_id)
-        assignments = _as_seen_by(list(selectors.assignments_for(course, role)), role, request.user)
-        return Response(AssignmentSerializer(assignments, many=True).data)
+        rows = selectors.assignment_rows(
+            selectors.assignments_for(course, role), role=role, user=request.user
+        )
+        return Response(AssignmentSerializer(rows, many=True).data)
 
 
 class AssignmentDetailView(APIView):
@@ -67,8 +58,8 @@ class AssignmentDetailView(APIView):
     )
     def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
         assignment, role = get_assignment_for(request.user, course_id, assignment_id)
-        [assignment] = _as_seen_by([assignment], role, request.user)
-        return Response(AssignmentDetailSerializer(assignment).data)
+        row = _as_seen_by(assignment, role, request.user)
+        return Response(AssignmentDetailSerializer(row).data)
 
     @extend_schema(
         request=DeadlinesInputSerializer,
@@ -87,7 +78,8 @@ class AssignmentDetailView(APIView):
             due_date=given.validated_data.get("due_date", deadlines.UNCHANGED),
             accept_until=given.validated_data.get("accept_until", deadlines.UNCHANGED),
         )
-        return Response(AssignmentDetailSerializer(_with_counts(assignment, role)).data)
+        row = _as_seen_by(assignment, role, request.user)
+        return Response(AssignmentDetailSerializer(row).data)
 
 
 class ReleaseView(UploadParsers, APIView):
@@ -109,7 +101,10 @@ class ReleaseView(UploadParsers, APIView):
             due_date=given.validated_data.get("due_date"),
             force=given.validated_data["force"],
         )
-        return Response(AssignmentDetailSerializer(assignment).data, status=status.HTTP_201_CREATED)
+        return Response(
+            AssignmentDetailSerializer(selectors.AssignmentRow(assignment)).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(
         parameters=[UnreleaseQuerySerializer], responses={204: None}, summary="Unrelease"
@@ -132,7 +127,11 @@ class ReleaseFilesView(APIView):
     def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
         assignment, _ = get_assignment_for(request.user, course_id, assignment_id, Action.FETCH)
         services.fetch_assignment(user=request.user, assignment=assignment)
-        return Response(ReleaseManifestSerializer(assignment, context={"request": request}).data)
+        return Response(
+            ReleaseManifestSerializer(
+                selectors.AssignmentRow(assignment), context={"request": request}
+            ).data
+        )
 
 
 class SubmissionListView(UploadParsers, APIView):

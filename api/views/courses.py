@@ -11,7 +11,6 @@ from rest_framework.views import APIView
 
 from courses import selectors, services
 from courses.exceptions import PermissionDenied
-from courses.models import Membership
 from courses.permissions import Action, get_course_for, is_site_admin
 
 from ..serializers import (
@@ -26,11 +25,7 @@ from ..serializers import (
 class CourseListView(APIView):
     @extend_schema(responses=MyCourseSerializer(many=True), summary="My courses")
     def get(self, request: Request) -> Response:
-        roles = dict(Membership.objects.filter(user=request.user).values_list("course_id", "role"))
-        courses = list(selectors.courses_for(request.user).order_by("code"))
-        for course in courses:
-            course.role = roles.get(course.pk, Membership.Role.INSTRUCTOR)
-        return Response(MyCourseSerializer(courses, many=True).data)
+        return Response(MyCourseSerializer(selectors.my_courses(request.user), many=True).data)
 
     @extend_schema(
         request=CourseCreateSerializer,
@@ -48,15 +43,17 @@ class CourseListView(APIView):
             instructors=given.validated_data["instructors"],
             actor=request.user,
         )
-        _, course.role = get_course_for(request.user, course.code)
-        return Response(CourseSerializer(course).data, status=status.HTTP_201_CREATED)
+        _, role = get_course_for(request.user, course.code)
+        return Response(
+            CourseSerializer(selectors.CourseRow(course, role)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class CourseDetailView(APIView):
     @extend_schema(responses=CourseSerializer, summary="A course I am a member of")
     def get(self, request: Request, course_id: str) -> Response:
-        course, course.role = get_course_for(request.user, course_id)
-        return Response(CourseSerializer(course).data)
+        course, role = get_course_for(request.user, course_id)
+        return Response(CourseSerializer(selectors.CourseRow(course, role)).data)
 
     @extend_schema(responses={204: None}, summary="Delete a course (site admins)")
     def delete(self, request: Request, course_id: str) -> Response:
@@ -69,12 +66,7 @@ class MemberListView(APIView):
     @extend_schema(responses=MemberSerializer(many=True), summary="The course's members")
     def get(self, request: Request, course_id: str) -> Response:
         course, _ = get_course_for(request.user, course_id, Action.VIEW_ROSTER)
-        memberships = (
-            Membership.objects.filter(course=course)
-            .select_related("user")
-            .order_by("role", "user__username")
-        )
-        return Response(MemberSerializer(memberships, many=True).data)
+        return Response(MemberSerializer(selectors.members_of(course), many=True).data)
 
 
 class MemberDetailView(APIView):
@@ -90,7 +82,7 @@ class MemberDetailView(APIView):
         course, _ = get_course_for(request.user, course_id, Action.MANAGE_ROSTER)
         given = MemberInputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        existed = Membership.objects.filter(course=course, user__username=username).exists()
+        existed = selectors.membership_of(course, username) is not None
         membership = services.add_member(
             course=course, username=username, actor=request.user, **given.validated_data
         )

@@ -94,7 +94,7 @@ class SubmissionFeedbackView(UploadParsers, APIView):
         submission, role = get_submission_for(request.user, submission_id)
         feedback: Feedback | None
         if may(role, Action.VIEW_ALL_SUBMISSIONS):
-            feedback = Feedback.objects.filter(submission=submission).first()
+            feedback = selectors.feedback_of(submission)
         else:
             found = services.fetch_feedback(
                 student=request.user, assignment=submission.assignment, submission=submission

@@ -42,7 +42,6 @@ from .releases import (
     release_assignment,
     set_due_date,
     unrelease_assignment,
-    usage_counts,
 )
 from .submissions import collect_submissions, submit_assignment
 
@@ -80,5 +79,4 @@ __all__ = [
     "stage_bundle",
     "submit_assignment",
     "unrelease_assignment",
-    "usage_counts",
 ]

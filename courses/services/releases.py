@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from .. import deadlines
+from .. import deadlines, selectors
 from ..exceptions import Conflict, NotFound
 from ..limits import audited_upload
 from ..models import Assignment, AuditEvent, Bundle, Course
@@ -71,24 +71,13 @@ def release_assignment(
     return assignment
 
 
-def usage_counts(assignment: Assignment) -> tuple[int, int]:
-    """How many students fetched, and how many submitted, this assignment."""
-    fetched = (
-        AuditEvent.objects.filter(assignment=assignment, action=AuditEvent.Action.FETCHED)
-        .values("actor")
-        .distinct()
-        .count()
-    )
-    submitted = assignment.submissions.values("student").distinct().count()
-    return fetched, submitted
-
-
 def _refuse_if_in_use(assignment: Assignment, what: str) -> None:
-    fetched, submitted = usage_counts(assignment)
-    if fetched or submitted:
+    figures = selectors.figures_of(assignment)
+    if figures.fetched or figures.submitted:
         raise Conflict(
             f"Assignment {assignment.code!r} in {assignment.course.code!r} has been fetched by "
-            f"{fetched} and submitted by {submitted} students; use force to {what} anyway.",
+            f"{figures.fetched} and submitted by {figures.submitted} students; use force to "
+            f"{what} anyway.",
             code="in_use",
         )
 

@@ -115,11 +115,11 @@ def test_student_sees_unreleased_assignment_they_submitted_to(released, people, 
 
 
 def test_selectors_count_and_list(released, people, submissions):
-    figures = selectors.assignment_counts(released)
-    assert figures["submissions"] == 3 and figures["students"] == 2
+    figures = selectors.figures_of(released)
+    assert figures.submissions == 3 and figures.submitted == 2
     assert list(selectors.submissions_of(people["sam"], released)) == submissions["sam"]
-    assert set(selectors.courses_for(people["sam"])) == {released.course}
-    assert selectors.courses_for(people["olga"]).count() == 0
+    assert selectors.my_courses(people["sam"]) == [selectors.CourseRow(released.course, "student")]
+    assert selectors.my_courses(people["olga"]) == []
 
 
 def test_students_see_released_assignments_only(course, people, released):
@@ -128,4 +128,4 @@ def test_students_see_released_assignments_only(course, people, released):
     Assignment.objects.create(course=course, code="draft")
     assert [a.code for a in selectors.assignments_for(course, "student")] == ["ps1"]
     assert [a.code for a in selectors.assignments_for(course, "grader")] == ["draft", "ps1"]
-    assert [m.course.code for m in selectors.memberships_for(people["sam"])] == ["phys101"]
+    assert [row.course.code for row in selectors.my_courses(people["sam"])] == ["phys101"]

@@ -106,7 +106,7 @@ def test_late_follows_each_students_own_due_date(people, released):
     )
     late = {s.student.username: s.is_late for s in Submission.objects.all()}
     assert late == {"sam": True, "tia": False}
-    assert selectors.assignment_counts(released)["late"] == 1
+    assert selectors.figures_of(released).late == 1
     assert {r.username: r.is_late for r in selectors.student_rows(released)} == {
         "sam": True,
         "tia": False,

@@ -59,7 +59,7 @@ def test_api_answers_503_with_retry_after_when_the_database_fails(db, monkeypatc
     def fail(user):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(selectors, "courses_for", fail)
+    monkeypatch.setattr(selectors, "my_courses", fail)
     client = APIClient()
     client.force_authenticate(people["sam"])
     response = client.get("/api/v1/courses")
