@@ -4,6 +4,7 @@ load the rows in one transaction (see the package docstring)."""
 from __future__ import annotations
 
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import IO, Any
@@ -79,7 +80,9 @@ def _refuse_a_target_in_use(*, force: bool) -> None:
         )
 
 
-def _checked_manifest(archive: Any, *, known: set[str], report: RestoreReport) -> dict[str, Any]:
+def _checked_manifest(
+    archive: tarfile.TarFile, *, known: set[str], report: RestoreReport
+) -> dict[str, Any]:
     """The archive's manifest, with every name and number checked against this release."""
     manifest = _read_manifest(archive)
     check_manifest(manifest, known)
