@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from courses import grades, selectors
 from courses.models import Feedback, Membership, Submission
-from courses.selectors import AssignmentRow
+from courses.selectors import AssignmentRow, SubmissionFiles
 
 from .downloads import blob_url
 from .fields import ManifestField, TimestampField
@@ -232,24 +232,20 @@ class SubmissionSerializer(serializers.Serializer):
         return TimestampField().to_representation(feedback.released_at) if feedback else None
 
 
+# Reads a ``selectors.SubmissionFiles`` (the files of many submissions come in one query).
 class SubmissionWithFilesSerializer(SubmissionSerializer):
-    files = serializers.SerializerMethodField()
-    feedback_files = serializers.SerializerMethodField(
-        help_text="The released feedback's files (no URLs: reading them is not a fetch)."
+    files = FileWithUrlSerializer(many=True, read_only=True)
+    feedback_files = FileSerializer(
+        many=True,
+        read_only=True,
+        help_text="The released feedback's files (no URLs: reading them is not a fetch).",
     )
 
-    @extend_schema_field(FileWithUrlSerializer(many=True))
-    def get_files(self, submission: Submission) -> list[dict[str, Any]]:
-        return FileWithUrlSerializer(
-            selectors.bundle_entries(submission.bundle), many=True, context=self.context
-        ).data
-
-    @extend_schema_field(FileSerializer(many=True))
-    def get_feedback_files(self, submission: Submission) -> list[dict[str, Any]]:
-        feedback = self._feedback(submission)
-        if feedback is None:
-            return []
-        return FileSerializer(selectors.bundle_entries(feedback.bundle), many=True).data
+    def to_representation(self, instance: SubmissionFiles) -> dict[str, Any]:
+        data = SubmissionSerializer(instance.submission, context=self.context).data
+        data["files"] = FileWithUrlSerializer(instance.files, many=True, context=self.context).data
+        data["feedback_files"] = FileSerializer(instance.feedback_files, many=True).data
+        return data
 
 
 class ScoreSerializer(serializers.Serializer):

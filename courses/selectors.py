@@ -219,6 +219,44 @@ def my_submissions_in(
     ]
 
 
+@dataclass(frozen=True)
+class SubmissionFiles:
+    """A submission with its files and, when released, its feedback's files (by path)."""
+
+    submission: Submission
+    files: list[BundleEntry]
+    feedback_files: list[BundleEntry]
+
+
+def with_files(submissions: Iterable[Submission]) -> list[SubmissionFiles]:
+    """Each submission with its files and its feedback's, in one query however many (the
+    bundles as the submissions were read: a feedback replaced since keeps its old files)."""
+    submissions = list(submissions)
+    feedback = {s.pk: _feedback_or_none(s) for s in submissions}
+    bundle_ids = {s.bundle_id for s in submissions}
+    bundle_ids |= {f.bundle_id for f in feedback.values() if f is not None}
+    entries: dict[int, list[BundleEntry]] = {}
+    for entry in (
+        BundleEntry.objects.filter(bundle_id__in=bundle_ids).select_related("blob").order_by("path")
+    ):
+        entries.setdefault(entry.bundle_id, []).append(entry)
+    return [
+        SubmissionFiles(
+            submission=s,
+            files=entries.get(s.bundle_id, []),
+            feedback_files=entries.get(feedback[s.pk].bundle_id, []) if feedback[s.pk] else [],
+        )
+        for s in submissions
+    ]
+
+
+def _feedback_or_none(submission: Submission) -> Feedback | None:
+    try:
+        return submission.feedback
+    except Feedback.DoesNotExist:
+        return None
+
+
 def submission_count(assignment: Assignment, student: AbstractBaseUser) -> int:
     return Submission.objects.filter(assignment=assignment, student=student).count()
 

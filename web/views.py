@@ -228,9 +228,9 @@ def download_latest(request: HttpRequest, course_code: str, assignment_code: str
         actor=request.user, assignment=assignment, latest_only=True
     )
     members = [
-        (posixpath.join(s.student.get_username(), entry.path), entry)
-        for s in submissions
-        for entry in selectors.bundle_entries(s.bundle)
+        (posixpath.join(row.submission.student.get_username(), entry.path), entry)
+        for row in selectors.with_files(submissions)
+        for entry in row.files
     ]
     name = f"{assignment.course.code}-{assignment.code}-latest.zip"
     return _zip_response(iter_zip_members(members), name)

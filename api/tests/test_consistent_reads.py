@@ -68,6 +68,6 @@ def test_collect_read_before_feedback_is_replaced_lists_the_feedback_it_read(
         actor=people["gus"], submission=submission, upload=make_upload({"v2.html": b"v2"})
     )
     data = SubmissionWithFilesSerializer(
-        submissions, many=True, context={"request": rf.get("/")}
+        selectors.with_files(submissions), many=True, context={"request": rf.get("/")}
     ).data
     assert [f["path"] for f in data[0]["feedback_files"]] == ["feedback/ps1.html"]

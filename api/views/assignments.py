@@ -190,7 +190,9 @@ class CollectView(APIView):
             student=given.validated_data.get("student"),
         )
         return Response(
-            SubmissionWithFilesSerializer(submissions, many=True, context={"request": request}).data
+            SubmissionWithFilesSerializer(
+                selectors.with_files(submissions), many=True, context={"request": request}
+            ).data
         )
 
 

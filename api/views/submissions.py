@@ -32,7 +32,9 @@ class SubmissionDetailView(APIView):
     def get(self, request: Request, submission_id: int) -> Response:
         submission, _ = get_submission_for(request.user, submission_id)
         return Response(
-            SubmissionWithFilesSerializer(submission, context={"request": request}).data
+            SubmissionWithFilesSerializer(
+                selectors.with_files([submission])[0], context={"request": request}
+            ).data
         )
 
     @extend_schema(

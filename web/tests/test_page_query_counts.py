@@ -23,6 +23,7 @@ PAGES = [
     ("sam", "/courses/phys101/"),
     ("ines", "/courses/phys101/assignments/ps1/"),
     ("ines", "/courses/phys101/assignments/ps1/?status=late"),
+    ("ines", "/courses/phys101/assignments/ps1/latest.zip"),
     ("sam", "/courses/phys101/assignments/ps1/"),
     ("ines", "/courses/phys101/audit/"),
     ("ines", "submission"),
