@@ -11,7 +11,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from courses import deadlines, selectors_deadlines, services
+from courses import deadlines, selectors, selectors_deadlines
 from courses.permissions import Action, may
 from web.timezones import local_input, viewer_zone
 
@@ -48,8 +48,9 @@ def assignment_manage(context: template.Context) -> dict[str, Any]:
         shown["students"] = selectors_deadlines.student_choices(assignment.course)
     shown["in_use"] = False
     if shown["may_release"] and assignment.is_released:
-        shown["fetched"], shown["submitted"] = services.usage_counts(assignment)
-        shown["in_use"] = bool(shown["fetched"] or shown["submitted"])
+        figures = selectors.figures_of(assignment)
+        shown["fetched"], shown["submitted"] = figures.fetched, figures.submitted
+        shown["in_use"] = bool(figures.fetched or figures.submitted)
     return shown
 
 
