@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from courses import deadlines, services
 from courses.models import Submission
-from courses.testing import make_upload
+from tests.harness.uploads import make_upload
 
 PAGES = [
     ("ines", "/"),
