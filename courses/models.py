@@ -11,7 +11,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -312,30 +312,6 @@ class Feedback(models.Model):
         return f"feedback on {self.submission}"
 
 
-class NotebookScore(models.Model):
-    """One notebook's score as nbgrader's gradebook had it when its feedback was released
-    (see ``courses/grades.py``); releasing the feedback again replaces them."""
-
-    feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="scores")
-    notebook = models.CharField(_("notebook"), max_length=255)
-    score = models.FloatField(_("score"))
-    max_score = models.FloatField(_("max score"))
-
-    class Meta:
-        ordering = ["feedback", "notebook"]
-        verbose_name = _("notebook score")
-        verbose_name_plural = _("notebook scores")
-        constraints = [
-            models.UniqueConstraint(fields=["feedback", "notebook"], name="one_score_per_notebook"),
-            models.CheckConstraint(
-                condition=Q(score__gte=0) & Q(score__lte=F("max_score")), name="score_in_range"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.notebook}: {self.score:g}/{self.max_score:g}"
-
-
 class AuditEvent(models.Model):
     """Who did what, where and when. Codes and names are copied so the trail survives deletes."""
 
@@ -402,5 +378,6 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
 
 
-# Registered with the app here; its own module holds it (see that module's docstring).
+# Registered with the app here; their own modules hold them (see those modules' docstrings).
+from .grade_models import NotebookScore  # noqa: E402, F401
 from .regrade_models import RegradeRequest  # noqa: E402, F401

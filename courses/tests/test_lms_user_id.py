@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from courses import gradeexport, roster
+from courses import gradeexport, roster, roster_export
 from courses.models import Membership
 
 CANVAS = (
@@ -22,7 +22,7 @@ def test_nbgrader_csv_lms_user_id_is_imported_and_exported(course):
     rows = roster.parse_roster("id,first_name,lms_user_id\numa,Uma,canvas-9\n")
     roster.import_roster(course=course, rows=rows)
     assert Membership.objects.get(user__username="uma").lms_user_id == "canvas-9"
-    exported = roster.export_roster(course=course)
+    exported = roster_export.export_roster(course=course)
     assert "uma,Uma,,,canvas-9" in exported
     # A later import that changes only the LMS id is an update, not "unchanged".
     again = roster.parse_roster("id,lms_user_id\numa,canvas-10\n")
@@ -32,7 +32,9 @@ def test_nbgrader_csv_lms_user_id_is_imported_and_exported(course):
 def test_canvas_gradebook_id_is_the_lms_user_id_and_goes_back_out(course):
     roster.import_roster(course=course, rows=roster.parse_roster(CANVAS))
     assert Membership.objects.get(user__username="ada").lms_user_id == "4711"
-    lines = list(csv.reader(io.StringIO(roster.export_roster(course=course, format="canvas"))))
+    lines = list(
+        csv.reader(io.StringIO(roster_export.export_roster(course=course, format="canvas")))
+    )
     assert lines[1][:4] == ["Lovelace, Ada", "4711", "", "ada"]
     grades = list(csv.reader(io.StringIO(gradeexport.export_grades(course=course))))
     assert grades[2][:4] == ["Lovelace, Ada", "4711", "", "ada"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from courses import roster
+from courses import roster, roster_export
 from courses.filemodes import write_private_text
 from courses.models import Membership
 
@@ -32,7 +32,7 @@ class Command(ExchangeCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         course = self.get_course(options["course_id"])
         role = None if options["role"] == "all" else options["role"]
-        text = roster.export_roster(course=course, role=role, format=options["format"])
+        text = roster_export.export_roster(course=course, role=role, format=options["format"])
         if options["output"] == "-":
             self.stdout.write(text, ending="")
             return
