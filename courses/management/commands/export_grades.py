@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from courses import gradeexport
-from courses.filemodes import write_private_text
 
 from ._base import ExchangeCommand
 
@@ -33,12 +32,6 @@ class Command(ExchangeCommand):
         text = gradeexport.export_grades(
             course=course, assignments=options["assignments"], format=options["format"]
         )
-        if options["output"] == "-":
-            self.stdout.write(text, ending="")
+        if not self.write_private(options["output"], text):
             return
-        try:
-            # Names and scores: readable by the operator only.
-            write_private_text(options["output"], text)
-        except OSError as exc:
-            raise CommandError(f"Cannot write {options['output']}: {exc.strerror}.") from exc
         self.stderr.write(f"Wrote the grades of {course.code} to {options['output']}.")

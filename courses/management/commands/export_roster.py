@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from courses import roster, roster_export
-from courses.filemodes import write_private_text
 from courses.models import Membership
 
 from ._base import ExchangeCommand
@@ -33,13 +32,7 @@ class Command(ExchangeCommand):
         course = self.get_course(options["course_id"])
         role = None if options["role"] == "all" else options["role"]
         text = roster_export.export_roster(course=course, role=role, format=options["format"])
-        if options["output"] == "-":
-            self.stdout.write(text, ending="")
+        if not self.write_private(options["output"], text):
             return
-        try:
-            # Names and email addresses: readable by the operator only.
-            write_private_text(options["output"], text)
-        except OSError as exc:
-            raise CommandError(f"Cannot write {options['output']}: {exc.strerror}.") from exc
         count = text.count("\n") - 1
         self.stderr.write(f"Wrote {count} row(s) of {course.code} to {options['output']}.")
