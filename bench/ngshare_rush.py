@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 from .common import Phase, RssSampler, machine, table
-from .rush import Workload, _parallel
+from .workload import Workload, parallel
 
 COURSE = "bench101"
 ASSIGNMENT = "ps1"
@@ -112,7 +112,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
                 raise AssertionError(f"{what}: files differ")
 
         phase = begin("fetch")
-        _parallel(
+        parallel(
             concurrency,
             names,
             lambda s: phase.run(
@@ -134,7 +134,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
             )
             stamps[s] = body["timestamp"]
 
-        _parallel(concurrency, names, lambda s: phase.run(lambda: submit(s)))
+        parallel(concurrency, names, lambda s: phase.run(lambda: submit(s)))
         end(phase)
 
         def collect_one(s: str) -> dict[str, bytes]:
@@ -157,7 +157,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
         end(phase)
 
         phase = begin("collect_concurrent")
-        _parallel(
+        parallel(
             concurrency,
             names,
             lambda s: phase.run(
@@ -194,7 +194,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
                 files.update(unpack(got["files"]))
             return files
 
-        _parallel(
+        parallel(
             concurrency,
             names,
             lambda s: phase.run(

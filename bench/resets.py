@@ -30,7 +30,7 @@ from tests.harness import live as live_setup
 from tests.harness.uploads import multipart_files
 
 from .common import machine, server_under_test
-from .rush import NOTEBOOKS, notebook
+from .workload import NOTEBOOKS, notebook
 
 COURSE = "resets101"
 

@@ -13,146 +13,28 @@ feedback is one 50 KB HTML file per notebook.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
-import random
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import Phase, Target, counting_client, machine, server_under_test, table
-
-COURSE = "bench101"
-ASSIGNMENT = "ps1"
-NOTEBOOKS = ("ps1/problem1.ipynb", "ps1/problem2.ipynb", "ps1/problem3.ipynb")
-DATA_FILE = "ps1/data/measurements.bin"
-
-
-# --- the workload -------------------------------------------------------------------------
-
-
-def _text(seed: str, size: int) -> bytes:
-    """``size`` bytes of printable text, the same for the same seed."""
-    raw = random.Random(seed).randbytes(size * 3 // 4 + 3)
-    return base64.b64encode(raw)[:size]
-
-
-def notebook(seed: str, size: int, answer: bytes = b"") -> bytes:
-    """A notebook-shaped JSON document of about ``size`` bytes."""
-    body = _text(seed, size).decode()
-    cells = [{"cell_type": "code", "source": body, "metadata": {}, "outputs": []}]
-    if answer:
-        cells.append({"cell_type": "code", "source": answer.decode(), "metadata": {}})
-    return json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5}).encode()
-
-
-@dataclass
-class Workload:
-    """Every file of the run, made from seeds so that nothing large is kept per student."""
-
-    students: int
-    notebook_size: int = 200 * 1000
-    data_size: int = 5 * 1000 * 1000
-    feedback_size: int = 50 * 1000
-    release: dict[str, bytes] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.release = {path: notebook(path, self.notebook_size) for path in NOTEBOOKS}
-        self.release[DATA_FILE] = random.Random("data").randbytes(self.data_size)
-
-    @property
-    def names(self) -> list[str]:
-        return [f"student{i:04d}" for i in range(self.students)]
-
-    def submission(self, student: str) -> dict[str, bytes]:
-        """The student's notebooks (changed: an answer cell of their own), and the data file
-        unchanged."""
-        files = {
-            path: notebook(path, self.notebook_size, _text(f"{student}/{path}", 2000))
-            for path in NOTEBOOKS
-        }
-        files[DATA_FILE] = self.release[DATA_FILE]
-        return files
-
-    def feedback(self, student: str) -> dict[str, bytes]:
-        return {
-            Path(path).with_suffix(".html").name: b"<html><body><pre>"
-            + _text(f"feedback/{student}/{path}", self.feedback_size - 40)
-            + b"</pre></body></html>"
-            for path in NOTEBOOKS
-        }
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def check_directory(root: Path, expected: dict[str, bytes], what: str) -> None:
-    """Every expected file under ``root`` with exactly the expected bytes, and nothing else."""
-    found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    if found != set(expected):
-        raise AssertionError(f"{what}: files {sorted(found)} instead of {sorted(expected)}")
-    for path, data in expected.items():
-        actual = (root / path).read_bytes()
-        if actual != data:
-            raise AssertionError(
-                f"{what}: {path} differs ({len(actual)} bytes, SHA-256 {sha256(actual)}; "
-                f"uploaded {len(data)} bytes, SHA-256 {sha256(data)})"
-            )
-
+from .common import Phase, Target, counting_client, machine, server_under_test
+from .report import Report
+from .workload import (
+    ASSIGNMENT,
+    COURSE,
+    NOTEBOOKS,
+    Workload,
+    check_directory,
+    parallel,
+)
 
 # --- the run ------------------------------------------------------------------------------
-
-
-@dataclass
-class Report:
-    phases: list[Phase]
-    machine: dict[str, Any]
-    settings: dict[str, Any]
-    totals: dict[str, Any]
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and not any(p.errors for p in self.phases)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "settings": self.settings,
-            "machine": self.machine,
-            "phases": [p.summary() for p in self.phases],
-            "totals": self.totals,
-            "problems": self.problems,
-            "errors": {p.name: p.errors[:10] for p in self.phases if p.errors},
-        }
-
-    def markdown(self) -> str:
-        lines = [
-            f"Settings: {json.dumps(self.settings)}",
-            f"Machine: {json.dumps(self.machine)}",
-            "",
-            table([p.summary() for p in self.phases]),
-            "",
-            f"Totals: {json.dumps(self.totals)}",
-        ]
-        if self.problems:
-            lines += ["", "Problems:", *(f"- {p}" for p in self.problems)]
-        lines += ["", "RESULT: " + ("OK" if self.ok else "FAILED")]
-        return "\n".join(lines)
-
-
-def _parallel(concurrency: int, items: Iterable[Any], work: Callable[[Any], Any]) -> list[Any]:
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        return list(pool.map(work, items))
 
 
 def run_rush(
@@ -244,7 +126,7 @@ def run_rush(
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 
-    _parallel(
+    parallel(
         concurrency,
         names,
         lambda s: phase.run(lambda: fetch(s), lambda dest: check_fetch(s, dest)),
@@ -267,7 +149,7 @@ def run_rush(
             )
             submitted[student] = result
 
-    _parallel(concurrency, names, lambda s: phase.run(lambda: submit(s)))
+    parallel(concurrency, names, lambda s: phase.run(lambda: submit(s)))
     end(phase)
 
     # 4. the instructor collects the latest submission of every student, as the plugin does:
@@ -338,7 +220,7 @@ def run_rush(
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 
-    _parallel(
+    parallel(
         concurrency,
         records,
         lambda r: phase.run(lambda: collect_one(r), lambda d: check_collect_one(r, d)),
@@ -367,7 +249,7 @@ def run_rush(
             what="release feedback",
         )
 
-    _parallel(feedback_graders, names, lambda s: phase.run(lambda: release_feedback(s)))
+    parallel(feedback_graders, names, lambda s: phase.run(lambda: release_feedback(s)))
     for http in feedback_clients:
         http.close()
     end(phase)
@@ -392,7 +274,7 @@ def run_rush(
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 
-    _parallel(
+    parallel(
         concurrency,
         names,
         lambda s: phase.run(lambda: fetch_feedback(s), lambda r: check_feedback(s, r)),

@@ -25,7 +25,7 @@ from typing import Any
 from tests.harness import live as live_setup
 
 from .common import Phase, counting_client, machine, percentile, server_under_test
-from .rush import ASSIGNMENT, COURSE, Workload, check_directory
+from .workload import ASSIGNMENT, COURSE, Workload, check_directory
 
 
 def _minute_row(number: int, phase: Phase, rss: list[int]) -> dict[str, Any]:

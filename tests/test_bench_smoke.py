@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("nbgrader_exchange.client")
 
 from bench.common import server_under_test
-from bench.rush import NOTEBOOKS, Workload, run_rush
+from bench.rush import run_rush
+from bench.workload import NOTEBOOKS, Workload
 
 pytestmark = pytest.mark.sqlite_only
 

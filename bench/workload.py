@@ -1,0 +1,99 @@
+"""The deadline rush's workload: the course, the assignment's files, what each student
+submits and gets back, and the byte-for-byte check of a downloaded directory. Shared by
+``bench.rush``, ``bench.ngshare_rush``, ``bench.soak`` and ``bench.resets``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+COURSE = "bench101"
+ASSIGNMENT = "ps1"
+NOTEBOOKS = ("ps1/problem1.ipynb", "ps1/problem2.ipynb", "ps1/problem3.ipynb")
+DATA_FILE = "ps1/data/measurements.bin"
+
+
+# --- the workload -------------------------------------------------------------------------
+
+
+def _text(seed: str, size: int) -> bytes:
+    """``size`` bytes of printable text, the same for the same seed."""
+    raw = random.Random(seed).randbytes(size * 3 // 4 + 3)
+    return base64.b64encode(raw)[:size]
+
+
+def notebook(seed: str, size: int, answer: bytes = b"") -> bytes:
+    """A notebook-shaped JSON document of about ``size`` bytes."""
+    body = _text(seed, size).decode()
+    cells = [{"cell_type": "code", "source": body, "metadata": {}, "outputs": []}]
+    if answer:
+        cells.append({"cell_type": "code", "source": answer.decode(), "metadata": {}})
+    return json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5}).encode()
+
+
+@dataclass
+class Workload:
+    """Every file of the run, made from seeds so that nothing large is kept per student."""
+
+    students: int
+    notebook_size: int = 200 * 1000
+    data_size: int = 5 * 1000 * 1000
+    feedback_size: int = 50 * 1000
+    release: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.release = {path: notebook(path, self.notebook_size) for path in NOTEBOOKS}
+        self.release[DATA_FILE] = random.Random("data").randbytes(self.data_size)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"student{i:04d}" for i in range(self.students)]
+
+    def submission(self, student: str) -> dict[str, bytes]:
+        """The student's notebooks (changed: an answer cell of their own), and the data file
+        unchanged."""
+        files = {
+            path: notebook(path, self.notebook_size, _text(f"{student}/{path}", 2000))
+            for path in NOTEBOOKS
+        }
+        files[DATA_FILE] = self.release[DATA_FILE]
+        return files
+
+    def feedback(self, student: str) -> dict[str, bytes]:
+        return {
+            Path(path).with_suffix(".html").name: b"<html><body><pre>"
+            + _text(f"feedback/{student}/{path}", self.feedback_size - 40)
+            + b"</pre></body></html>"
+            for path in NOTEBOOKS
+        }
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_directory(root: Path, expected: dict[str, bytes], what: str) -> None:
+    """Every expected file under ``root`` with exactly the expected bytes, and nothing else."""
+    found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    if found != set(expected):
+        raise AssertionError(f"{what}: files {sorted(found)} instead of {sorted(expected)}")
+    for path, data in expected.items():
+        actual = (root / path).read_bytes()
+        if actual != data:
+            raise AssertionError(
+                f"{what}: {path} differs ({len(actual)} bytes, SHA-256 {sha256(actual)}; "
+                f"uploaded {len(data)} bytes, SHA-256 {sha256(data)})"
+            )
+
+
+def parallel(concurrency: int, items: Iterable[Any], work: Callable[[Any], Any]) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(work, items))
