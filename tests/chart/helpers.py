@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,3 +115,24 @@ def _is_os_environ(node: ast.AST) -> bool:
         and isinstance(node.value, ast.Name)
         and node.value.id == "os"
     )
+
+
+VALUES_FILES = sorted(path.stem for path in VALUES_DIR.glob("*.yaml"))
+REPLICATED = "replicated-postgresql-s3"
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+def render_error(values: dict[str, Any]) -> str:
+    with pytest.raises(helm.HelmError) as caught:
+        render(values)
+    return str(caught.value)
+
+
+def decoded(value: str) -> str:
+    """A Secret's base64 data value as text."""
+    import base64
+
+    return base64.b64decode(value).decode()

@@ -4,30 +4,28 @@ combinations that cannot work, and maps values onto exactly the variables settin
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
-import yaml
-from django.urls import resolve
 
 from .helpers import (
     CHART,
     NAMESPACE,
     RELEASE,
-    VALUES_DIR,
+    REPLICATED,
+    VALUES_FILES,
     by_kind,
+    decoded,
+    env_of,
     manifests,
-    notes,
     one,
     pod_containers,
-    render,
+    render_error,
     settings_env_names,
     values_file,
 )
 
-VALUES_FILES = sorted(path.stem for path in VALUES_DIR.glob("*.yaml"))
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas
 # kubernetes-validate ships.
 KUBERNETES_VERSIONS = ["1.25.0", kubernetes_validate.latest_version()]
@@ -44,18 +42,6 @@ NOT_FROM_THE_CHART = {
     "EXCHANGE_S3_ACCESS_KEY_ID_FILE": "the S3 keys come from the Secret as variables",
     "EXCHANGE_S3_SECRET_ACCESS_KEY_FILE": "the S3 keys come from the Secret as variables",
 }
-
-REPLICATED = "replicated-postgresql-s3"
-
-
-def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {item["name"]: item for item in container.get("env", [])}
-
-
-def render_error(values: dict[str, Any]) -> str:
-    with pytest.raises(helm.HelmError) as caught:
-        render(values)
-    return str(caught.value)
 
 
 # --- Lint and schema validation for every values file --------------------------------
@@ -240,14 +226,14 @@ def test_replicated_values_reach_the_server_environment():
 def test_secret_holds_the_values_given_and_generates_the_rest():
     objects = manifests(values_file(REPLICATED))
     secret = next(s for s in by_kind(objects, "Secret") if s["metadata"]["name"] == RELEASE)
-    data = {key: _b64(value) for key, value in secret["data"].items()}
+    data = {key: decoded(value) for key, value in secret["data"].items()}
     assert data["DATABASE_URL"] == "postgresql://exchange:s3cret@db.example.edu:5432/exchange"
     assert data["EXCHANGE_S3_ACCESS_KEY_ID"] == "AKIAEXAMPLE"
     assert len(data["SECRET_KEY"]) == 64
     assert re.fullmatch(r"[a-z0-9]{64}", data["JUPYTERHUB_API_TOKEN"])
     # Given as values, they are used as they are.
     given = manifests({"secretKey": "k" * 50, "hub": {"apiToken": "t0ken"}})
-    data = {k: _b64(v) for k, v in one(given, "Secret")["data"].items()}
+    data = {k: decoded(v) for k, v in one(given, "Secret")["data"].items()}
     assert data == {"SECRET_KEY": "k" * 50, "JUPYTERHUB_API_TOKEN": "t0ken"}
 
 
@@ -342,202 +328,3 @@ def test_sqlite_migrates_in_the_single_pod_and_recreates_it_on_upgrade():
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     init_env = env_of(spec["initContainers"][0])
     assert init_env["SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == RELEASE
-
-
-# --- Pods: probes, security, Zero to JupyterHub labels -------------------------------------
-
-
-@pytest.mark.parametrize("name", VALUES_FILES)
-def test_pods_run_non_root_on_a_read_only_root_with_tmp_and_data_volumes(name):
-    for workload in by_kind(manifests(values_file(name)), "Deployment") + by_kind(
-        manifests(values_file(name)), "Job"
-    ):
-        pod = workload["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True
-        assert pod["automountServiceAccountToken"] is False
-        volumes = {v["name"] for v in pod["volumes"]}
-        for container in pod_containers(workload):
-            security = container["securityContext"]
-            assert security["readOnlyRootFilesystem"] is True
-            assert security["allowPrivilegeEscalation"] is False
-            assert security["capabilities"]["drop"] == ["ALL"]
-            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-            assert mounts == {"/tmp": "tmp", "/data": "data"}
-            assert volumes >= set(mounts.values())
-            assert env_of(container)["EXCHANGE_DATA_DIR"]["value"] == "/data"
-
-
-def test_probes_ask_real_health_views_with_an_allowed_host():
-    server = one(manifests({}), "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    allowed = env_of(server)["ALLOWED_HOSTS"]["value"].split(",")
-    paths = {}
-    for probe in ["startupProbe", "livenessProbe", "readinessProbe"]:
-        get = server[probe]["httpGet"]
-        paths[probe] = get["path"]
-        assert get["port"] == "http"
-        host = {h["name"]: h["value"] for h in get["httpHeaders"]}["Host"]
-        assert host in allowed
-    assert paths == {
-        "startupProbe": "/healthz",
-        "livenessProbe": "/healthz",
-        "readinessProbe": "/readyz",
-    }
-    assert resolve("/healthz").url_name == "healthz"
-    assert resolve("/readyz").url_name == "readyz"
-
-
-def test_pods_carry_the_zero_to_jupyterhub_hub_access_label():
-    for name in VALUES_FILES:
-        labels = one(manifests(values_file(name)), "Deployment")["spec"]["template"]["metadata"][
-            "labels"
-        ]
-        assert labels["hub.jupyter.org/network-access-hub"] == "true"
-
-
-def test_scheduling_values_reach_the_pods():
-    pod = one(manifests(values_file(REPLICATED)), "Deployment")["spec"]["template"]["spec"]
-    assert pod["nodeSelector"] == {"hub.jupyter.org/node-purpose": "core"}
-    assert pod["tolerations"][0]["key"] == "hub.jupyter.org/dedicated"
-    # Several replicas and no affinity given: spread over nodes.
-    assert "podAntiAffinity" in pod["affinity"]
-    pod = one(manifests(values_file("ingress")), "Deployment")["spec"]["template"]["spec"]
-    assert "nodeAffinity" in pod["affinity"]
-    assert (
-        one(manifests(values_file("ingress")), "PersistentVolumeClaim")["spec"]["storageClassName"]
-        == "fast-ssd"
-    )
-
-
-def test_ingress_hosts_are_allowed_and_trusted():
-    objects = manifests(values_file("ingress"))
-    ingress = one(objects, "Ingress")
-    assert ingress["spec"]["rules"][0]["host"] == "exchange.example.edu"
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend == {"name": RELEASE, "port": {"name": "http"}}
-    env = env_of(one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0])
-    hosts = env["ALLOWED_HOSTS"]["value"].split(",")
-    assert {"exchange.example.edu", "exchange-internal.example.edu"} <= set(hosts)
-    assert env["CSRF_TRUSTED_ORIGINS"]["value"].split(",") == [
-        "https://exchange.example.edu",
-        "https://exchange-internal.example.edu",
-    ]
-
-
-def test_network_policy_admits_the_hub_its_proxy_and_users_servers():
-    policy = one(manifests(values_file(REPLICATED)), "NetworkPolicy")
-    peers = policy["spec"]["ingress"][0]["from"]
-    components = peers[0]["podSelector"]["matchExpressions"][0]["values"]
-    assert {"hub", "proxy", "singleuser-server"} <= set(components)
-    assert peers[1]["namespaceSelector"]["matchLabels"] == {
-        "kubernetes.io/metadata.name": "ingress-nginx"
-    }
-
-
-# --- NOTES.txt: what to paste into the Zero to JupyterHub config --------------------------
-
-
-def _pasteable_snippet(text: str) -> dict[str, Any]:
-    start = text.index("\nhub:\n")
-    end = text.index("\nThe users' image")
-    return yaml.safe_load(text[start:end])
-
-
-def test_notes_print_a_valid_zero_to_jupyterhub_config_snippet():
-    snippet = _pasteable_snippet(notes({}))
-    url = f"http://{RELEASE}.{NAMESPACE}.svc.cluster.local:8000"
-    service = snippet["hub"]["services"]["nbgrader-exchange"]
-    assert service["url"] == url
-    assert "apiToken" in service
-    scope = "access:services!service=nbgrader-exchange"
-    assert scope in snippet["hub"]["loadRoles"]["user"]["scopes"]
-    assert scope in snippet["hub"]["loadRoles"]["server"]["scopes"]
-    # The OAuth client JupyterHub registers matches what the exchange is told.
-    server = one(manifests({}), "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    env = {item["name"]: item.get("value") for item in server["env"]}
-    assert service["oauth_client_id"] == env["JUPYTERHUB_CLIENT_ID"]
-    assert service["oauth_redirect_uri"] == env["JUPYTERHUB_OAUTH_CALLBACK_URL"]
-    assert snippet["singleuser"]["extraEnv"]["NBGRADER_EXCHANGE_URL"] == f"{url}/"
-    config = snippet["singleuser"]["extraFiles"]["nbgrader-exchange-config"]
-    assert config["mountPath"] == "/etc/jupyter/nbgrader_config.py"
-    assert "from nbgrader_exchange import" in config["stringData"]
-    egress = snippet["singleuser"]["networkPolicy"]["egress"][0]
-    labels = one(manifests({}), "Deployment")["spec"]["template"]["metadata"]["labels"]
-    selector = egress["to"][0]["podSelector"]["matchLabels"]
-    assert selector.items() <= labels.items()
-    assert egress["ports"] == [{"port": 8000, "protocol": "TCP"}]
-    # The command that prints the token names the Secret that holds it.
-    assert f"get secret {RELEASE} -o jsonpath='{{.data.JUPYTERHUB_API_TOKEN}}'" in notes({})
-
-
-def test_notes_follow_the_service_name_and_the_hub_secret():
-    text = notes(
-        {
-            "hub": {
-                "serviceName": "exchange",
-                "apiTokenSecret": {"name": "hub", "key": "hub.services.exchange.apiToken"},
-            }
-        }
-    )
-    snippet = _pasteable_snippet(text)
-    assert "apiToken" not in snippet["hub"]["services"]["exchange"]
-    assert "access:services!service=exchange" in snippet["hub"]["loadRoles"]["user"]["scopes"]
-    assert "Secret hub, key hub.services.exchange.apiToken" in text
-
-
-def test_notes_ask_for_the_public_hub_url_until_it_is_set():
-    assert "hub.publicUrl is not set" in notes({})
-    assert "hub.publicUrl is not set" not in notes(
-        {"hub": {"publicUrl": "https://hub.example.edu"}}
-    )
-
-
-def test_notes_warn_about_an_emptydir_database():
-    assert "are lost when the pod goes" in notes({"persistence": {"enabled": False}})
-    assert "are lost" not in notes({})
-
-
-# --- values.yaml documents every key ------------------------------------------------------
-
-# Kubernetes objects passed through as they are: their fields are Kubernetes', not ours.
-_PASSTHROUGH = {"podSecurityContext", "securityContext", "resources"}
-
-
-def test_every_value_is_commented():
-    lines = (CHART / "values.yaml").read_text().splitlines()
-    parents: list[tuple[int, str]] = []
-    uncommented = []
-    for number, line in enumerate(lines):
-        match = re.match(r"^( *)([A-Za-z][\w.-]*):(.*)$", line)
-        if not match:
-            continue
-        indent, key, rest = len(match.group(1)), match.group(2), match.group(3).strip()
-        while parents and parents[-1][0] >= indent:
-            parents.pop()
-        inside_passthrough = any(name in _PASSTHROUGH for _, name in parents)
-        parents.append((indent, key))
-        is_group = (
-            rest == ""
-            and number + 1 < len(lines)
-            and not lines[number + 1].lstrip().startswith("- ")
-        )
-        if inside_passthrough or (is_group and key not in _PASSTHROUGH):
-            continue
-        previous = lines[number - 1].strip() if number else ""
-        if not previous.startswith("#"):
-            uncommented.append(key)
-    assert not uncommented, f"values.yaml keys without a comment: {uncommented}"
-
-
-def _b64(value: str) -> str:
-    import base64
-
-    return base64.b64decode(value).decode()
-
-
-def test_chart_app_version_is_the_project_version():
-    """The image tag defaults to appVersion: it must name the release being packaged."""
-    import tomllib
-
-    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    project = tomllib.loads((CHART.parents[1] / "pyproject.toml").read_text())["project"]
-    assert chart["appVersion"] == project["version"]
