@@ -46,7 +46,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
     work = Workload(students)
     names = work.names
     base = Path(tempfile.mkdtemp(prefix="ngshare-rush-"))
-    server = Ngshare(base)
+    server = Ngshare(base).start()
     sampler = RssSampler(server.process.pid).start()
     phases: list[Phase] = []
     try:
