@@ -88,3 +88,14 @@ def test_the_rush_refuses_to_report_success_when_a_byte_differs(target, tmp_path
     [error] = next(p for p in report.phases if p.name == "collect").errors
     assert f"{NOTEBOOKS[0]} differs" in error
     assert "RESULT: FAILED" in report.markdown()
+
+
+def test_the_ngshare_side_of_the_comparison_runs_every_phase():
+    """bench/ngshare_rush.py, the other half of RESULTS.md's side by side, against ngshare
+    0.6.0 (``make ngshare``) with two students: every phase, every byte checked."""
+    from bench.ngshare_rush import run
+
+    report = run(2, 2, log=lambda line: None)
+    assert report["ok"], report["errors"]
+    assert [row["phase"] for row in report["phases"]] == PHASES
+    assert all(row["ops"] == 2 for row in report["phases"] if row["phase"] != "release")
