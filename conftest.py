@@ -36,6 +36,14 @@ def s3_storage(seaweedfs, settings):
     return seaweedfs
 
 
+@pytest.fixture(params=["local", "s3"])
+def backend(request):
+    """Runs the test once on local files and once on the S3 store: "local" or "s3"."""
+    if request.param == "s3":
+        request.getfixturevalue("s3_storage")
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _isolated_storage(request, settings, tmp_path):
     """Each test stores files in its own directory, never under data/."""

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from courses import backup, services, storage_checks
 from courses.models import Submission
 from courses.tests.test_backup import POPULATE, REPO, make_install
+from tests.harness.commands import run_command
 from tests.harness.uploads import make_upload
 
 
@@ -103,12 +103,6 @@ def data(released, people):
     return released
 
 
-def run(*args):
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
-
-
 def test_stream_round_trip_in_process_and_a_cut_short_stream_is_a_sentence(data, tmp_path):
     buffer = io.BytesIO()
     report = backup.backup_to_stream(stream=buffer)
@@ -135,7 +129,7 @@ def test_backup_into_a_directory_names_the_file_and_keeps_the_newest(data, tmp_p
         path.write_bytes(b"old")
     (tmp_path / "notes.txt").write_text("not an archive")
     (tmp_path / "exchange-manual.tar.gz").write_text("named by hand: never pruned")
-    out, _ = run("backup", str(tmp_path), "--keep", "2")
+    out, _ = run_command("backup", str(tmp_path), "--keep", "2")
     assert "Kept the newest 2 archive(s); deleted 2 older one(s)." in out
     left = sorted(p.name for p in tmp_path.iterdir())
     made = out.split(" to ", 1)[1].split(" (", 1)[0]
@@ -149,18 +143,18 @@ def test_backup_into_a_directory_names_the_file_and_keeps_the_newest(data, tmp_p
         ]
     )
     with pytest.raises(CommandError, match="--keep must be at least 1"):
-        run("backup", str(tmp_path), "--keep", "0")
+        run_command("backup", str(tmp_path), "--keep", "0")
     with pytest.raises(CommandError, match="--keep needs a directory"):
-        run("backup", "-", "--keep", "2")
+        run_command("backup", "-", "--keep", "2")
 
 
 def test_s3_targets_need_s3_settings_and_a_bucket(data):
     with pytest.raises(CommandError, match="this install keeps its files locally"):
-        run("backup", "s3://backups/nightly/")
+        run_command("backup", "s3://backups/nightly/")
     with pytest.raises(CommandError, match="names no bucket"):
-        run("backup", "s3:///nightly/")
+        run_command("backup", "s3:///nightly/")
     with pytest.raises(CommandError, match="this install keeps its files locally"):
-        run("restore", "s3://backups/nightly/exchange-20260101T000000Z.tar.gz", "--force")
+        run_command("restore", "s3://backups/nightly/exchange-20260101T000000Z.tar.gz", "--force")
 
 
 def test_s3_backup_refuses_an_existing_key_and_leaves_nothing_when_it_fails(

@@ -28,13 +28,6 @@ NOW = dt.timedelta(0)
 HOUR = dt.timedelta(hours=1)
 
 
-@pytest.fixture(params=["local", "s3"])
-def backend(request):
-    if request.param == "s3":
-        request.getfixturevalue("s3_storage")
-    return request.param
-
-
 def _release_blobs(released) -> list[str]:
     return sorted(
         BundleEntry.objects.filter(bundle=released.release).values_list("blob_id", flat=True)

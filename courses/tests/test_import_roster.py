@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from courses import roster, roster_export, services
 from courses.exceptions import BadRequest, NotFound, PermissionDenied
 from courses.models import AuditEvent, Membership, Submission
+from tests.harness.commands import run_command
 from tests.harness.uploads import make_upload
 
 DATA = Path(__file__).parent / "data"
@@ -26,12 +27,6 @@ def members(course, role="student"):
     return sorted(
         Membership.objects.filter(course=course, role=role).values_list("user__username", flat=True)
     )
-
-
-def run(*args):
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -235,14 +230,16 @@ def test_export_refuses_unknown_format_and_role(course):
 
 
 def test_import_roster_command_prints_a_summary(course, people):
-    out, _ = run("import_roster", "phys101", str(CANVAS_CSV), "--sync")
+    out, _ = run_command("import_roster", "phys101", str(CANVAS_CSV), "--sync")
     assert "Imported phys101 students: 4 added, 0 updated, 2 removed, 0 unchanged." in out
     assert "removed: sam, tia" in out
     assert members(course) == NEW_STUDENTS
 
 
 def test_import_roster_command_dry_run(course, people):
-    out, _ = run("import_roster", "phys101", str(NBGRADER_CSV), "--dry-run", "--role", "grader")
+    out, _ = run_command(
+        "import_roster", "phys101", str(NBGRADER_CSV), "--dry-run", "--role", "grader"
+    )
     assert out.startswith("Would change (dry run, nothing changed) phys101 graders: 4 added")
     assert members(course, "grader") == ["gus"]
 
@@ -260,12 +257,12 @@ def test_import_roster_command_reports_bad_rows_and_fails(course, people, tmp_pa
 
 def test_import_roster_command_mistakes(course, tmp_path):
     with pytest.raises(CommandError, match="There is no course 'nope'"):
-        run("import_roster", "nope", str(NBGRADER_CSV))
+        run_command("import_roster", "nope", str(NBGRADER_CSV))
     with pytest.raises(CommandError, match="Cannot read"):
-        run("import_roster", "phys101", str(tmp_path / "missing.csv"))
+        run_command("import_roster", "phys101", str(tmp_path / "missing.csv"))
     with pytest.raises(CommandError, match="Cannot tell the roster format"):
         (tmp_path / "odd.csv").write_text("a,b\n1,2\n")
-        run("import_roster", "phys101", str(tmp_path / "odd.csv"))
+        run_command("import_roster", "phys101", str(tmp_path / "odd.csv"))
 
 
 def test_import_roster_command_reads_stdin(course, monkeypatch):
@@ -273,24 +270,26 @@ def test_import_roster_command_reads_stdin(course, monkeypatch):
         buffer = io.BytesIO(b"id\nfromstdin\n")
 
     monkeypatch.setattr("sys.stdin", FakeStdin)
-    out, _ = run("import_roster", "phys101", "-")
+    out, _ = run_command("import_roster", "phys101", "-")
     assert "1 added" in out
 
 
 def test_export_roster_command_to_stdout_and_file(course, people, tmp_path):
-    out, _ = run("export_roster", "phys101")
+    out, _ = run_command("export_roster", "phys101")
     assert out == "id,first_name,last_name,email,lms_user_id\nsam,,,,\ntia,,,,\n"
     target = tmp_path / "all.csv"
-    _, err = run("export_roster", "phys101", "--role", "all", "--format", "canvas", "-o", target)
+    _, err = run_command(
+        "export_roster", "phys101", "--role", "all", "--format", "canvas", "-o", target
+    )
     assert "Wrote 4 row(s)" in err
     assert target.read_text().startswith("Student,ID,SIS User ID,SIS Login ID,Section")
 
 
 def test_export_roster_command_mistakes(course, tmp_path):
     with pytest.raises(CommandError, match="There is no course"):
-        run("export_roster", "nope")
+        run_command("export_roster", "nope")
     with pytest.raises(CommandError, match="Cannot write"):
-        run("export_roster", "phys101", "-o", str(tmp_path / "no" / "dir.csv"))
+        run_command("export_roster", "phys101", "-o", str(tmp_path / "no" / "dir.csv"))
 
 
 def test_summary_as_dict_for_the_api(course):
@@ -321,12 +320,12 @@ def test_import_roster_command_names_removed_students_with_submissions(
         student=people["sam"], assignment=released, upload=make_upload({"a.txt": b"1"})
     )
     (tmp_path / "r.csv").write_text("id\ntia\n")
-    out, _ = run("import_roster", "phys101", str(tmp_path / "r.csv"), "--sync")
+    out, _ = run_command("import_roster", "phys101", str(tmp_path / "r.csv"), "--sync")
     assert "removed members whose submissions are kept: sam" in out
 
 
 def test_import_roster_command_shortens_long_lists(course, tmp_path):
     big = tmp_path / "big.csv"
     big.write_text("id\n" + "".join(f"s{i:03d}\n" for i in range(40)))
-    out, _ = run("import_roster", "phys101", str(big))
+    out, _ = run_command("import_roster", "phys101", str(big))
     assert "40 added" in out and "s029 and 10 more" in out and "s030" not in out

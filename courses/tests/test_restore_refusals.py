@@ -11,11 +11,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from courses import backup, blobstore, services, storage_checks
 from courses.models import AuditEvent, Blob, Submission
+from tests.harness.commands import run_command
 from tests.harness.uploads import make_upload
 
 # --- in-process: refusals and damage ------------------------------------------------------
@@ -30,19 +30,6 @@ def data(released, people):
             upload=make_upload({"a.txt": student.encode()}),
         )
     return released
-
-
-@pytest.fixture(params=["local", "s3"])
-def backend(request):
-    if request.param == "s3":
-        request.getfixturevalue("s3_storage")
-    return request.param
-
-
-def run(*args):
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
 
 
 def fingerprint() -> dict:
@@ -79,12 +66,12 @@ def test_backup_models_covers_every_table_parents_first():
 @pytest.mark.parametrize("name", ["b.tar", "b.tar.gz"])
 def test_in_place_restore_with_force_gives_back_the_same_rows(backend, data, tmp_path, name):
     before = fingerprint()
-    out, err = run("backup", str(tmp_path / name))
+    out, err = run_command("backup", str(tmp_path / name))
     assert "Backed up" in out and "Copying" in err
     with pytest.raises(CommandError, match=r"The target is not empty: auth\.user"):
-        run("restore", str(tmp_path / name))
+        run_command("restore", str(tmp_path / name))
     services.create_course(code="extra")
-    out, err = run("restore", str(tmp_path / name), "--force")
+    out, err = run_command("restore", str(tmp_path / name), "--force")
     assert "Deleted" in out and "cleared courses.course" in err
     assert fingerprint() == before
     assert storage_checks.verify_storage().ok
@@ -211,12 +198,12 @@ def test_rows_referencing_blobs_the_archive_lacks_are_refused(data, tmp_path):
 def test_backup_refuses_existing_files_missing_dirs_and_missing_blobs(backend, data, tmp_path):
     (tmp_path / "exists.tar").write_bytes(b"")
     with pytest.raises(CommandError, match="already exists"):
-        run("backup", str(tmp_path / "exists.tar"))
+        run_command("backup", str(tmp_path / "exists.tar"))
     with pytest.raises(CommandError, match="does not exist"):
-        run("backup", str(tmp_path / "no" / "b.tar"))
+        run_command("backup", str(tmp_path / "no" / "b.tar"))
     blobstore.delete(Blob.objects.first().sha256)
     with pytest.raises(CommandError, match="referenced but missing from storage"):
-        run("backup", str(tmp_path / "b.tar"))
+        run_command("backup", str(tmp_path / "b.tar"))
     # Neither the archive nor its partial file nor the work directory is left behind.
     assert [p.name for p in tmp_path.iterdir() if p.name != "files"] == ["exists.tar"]
 

@@ -21,23 +21,11 @@ from django.db.models import F
 from courses import blobstore, services, storage_checks, storage_locks
 from courses.exceptions import BadArchive, Conflict
 from courses.models import Blob, Bundle, BundleEntry, blob_storage_name
+from tests.harness.commands import run_command
 from tests.harness.uploads import make_upload, manifest_of, tar_gz
 
 NOW = dt.timedelta(0)
 HOUR = dt.timedelta(hours=1)
-
-
-@pytest.fixture(params=["local", "s3"])
-def backend(request):
-    if request.param == "s3":
-        request.getfixturevalue("s3_storage")
-    return request.param
-
-
-def run(*args):
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
 
 
 def failed_upload(released, student) -> str:
@@ -62,7 +50,7 @@ def test_healthy_storage_verifies_clean(backend, released, people):
     report = storage_checks.verify_storage()
     assert report.ok and report.checked == Blob.objects.count() == 3
     assert report.orphan_files == report.unreferenced_rows == []
-    out, err = run("verify_storage")
+    out, err = run_command("verify_storage")
     assert "Checked 3 referenced blob(s): 0 missing, 0 damaged" in out
     assert "Checking 3 referenced blob(s)" in err
 
@@ -72,17 +60,17 @@ def test_orphan_of_a_failed_upload_is_listed_and_collected(backend, released, pe
     assert not Blob.objects.filter(sha256=orphan).exists()
     assert blobstore.exists(orphan)
     assert storage_checks.verify_storage().orphan_files == [orphan]
-    out, _ = run("verify_storage")
+    out, _ = run_command("verify_storage")
     assert f"orphan file (no database row)   {orphan}" in out
 
     kept = storage_checks.gc_blobs(grace=HOUR)
     assert kept.files == [] and kept.kept_recent == 1 and blobstore.exists(orphan)
 
-    out, _ = run("gc_blobs", "--grace", "0", "--dry-run")
+    out, _ = run_command("gc_blobs", "--grace", "0", "--dry-run")
     assert f"would delete orphan file {orphan}" in out
     assert blobstore.exists(orphan)
 
-    out, _ = run("gc_blobs", "--grace", "0s")
+    out, _ = run_command("gc_blobs", "--grace", "0s")
     assert f"deleted orphan file {orphan}" in out
     assert not blobstore.exists(orphan)
     assert storage_checks.verify_storage().orphan_files == []
@@ -133,7 +121,7 @@ def test_replaced_release_is_left_for_gc_which_removes_it_and_its_blobs(backend,
     report = storage_checks.verify_storage()
     assert report.ok and report.ownerless_bundles == [old_bundle]
     assert report.unreferenced_rows == [] and report.checked == 3
-    out, _ = run("verify_storage", "--quick")
+    out, _ = run_command("verify_storage", "--quick")
     assert f"ownerless bundle (no release, submission or feedback) {old_bundle}" in out
     assert "0 unreferenced blob(s), 1 ownerless bundle(s) (gc_blobs removes those)" in out
 
@@ -141,7 +129,7 @@ def test_replaced_release_is_left_for_gc_which_removes_it_and_its_blobs(backend,
     assert young.bundles == [] and young.rows == []
     assert Bundle.objects.filter(pk=old_bundle).exists()
 
-    out, _ = run("gc_blobs", "--grace", "0")
+    out, _ = run_command("gc_blobs", "--grace", "0")
     assert f"deleted ownerless bundle {old_bundle}" in out
     assert not Bundle.objects.filter(pk=old_bundle).exists()
     storage_checks.gc_blobs(grace=NOW)
@@ -171,7 +159,7 @@ def test_stale_temporary_files_are_removed_and_fresh_ones_kept(db):
     stale.write_bytes(b"killed mid-upload")
     fresh.write_bytes(b"in progress")
     os.utime(stale, (time.time() - 3 * 86400, time.time() - 3 * 86400))
-    out, _ = run("gc_blobs", "--dry-run")
+    out, _ = run_command("gc_blobs", "--dry-run")
     assert "would delete temporary file tmp/upload-stale" in out and stale.exists()
     report = storage_checks.gc_blobs()
     assert report.temp_files == ["tmp/upload-stale"]
@@ -203,7 +191,7 @@ def test_parse_age(text, seconds):
 @pytest.mark.parametrize("text", ["soon", "-1h", "h"])
 def test_bad_grace_is_refused(text, db):
     with pytest.raises(CommandError, match="is not an age"):
-        run("gc_blobs", f"--grace={text}")
+        run_command("gc_blobs", f"--grace={text}")
 
 
 def test_unreferenced_row_whose_bytes_are_gone_is_collected(backend, released, people):
@@ -282,17 +270,17 @@ def test_a_row_whose_size_lies_is_found_by_the_full_check_and_repaired(backend, 
         call_command("verify_storage", stdout=out, stderr=err)
     assert f"WRONG SIZE  {entry.blob_id}: recorded {true_size + 4096} bytes" in out.getvalue()
     with pytest.raises(CommandError, match="without --quick"):
-        run("verify_storage", "--quick", "--repair")
+        run_command("verify_storage", "--quick", "--repair")
     with pytest.raises(ValueError, match="full check"):
         storage_checks.verify_storage(quick=True, repair=True)
 
-    out, _ = run("verify_storage", "--repair")
+    out, _ = run_command("verify_storage", "--repair")
     assert f"repaired size  {entry.blob_id}: was {true_size + 4096} bytes, now {true_size}" in out
     assert "0 with a wrong recorded size, 1 size(s) repaired" in out
     assert Blob.objects.get(pk=entry.blob_id).size == true_size
     assert Bundle.objects.get(pk=released.release_id).total_size == release_total
     assert storage_checks.verify_storage().ok
-    assert "0 size(s) repaired" in run("verify_storage", "--repair")[0]
+    assert "0 size(s) repaired" in run_command("verify_storage", "--repair")[0]
 
 
 def test_damaged_bytes_are_never_repaired_into_a_size(backend, released):
