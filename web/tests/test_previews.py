@@ -140,6 +140,9 @@ def test_a_render_past_its_time_is_stopped_and_tried_again_with_a_higher_limit(
     url = f"/submissions/{sub.pk}/submission/view/big.ipynb"
     page = wait_for_preview(client_as("tia"), url)
     assert "took longer than 2 seconds, so it was stopped" in page
+    # The worker stores its failure just before it exits; let it finish exiting.
+    for child in list(previews._children):
+        child.wait(timeout=30)
     settings.EXCHANGE_RENDER_SECONDS = 300
     assert "being made" in body(client_as("tia").get(url))
     assert len(live_workers()) == 1
