@@ -1,13 +1,22 @@
 """OpenAPI details drf-spectacular cannot see by itself: the authentication schemes and the
-error responses (the one error form, with each status an operation can answer)."""
+error responses (the one error form, with each status an operation can answer); and the
+generator that applies the views' annotations (``api.openapi``) as it meets each view.
+
+Only schema generation imports this module (through ``SPECTACULAR_SETTINGS`` and
+``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]``): a worker that serves requests does not load
+drf-spectacular's generator.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
+
+from . import openapi
 
 
 class JupyterHubTokenScheme(OpenApiAuthenticationExtension):
@@ -69,3 +78,11 @@ class ExchangeAutoSchema(AutoSchema):
                 response["description"] = ERRORS[code]
                 responses[code] = response
         return responses
+
+
+class ExchangeSchemaGenerator(SchemaGenerator):
+    """drf-spectacular's generator, applying each view's pending annotations first."""
+
+    def create_view(self, callback: Any, method: str, request: Any = None) -> Any:
+        openapi.apply(callback.cls)
+        return super().create_view(callback, method, request)

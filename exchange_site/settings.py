@@ -381,6 +381,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Applies the views' annotations (api/openapi.py) when the schema is generated.
+    "DEFAULT_GENERATOR_CLASS": "api.schema.ExchangeSchemaGenerator",
 }
 
 LOGGING = {

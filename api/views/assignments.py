@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +16,7 @@ from courses import deadlines, selectors, services
 from courses.models import Assignment
 from courses.permissions import Action, get_assignment_for, get_course_for, may
 
+from ..openapi import extend_schema
 from ..serializers import (
     AssignmentDetailSerializer,
     AssignmentSerializer,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from courses import selectors, services
 from courses.exceptions import PermissionDenied
 from courses.permissions import Action, get_course_for, is_site_admin
 
+from ..openapi import extend_schema
 from ..serializers import (
     CourseCreateSerializer,
     CourseSerializer,

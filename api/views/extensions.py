@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,6 +10,7 @@ from rest_framework.views import APIView
 from courses import deadlines
 from courses.permissions import Action, get_assignment_for
 
+from ..openapi import extend_schema
 from ..serializers import ExtensionInputSerializer, ExtensionSerializer
 
 

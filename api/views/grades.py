@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +18,7 @@ from courses import gradeexport, grades
 from courses.permissions import Action, get_assignment_for, get_course_for
 
 from ..fields import TimestampField
+from ..openapi import extend_schema
 from ..serializers import ScoreSerializer
 
 

@@ -3,7 +3,6 @@ and instructors list a course's or an assignment's requests and answer them."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +11,7 @@ from rest_framework.views import APIView
 from courses import regrade_selectors, regrades
 from courses.permissions import Action, get_assignment_for, get_course_for, get_submission_for
 
+from ..openapi import extend_schema
 from ..regrade_serializers import (
     RegradeAnswerSerializer,
     RegradeAskSerializer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
@@ -17,6 +17,7 @@ from courses.exceptions import TooLarge
 from courses.models import Membership
 from courses.permissions import Action, get_course_for
 
+from ..openapi import extend_schema
 from ..parsers import LimitedJSONParser
 
 Role = Membership.Role

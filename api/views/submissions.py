@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from courses.permissions import Action, get_submission_for, may
 from courses.timestamps import format_timestamp
 from courses.zips import iter_zip
 
+from ..openapi import extend_schema
 from ..serializers import (
     FeedbackSerializer,
     FeedbackUploadSerializer,
