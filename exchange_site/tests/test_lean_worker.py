@@ -1,0 +1,154 @@
+"""A gunicorn worker on the embedded default (SQLite, local files) loads no module it does not
+use: after serving what students and instructors do (a release and a submission uploaded, a
+file list read, files downloaded through signed URLs, an error answered), neither PostgreSQL's
+driver, nor boto3, nor drf-spectacular's generator (with DRF's and Django's test modules and
+jinja2) is in its ``sys.modules``. Each of them is megabytes in every worker
+(bench/RESULTS.md, "A small server"). The OpenAPI schema, which does load the generator,
+still carries every view's annotations."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness.live import LiveServer
+
+pytestmark = pytest.mark.sqlite_only
+
+# Modules a worker on SQLite and local files must not load to serve the API.
+NOT_LOADED = [
+    "psycopg",
+    "django.contrib.postgres.fields",
+    "boto3",
+    "botocore",
+    "storages.backends.s3",
+    "drf_spectacular.plumbing",
+    "drf_spectacular.openapi",
+    "drf_spectacular.views",
+    "jinja2",
+    "django.test",
+    "rest_framework.test",
+    "nbconvert",
+    "nbformat",
+    "nbgrader",
+]
+
+# A gunicorn config (given to the server as GUNICORN_CMD_ARGS) whose hook writes, after
+# each request, its path and the worker's loaded modules (whole, by a rename).
+HOOK = """
+import json, os, sys
+
+def post_request(worker, req, environ, resp):
+    with open({path!r} + ".part", "w") as out:
+        modules = sorted(name for name, module in list(sys.modules.items()) if module)
+        json.dump({{"path": req.path, "modules": modules}}, out)
+    os.replace({path!r} + ".part", {path!r})
+"""
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    """One gunicorn worker (2 threads) that records its modules; the path of the record."""
+    root = tmp_path_factory.mktemp("lean")
+    record = root / "modules.json"
+    (root / "hook.py").write_text(HOOK.format(path=str(record)))
+    env = {"GUNICORN_CMD_ARGS": f"--config {root / 'hook.py'}"}
+    with LiveServer(workers=1, threads=2, env=env) as server:
+        yield server, record
+
+
+def loaded(record: Path, *, after: str) -> set[str]:
+    """The worker's modules once it has recorded its request for ``after`` (the hook runs
+    just after the answer is sent)."""
+    deadline = time.monotonic() + 30
+    while True:
+        written = json.loads(record.read_text())
+        if written["path"] == after or time.monotonic() > deadline:
+            assert written["path"] == after
+            return set(written["modules"])
+        time.sleep(0.05)
+
+
+def test_a_worker_serving_uploads_and_downloads_loads_no_unused_module(worker, tmp_path):
+    from nbgrader_exchange.client import ExchangeClient
+    from nbgrader_exchange.files import entry_from_bytes
+    from tests.harness import live as live_setup
+
+    server, record = worker
+    tokens = server.tokens({"ada": True, "ines": False, "sam": False})
+    live_setup.create_course(
+        server,
+        code="c1",
+        admin_token=tokens["ada"],
+        instructor="ines",
+        instructor_token=tokens["ines"],
+        students=["sam"],
+    )
+    release = {"ps1.ipynb": b'{"cells": []}', "data/table.csv": b"a,b\n1,2\n" * 1000}
+    assignment = "courses/c1/assignments/ps1"
+    with ExchangeClient(server.url, tokens["ines"]) as instructor:
+        instructor.upload_bundle(
+            f"{assignment}/release",
+            [entry_from_bytes(path, data) for path, data in release.items()],
+            what="release",
+        )
+    with ExchangeClient(server.url, tokens["sam"]) as student:
+        files = student.get(f"{assignment}/release/files", what="fetch")["files"]
+        student.download_bundle(files, tmp_path / "ps1", what="fetch")
+        student.upload_bundle(
+            f"{assignment}/submissions",
+            [entry_from_bytes("ps1.ipynb", b'{"cells": [1]}')],
+            what="submit",
+        )
+    missing = live_setup.session(tokens["sam"]).get(f"{server.api_url}/courses/nope", timeout=30)
+    assert missing.status_code == 404
+    assert {p: (tmp_path / "ps1" / p).read_bytes() for p in release} == release
+
+    modules = loaded(record, after="/api/v1/courses/nope")
+    assert "api.views.assignments" in modules  # the record is the worker's, after requests
+    assert sorted(name for name in NOT_LOADED if name in modules) == []
+
+
+def test_the_schema_still_carries_every_views_annotations(worker):
+    import requests
+
+    server, record = worker
+    response = requests.get(f"{server.api_url}/schema/", params={"format": "json"}, timeout=60)
+    assert response.status_code == 200
+    operations = [
+        (method, path, operation)
+        for path, methods in response.json()["paths"].items()
+        for method, operation in methods.items()
+    ]
+    assert len(operations) > 30
+    # Every operation's summary comes from its view's annotation (none without one).
+    assert [(m, p) for m, p, operation in operations if not operation.get("summary")] == []
+    download = response.json()["paths"]["/api/v1/files/{signed}"]["get"]
+    assert "application/octet-stream" in download["responses"]["200"]["content"]
+    assert sorted(download["responses"]) == ["200", "403", "404"]
+    # Generating it loaded drf-spectacular's generator: the record shows what a worker loads.
+    assert "drf_spectacular.plumbing" in loaded(record, after="/api/v1/schema/")
+    assert requests.get(f"{server.api_url}/docs/", timeout=60).status_code == 200
+
+
+def test_skip_postgres_leaves_postgresql_and_loaded_modules_alone():
+    from exchange_site import lean
+
+    postgresql = {"default": {"ENGINE": "django.db.backends.postgresql"}}
+    sqlite = {"default": {"ENGINE": "django.db.backends.sqlite3"}}
+    saved = sys.modules.pop(lean.POSTGRES_ONLY, None)
+    try:
+        assert lean.skip_postgres(postgresql) is False
+        assert lean.POSTGRES_ONLY not in sys.modules
+        assert lean.skip_postgres(sqlite) is True
+        with pytest.raises(ImportError):
+            __import__(lean.POSTGRES_ONLY)
+        assert lean.skip_postgres(sqlite) is False  # marked already: nothing more to do
+    finally:
+        sys.modules.pop(lean.POSTGRES_ONLY, None)
+        if saved is not None:
+            sys.modules[lean.POSTGRES_ONLY] = saved
