@@ -24,6 +24,11 @@ It also sets the server's defaults (options on the command line still win):
   gunicorn's 2 s default that happened to a few of 2000 students fetching at once on a loaded
   machine (a client's thread paused longer than 2 s between two requests). 75 s is longer
   than a client pauses within one operation, as in nginx's default.
+- no ``preload_app``: loading the application in the master before forking shares its pages
+  copy-on-write (the server's PSS drops from 120 to 107 MB after serving requests), but the
+  master then holds the application too and each worker's RSS still counts the shared
+  pages: RSS of master + 2 workers rose from 160 to 187 MB (bench/RESULTS.md, "A small
+  server: idle and peak RSS").
 """
 
 from __future__ import annotations
