@@ -25,10 +25,9 @@ def lazy_view(build: Callable[[], View]) -> View:
 
     @csrf_exempt  # as DRF's own views are: they check CSRF for sessions themselves
     def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not built:
-            with lock:
-                if not built:
-                    built.append(build())
+        with lock:  # two first requests at once build it once
+            if not built:
+                built.append(build())
         return built[0](request, *args, **kwargs)
 
     return view

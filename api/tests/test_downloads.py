@@ -181,3 +181,16 @@ def test_signed_download_from_a_failing_disk_is_503_with_a_sentence(
     assert response.json()["error"] == "unavailable"
     assert "file storage failed" in response.json()["detail"]
     assert response["Retry-After"]
+
+
+def test_a_signed_url_on_local_storage_does_not_load_the_s3_backend(monkeypatch, rf):
+    """Whether the storage presigns is asked for every file of every list: on local storage
+    the answer must not load django-storages' S3 backend and boto3 (about 20 MB per worker)."""
+    import sys
+
+    for name in [n for n in sys.modules if n.split(".")[0] in ("storages", "boto3", "botocore")]:
+        monkeypatch.delitem(sys.modules, name)
+    url = blob_url(rf.get("/", HTTP_HOST="localhost"), sha256="0" * 64, path="ps1/a.ipynb")
+    assert "/api/v1/files/" in url
+    assert "storages.backends.s3" not in sys.modules
+    assert "boto3" not in sys.modules

@@ -81,3 +81,15 @@ def test_views_outside_the_api_answer_503_too(path, content_type):
     assert response["Content-Type"].startswith(content_type)
     assert b"database is unavailable" in response.content
     assert middleware.process_exception(request, ValueError("a bug")) is None
+
+
+def test_mapping_an_error_does_not_load_botocore_on_local_storage(monkeypatch):
+    """A worker on local storage never loaded botocore: telling a 404 or a disk error apart
+    must not load it either (about 20 MB per worker)."""
+    import sys
+
+    for name in [name for name in sys.modules if name.split(".")[0] == "botocore"]:
+        monkeypatch.delitem(sys.modules, name)
+    assert as_unavailable(ValueError("not a dependency")) is None
+    assert isinstance(as_unavailable(OSError(errno.EIO, "I/O error")), Unavailable)
+    assert "botocore.exceptions" not in sys.modules

@@ -148,6 +148,7 @@ def test_skip_postgres_leaves_postgresql_and_loaded_modules_alone():
         with pytest.raises(ImportError):
             __import__(lean.POSTGRES_ONLY)
         assert lean.skip_postgres(sqlite) is False  # marked already: nothing more to do
+        assert lean.skip_postgres() is False  # this process's settings: nothing more either
     finally:
         sys.modules.pop(lean.POSTGRES_ONLY, None)
         if saved is not None:
