@@ -99,3 +99,12 @@ def test_the_ngshare_side_of_the_comparison_runs_every_phase():
     assert report["ok"], report["errors"]
     assert [row["phase"] for row in report["phases"]] == PHASES
     assert all(row["ops"] == 2 for row in report["phases"] if row["phase"] != "release")
+
+
+def test_idle_rss_measures_the_master_and_every_worker(target):
+    from bench.idle_rss import memory
+
+    figures = memory(target, settle=0, samples=2)
+    assert len(figures["per_process_rss_MB"]) == 1 + target.workers
+    assert figures["rss_MB"] >= figures["pss_MB"] >= figures["uss_MB"] > 10
+    assert abs(sum(figures["per_process_rss_MB"]) - figures["rss_MB"]) < 1
