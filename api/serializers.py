@@ -57,6 +57,20 @@ class FeedbackUploadSerializer(UploadSerializer):
     )
 
 
+class FeedbackBatchSerializer(serializers.Serializer):
+    manifest = ManifestField(
+        help_text='JSON {"submissions": [{"id", "files": [{path, size, sha256}], "scores"?}]}: '
+        "per submission of this assignment its feedback files and optional notebook scores "
+        "(as the single release's scores field); at most 100 submissions."
+    )
+    archive = serializers.FileField(
+        required=False,
+        allow_empty_file=True,
+        help_text="tar.gz of the distinct files the server lacks, each member named by the "
+        "SHA-256 of its bytes.",
+    )
+
+
 class ReleaseInputSerializer(UploadSerializer):
     due_date = TimestampField(required=False, allow_null=True)
     force = serializers.BooleanField(required=False, default=False)
@@ -230,6 +244,19 @@ class SubmissionSerializer(serializers.Serializer):
     def get_feedback_released_at(self, submission: Submission) -> str | None:
         feedback = self._feedback(submission)
         return TimestampField().to_representation(feedback.released_at) if feedback else None
+
+
+class SubmissionListSerializer(SubmissionSerializer):
+    """A row of the submissions listing, which also says which submission_secret.txt each
+    submission holds (so a grader's client can match feedback to it without a read each)."""
+
+    submission_secret_sha256 = serializers.CharField(
+        source="secret_sha256",
+        allow_null=True,
+        read_only=True,
+        help_text="SHA-256 of the submission's submission_secret.txt (nbgrader 0.9.3+); "
+        "null when it has none.",
+    )
 
 
 # Reads a ``selectors.SubmissionFiles`` (the files of many submissions come in one query).

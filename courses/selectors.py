@@ -87,9 +87,15 @@ def list_submissions(
     latest_only: bool = False,
     student: str | None = None,
 ) -> QuerySet[Submission]:
-    """Submissions of an assignment: all of them, or each student's latest."""
-    submissions = Submission.objects.filter(assignment=assignment).select_related(
-        "student", "bundle", "feedback__bundle", "assignment__course"
+    """Submissions of an assignment: all of them, or each student's latest; each with the
+    hash of its submission_secret.txt as ``secret_sha256`` (None without one)."""
+    secret = BundleEntry.objects.filter(
+        bundle_id=OuterRef("bundle_id"), path="submission_secret.txt"
+    ).values("blob_id")[:1]
+    submissions = (
+        Submission.objects.filter(assignment=assignment)
+        .select_related("student", "bundle", "feedback__bundle", "assignment__course")
+        .annotate(secret_sha256=Subquery(secret))
     )
     if student is not None:
         submissions = submissions.filter(student__username=student)

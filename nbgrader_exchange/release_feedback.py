@@ -8,6 +8,11 @@ another submission, let alone another student.
 
 Each notebook's score and max score from the gradebook go with the files (the ``scores``
 form field); a server that predates scores ignores the field.
+
+The students' feedback goes in batches, one request each (``feedback_batch.py``); a server
+without the batch endpoint gets one upload per student. The submissions listing names each
+submission's ``submission_secret.txt`` hash; only a server that does not is asked for each
+submission's files.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from typing import Any
 from nbgrader.exchange.abc import ExchangeReleaseFeedback as ABCExchangeReleaseFeedback
 from nbgrader.utils import parse_utc
 
+from .errors import ServiceError
 from .exchange import Exchange
+from .feedback_batch import FeedbackRelease, batch_unsupported, batches, post_batch
 from .files import entry_from_file, sha256_of
 from .gradebook import gradebook_exists, notebook_scores, open_gradebook
 
@@ -76,12 +83,13 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
         submissions: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for sub in self.client.get(f"{url}/submissions", what=what):
             submissions[sub["student"]].append(sub)
-        failed = []
+        failed: list[str] = []
         with ExitStack() as stack:
             gb = None
             if gradebook_exists(self.coursedir.db_url):
                 gb = stack.enter_context(open_gradebook(self.coursedir.db_url, self.course_id))
-            self._release_each(feedback, submissions, gb, failed, what)
+            releases = self._releases(feedback, submissions, gb, failed, what)
+        self._send(url, releases)
         if failed:
             self.fail(
                 f"Feedback for {', '.join(failed)} was not released: no submission on the "
@@ -89,14 +97,16 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
                 "submission again, then autograde and generate_feedback)."
             )
 
-    def _release_each(
+    def _releases(
         self,
         feedback: dict[str, list[tuple[str, str]]],
         submissions: dict[str, list[dict[str, Any]]],
         gb: Any,
         failed: list[str],
         what: str,
-    ) -> None:
+    ) -> list[FeedbackRelease]:
+        """Each student's feedback matched to its submission; unmatched ones into ``failed``."""
+        releases = []
         for student_id, notebooks in sorted(feedback.items()):
             feedback_dir = Path(os.path.dirname(notebooks[0][1]))
             submission = self._submission_for(student_id, feedback_dir, submissions, what)
@@ -112,19 +122,48 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
                     notebook_id,
                     submission["timestamp"],
                 )
-            files = [entry_from_file(f"{nb}.html", Path(path)) for nb, path in notebooks]
             scores = None
             if gb is not None:
                 scores = notebook_scores(
                     gb, self.assignment_id, student_id, [nb for nb, _ in notebooks]
                 )
+            files = [entry_from_file(f"{nb}.html", Path(path)) for nb, path in notebooks]
+            releases.append(FeedbackRelease(student_id, submission["id"], files, scores or None))
+        return releases
+
+    def _send(self, url: str, releases: list[FeedbackRelease]) -> None:
+        """In batches (one request each); one by one to a server without the batch endpoint."""
+        pending = list(releases)
+        for batch in batches(releases):
+            names = ", ".join(r.student_id for r in batch)
+            try:
+                post_batch(
+                    self.client,
+                    url,
+                    batch,
+                    what=f"release feedback to {names} on {self.assignment_id}",
+                )
+            except ServiceError as exc:
+                if not batch_unsupported(exc):
+                    raise
+                self.log.debug("The exchange server has no batch feedback release: %s", exc)
+                break
+            for release in batch:
+                self._released(release)
+            pending = pending[len(batch) :]
+        for release in pending:
             self.client.upload_bundle(
-                f"submissions/{submission['id']}/feedback",
-                files,
-                what=f"release feedback to {student_id} on {self.assignment_id}",
-                fields={"scores": json.dumps(scores)} if scores else None,
+                f"submissions/{release.submission_id}/feedback",
+                release.files,
+                what=f"release feedback to {release.student_id} on {self.assignment_id}",
+                fields={"scores": json.dumps(release.scores)} if release.scores else None,
             )
-            self.log.info("Feedback released to: %s (submission %s)", student_id, submission["id"])
+            self._released(release)
+
+    def _released(self, release: FeedbackRelease) -> None:
+        self.log.info(
+            "Feedback released to: %s (submission %s)", release.student_id, release.submission_id
+        )
 
     def _submission_for(
         self,
@@ -151,10 +190,7 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
             secret = sha256_of(secret_file)
             with_secret = []
             for sub in candidates:
-                files = self.client.get(f"submissions/{sub['id']}", what=what)["files"]
-                if any(
-                    f["path"] == "submission_secret.txt" and f["sha256"] == secret for f in files
-                ):
+                if self._secret_of(sub, what) == secret:
                     with_secret.append(sub)
             if candidates and not with_secret:
                 self.log.error(
@@ -169,3 +205,12 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
         if not candidates:
             return None
         return max(candidates, key=lambda s: parse_utc(s["timestamp"]))
+
+    def _secret_of(self, submission: dict[str, Any], what: str) -> str | None:
+        """The SHA-256 of the submission's submission_secret.txt: from the listing, or (a
+        server that does not list it) from the submission's files."""
+        if "submission_secret_sha256" in submission:
+            return submission["submission_secret_sha256"]
+        files = self.client.get(f"submissions/{submission['id']}", what=what)["files"]
+        found = [f["sha256"] for f in files if f["path"] == "submission_secret.txt"]
+        return found[0] if found else None

@@ -22,9 +22,11 @@ from ..serializers import (
     AssignmentSerializer,
     CollectInputSerializer,
     DeadlinesInputSerializer,
+    FeedbackBatchSerializer,
     FeedbackSerializer,
     ReleaseInputSerializer,
     ReleaseManifestSerializer,
+    SubmissionListSerializer,
     SubmissionQuerySerializer,
     SubmissionSerializer,
     SubmissionWithFilesSerializer,
@@ -141,7 +143,7 @@ class SubmissionListView(UploadParsers, APIView):
             OpenApiParameter("latest", bool, description="Only each student's latest."),
             OpenApiParameter("student", str, description="Only this student's."),
         ],
-        responses=SubmissionSerializer(many=True),
+        responses=SubmissionListSerializer(many=True),
         summary="Submissions (students: their own)",
     )
     def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
@@ -156,7 +158,7 @@ class SubmissionListView(UploadParsers, APIView):
         submissions = selectors.list_submissions(
             assignment=assignment, latest_only=given.validated_data["latest"], student=student
         )
-        return Response(SubmissionSerializer(submissions, many=True).data)
+        return Response(SubmissionListSerializer(submissions, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
@@ -197,7 +199,7 @@ class CollectView(APIView):
         )
 
 
-class AssignmentFeedbackView(APIView):
+class AssignmentFeedbackView(UploadParsers, APIView):
     @extend_schema(
         responses=FeedbackSerializer(many=True),
         summary="Fetch my feedback on this assignment (recorded)",
@@ -208,3 +210,23 @@ class AssignmentFeedbackView(APIView):
         )
         feedback = services.fetch_feedback(student=request.user, assignment=assignment)
         return Response(FeedbackSerializer(feedback, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request={"multipart/form-data": FeedbackBatchSerializer},
+        responses={201: FeedbackSerializer(many=True)},
+        summary="Release feedback to many submissions at once (all or nothing)",
+    )
+    def post(self, request: Request, course_id: str, assignment_id: str) -> Response:
+        assignment, _ = get_assignment_for(
+            request.user, course_id, assignment_id, Action.RELEASE_FEEDBACK
+        )
+        check_content_length(request)
+        given = FeedbackBatchSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        feedback = services.release_feedback_many(
+            actor=request.user, assignment=assignment, upload=upload_of(given.validated_data)
+        )
+        return Response(
+            FeedbackSerializer(feedback, many=True, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )

@@ -21,6 +21,7 @@ from .deletion import (
     delete_user,
 )
 from .feedback import fetch_feedback, release_feedback
+from .feedback_many import MAX_FEEDBACK_BATCH, release_feedback_many
 from .guards import COURSE_LOCK_SPACE, require_course_role
 from .imports import (
     import_course_record,
@@ -47,6 +48,7 @@ from .submissions import collect_submissions, submit_assignment
 
 __all__ = [
     "COURSE_LOCK_SPACE",
+    "MAX_FEEDBACK_BATCH",
     "PROFILE_FIELDS",
     "USERNAME_MAX",
     "PermissionDenied",
@@ -73,6 +75,7 @@ __all__ = [
     "record_event",
     "release_assignment",
     "release_feedback",
+    "release_feedback_many",
     "remove_member",
     "require_course_role",
     "set_due_date",

@@ -53,29 +53,42 @@ def release_feedback(
                 "This submission was deleted while the feedback was being sent."
             ) from None
         old = Feedback.objects.filter(submission=submission).first()
-        bundle = bundles.record_bundle(kind=Bundle.Kind.FEEDBACK, staged=staged)
-        if old is None:
-            feedback = Feedback.objects.create(
-                submission=submission, bundle=bundle, released_by=actor
-            )
-        else:
-            # The replaced bundle stays (ownerless) until gc_blobs, as a replaced release does:
-            # a collect or a page that read the old feedback an instant ago still lists it.
-            old.bundle = bundle
-            old.released_by = actor
-            old.released_at = timezone.now()
-            old.save()
-            feedback = old
-        grades.replace_scores(feedback=feedback, scores=scores)
-        record_event(
-            action=AuditEvent.Action.FEEDBACK_RELEASED,
-            actor=actor,
-            assignment=assignment,
-            student=submission.student,
-            submission=submission,
-            files=len(staged.entries),
-            scores=len(scores),
+        return write_feedback(
+            actor=actor, submission=submission, old=old, staged=staged, scores=scores
         )
+
+
+def write_feedback(
+    *,
+    actor: AbstractBaseUser | None,
+    submission: Submission,
+    old: Feedback | None,
+    staged: bundles.StagedBundle,
+    scores: Sequence[grades.Score],
+) -> Feedback:
+    """The rows of one release of feedback (``old``: the submission's feedback until now),
+    inside the caller's transaction, with the submission locked and the role checked."""
+    bundle = bundles.record_bundle(kind=Bundle.Kind.FEEDBACK, staged=staged)
+    if old is None:
+        feedback = Feedback.objects.create(submission=submission, bundle=bundle, released_by=actor)
+    else:
+        # The replaced bundle stays (ownerless) until gc_blobs, as a replaced release does:
+        # a collect or a page that read the old feedback an instant ago still lists it.
+        old.bundle = bundle
+        old.released_by = actor
+        old.released_at = timezone.now()
+        old.save()
+        feedback = old
+    grades.replace_scores(feedback=feedback, scores=scores)
+    record_event(
+        action=AuditEvent.Action.FEEDBACK_RELEASED,
+        actor=actor,
+        assignment=submission.assignment,
+        student=submission.student,
+        submission=submission,
+        files=len(staged.entries),
+        scores=len(scores),
+    )
     return feedback
 
 

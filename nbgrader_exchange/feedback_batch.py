@@ -1,0 +1,105 @@
+"""Feedback to many students in few requests: ``POST .../assignments/{a}/feedback``.
+
+Students are grouped into batches (at most ``BATCH_STUDENTS`` students and about
+``BATCH_BYTES`` of distinct files each); a batch is one multipart upload holding a manifest
+(per submission its files and scores) and one tar.gz of each distinct file once, named by
+its SHA-256. The server records a batch all or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import ServiceError
+from .files import FileEntry
+from .transfer import MultipartBody, Progress, write_archive
+
+BATCH_STUDENTS = 50
+BATCH_BYTES = 32 * 1024 * 1024
+# What a server without the batch endpoint answers (405: the URL has a GET only; 404: no
+# such URL at all).
+NO_BATCH_STATUSES = (404, 405)
+
+
+@dataclass
+class FeedbackRelease:
+    """One student's feedback: the submission it goes to, its files, its scores (or None)."""
+
+    student_id: str
+    submission_id: int
+    files: list[FileEntry]
+    scores: list[dict[str, Any]] | None = None
+    sizes: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sizes = {entry.sha256: entry.size for entry in self.files}
+
+
+def batches(
+    releases: Iterable[FeedbackRelease],
+    *,
+    max_students: int = BATCH_STUDENTS,
+    max_bytes: int = BATCH_BYTES,
+) -> Iterator[list[FeedbackRelease]]:
+    """Consecutive groups of at most ``max_students``, with at most ``max_bytes`` of distinct
+    file bytes (a single student over it goes alone)."""
+    batch: list[FeedbackRelease] = []
+    distinct: dict[str, int] = {}
+    for release in releases:
+        more = {sha: size for sha, size in release.sizes.items() if sha not in distinct}
+        over = sum(distinct.values()) + sum(more.values()) > max_bytes
+        if batch and (len(batch) >= max_students or over):
+            yield batch
+            batch, distinct = [], {}
+            more = dict(release.sizes)
+        batch.append(release)
+        distinct.update(more)
+    if batch:
+        yield batch
+
+
+def manifest_of(batch: Sequence[FeedbackRelease]) -> dict[str, Any]:
+    """The batch's manifest: per submission its files' path, size, SHA-256, and scores."""
+    items = []
+    for release in batch:
+        item: dict[str, Any] = {
+            "id": release.submission_id,
+            "files": [entry.manifest() for entry in release.files],
+        }
+        if release.scores:
+            item["scores"] = release.scores
+        items.append(item)
+    return {"submissions": items}
+
+
+def distinct_files(batch: Sequence[FeedbackRelease]) -> list[FileEntry]:
+    """Each distinct file of the batch once, renamed to its SHA-256 (the archive's names)."""
+    seen: dict[str, FileEntry] = {}
+    for release in batch:
+        for entry in release.files:
+            seen.setdefault(entry.sha256, replace(entry, path=entry.sha256))
+    return list(seen.values())
+
+
+def post_batch(client: Any, url: str, batch: Sequence[FeedbackRelease], *, what: str) -> Any:
+    """POST one batch to ``{url}/feedback``; ServiceError as the client raises it."""
+    files = distinct_files(batch)
+    manifest = json.dumps(manifest_of(batch))
+    with tempfile.TemporaryFile(prefix="nbgrader-exchange-") as spool:
+        write_archive(files, spool)
+        progress = Progress("Uploaded", 0, client.report, client.progress_threshold)
+        body = MultipartBody({"manifest": manifest}, spool, progress)
+        progress.total = len(body)
+        response = client.request(
+            "POST", f"{url}/feedback", what=what, body=body, timeout=client.transfer_timeout
+        )
+    return client._json(response, what)
+
+
+def batch_unsupported(exc: ServiceError) -> bool:
+    """True when the server has no batch endpoint (an older version): send one by one."""
+    return exc.status in NO_BATCH_STATUSES
