@@ -227,29 +227,43 @@ def run_rush(
     )
     end(phase)
 
-    # 5. feedback released for every submission: one instructor, one submission after
-    # another, as nbgrader's release_feedback does (``feedback_graders`` > 1: that many
-    # graders at once, each with a client of their own).
-    phase = begin("release_feedback")
+    # 5. feedback released for every submission as nbgrader's release_feedback does through
+    # the plugin: one read of the submissions listing, then the students in batches, one
+    # request each (``feedback_graders`` > 1: that many graders sending batches at once,
+    # each with a client of their own).
+    from nbgrader_exchange.feedback_batch import FeedbackRelease, batches, post_batch
 
+    phase = begin("release_feedback")
     per_thread = threading.local()
     feedback_clients: list[Any] = []
 
-    def release_feedback(student: str) -> None:
+    def grader() -> Any:
         # Each grader with a client of their own (as separate processes are).
         if not hasattr(per_thread, "client"):
             per_thread.client = client("bench-instructor")
             feedback_clients.append(per_thread.client)
-        submission = submitted.get(student)
-        if submission is None:
-            raise AssertionError(f"{student} has no submission to give feedback on")
-        per_thread.client.upload_bundle(
-            f"submissions/{submission['id']}/feedback",
-            [entry_from_bytes(p, d) for p, d in work.feedback(student).items()],
-            what="release feedback",
-        )
+        return per_thread.client
 
-    parallel(feedback_graders, names, lambda s: phase.run(lambda: release_feedback(s)))
+    def feedback_batches() -> list[list[Any]]:
+        listed = {s["student"]: s for s in instructor.get(f"{assignment_url}/submissions")}
+        releases = []
+        for student in names:
+            submission = listed.get(student)
+            if submission is None or submission["id"] != submitted.get(student, {}).get("id"):
+                raise AssertionError(f"{student} has no submission to give feedback on")
+            files = [entry_from_bytes(p, d) for p, d in work.feedback(student).items()]
+            releases.append(FeedbackRelease(student, submission["id"], files))
+        return list(batches(releases))
+
+    grouped = phase.run(feedback_batches) or []
+    parallel(
+        feedback_graders,
+        grouped,
+        lambda batch: phase.run(
+            lambda: post_batch(grader(), assignment_url, batch, what="release feedback")
+        ),
+    )
+    phase.notes.update(requests=1 + len(grouped), batches=len(grouped))
     for http in feedback_clients:
         http.close()
     end(phase)

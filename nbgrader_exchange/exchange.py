@@ -80,6 +80,21 @@ class Exchange(ABCExchange):
         config=True
     )
 
+    feedback_batch_students = Integer(
+        50,
+        min=1,
+        help="release_feedback: at most this many students' feedback in one request.",
+    ).tag(config=True)
+
+    feedback_batch_bytes = Integer(
+        32 * 1024 * 1024,
+        min=1,
+        help=(
+            "release_feedback: at most about this many bytes of files in one request (a "
+            "student whose feedback alone is larger goes in a request of their own)."
+        ),
+    ).tag(config=True)
+
     cache = Unicode(
         help=(
             "Local cache directory for nbgrader submit and nbgrader list (small records of "

@@ -134,7 +134,11 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
     def _send(self, url: str, releases: list[FeedbackRelease]) -> None:
         """In batches (one request each); one by one to a server without the batch endpoint."""
         pending = list(releases)
-        for batch in batches(releases):
+        for batch in batches(
+            releases,
+            max_students=self.feedback_batch_students,
+            max_bytes=self.feedback_batch_bytes,
+        ):
             names = ", ".join(r.student_id for r in batch)
             try:
                 post_batch(

@@ -49,7 +49,14 @@ def test_a_small_rush_passes_every_phase_with_every_byte_checked(target, tmp_pat
     assert report.ok, report.markdown()
     summary = {row["phase"]: row for row in (p.summary() for p in report.phases)}
     assert list(summary) == PHASES
-    assert all(row["ops"] == 3 for name, row in summary.items() if name != "release")
+    assert all(
+        row["ops"] == 3
+        for name, row in summary.items()
+        if name not in ("release", "release_feedback")
+    )
+    # Feedback goes as the plugin sends it: the listing, then all three students in one batch.
+    assert summary["release_feedback"]["ops"] == 2
+    assert summary["release_feedback"]["batches"] == 1
     # Collecting downloads each student's notebooks and the shared data file once.
     assert summary["collect"]["files_downloaded"] == 3 * len(NOTEBOOKS) + 1
     assert summary["collect"]["data_file_downloads"] == 1

@@ -185,6 +185,7 @@ def test_a_claimed_size_that_is_not_the_bytes_is_refused(people, two, client_for
         (lambda m: m["submissions"].append(m["submissions"][0]), "named more than once"),
         (lambda m: m["submissions"][0].update(id="7"), "needs a submission id"),
         (lambda m: m["submissions"][0].update(id=True), "needs a submission id"),
+        (lambda m: m["submissions"][0].update(id=2**64), "needs a submission id"),
         (lambda m: m["submissions"][0].update(extra=1), "must be an object with id, files"),
         (lambda m: m["submissions"].clear(), "at least one submission"),
         (lambda m: m["submissions"][0]["files"].append({"path": "../x"}), "Submission"),
@@ -193,7 +194,16 @@ def test_a_claimed_size_that_is_not_the_bytes_is_refused(people, two, client_for
             "exactly notebook, score and max_score",
         ),
     ],
-    ids=["duplicate", "string-id", "bool-id", "extra-key", "empty", "bad-path", "bad-scores"],
+    ids=[
+        "duplicate",
+        "string-id",
+        "bool-id",
+        "huge-id",
+        "extra-key",
+        "empty",
+        "bad-path",
+        "bad-scores",
+    ],
 )
 def test_a_bad_manifest_is_refused_whole(people, two, client_for, change, sentence):
     batch = [release_of(two[0], b"<p>ok</p>"), release_of(two[1], b"<p>tia</p>")]

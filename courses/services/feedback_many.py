@@ -31,6 +31,8 @@ from .guards import _require, _require_course
 # At most this many submissions in one request: a bad batch costs at most this much work,
 # and one transaction stays short. The plugin sends 50 (docs/api.md).
 MAX_FEEDBACK_BATCH = 100
+# Ids beyond a 64-bit integer are no submission's, and the database cannot compare them.
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ def parse_batch(raw: str | bytes | Any, limits: Limits) -> list[FeedbackItem]:
                 "optionally scores.",
                 code="bad_manifest",
             )
-        if not isinstance(pk, int) or isinstance(pk, bool) or pk < 1:
+        if not isinstance(pk, int) or isinstance(pk, bool) or not 1 <= pk <= MAX_ID:
             raise BadArchive(
                 f"Entry {index} of the manifest needs a submission id (a positive integer).",
                 code="bad_manifest",
