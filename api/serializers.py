@@ -281,6 +281,16 @@ class ScoreSerializer(serializers.Serializer):
     max_score = serializers.FloatField()
 
 
+class FeedbackReleasedSerializer(serializers.Serializer):
+    """What a batch release answers per submission: what was recorded, from the rows just
+    written (no read per submission; the student's own GET shows the files and scores)."""
+
+    submission_id = serializers.IntegerField()
+    released_at = TimestampField()
+    file_count = serializers.IntegerField(source="bundle.file_count")
+    total_size = serializers.IntegerField(source="bundle.total_size")
+
+
 class FeedbackSerializer(serializers.Serializer):
     submission_id = serializers.IntegerField()
     timestamp = TimestampField(source="submission.timestamp")

@@ -6,6 +6,9 @@ fresh SQLite database and local files, without HTTP or other load in the way.
 
 For each kind: the median and p90 of ``time.process_time`` per request (CPU of this
 process, so the machine's other load changes it little), and the queries each request ran.
+``feedback_batch`` is one request releasing feedback to 50 students (its archive made before
+the clock starts); ``submission_read`` the read of one submission that release_feedback made
+per student before the listing carried the secrets.
 ``--profile KIND`` prints cProfile's top functions for that kind.
 """
 
@@ -26,7 +29,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-KINDS = ("download", "json_read", "list", "feedback_upload", "submit")
+KINDS = (
+    "download",
+    "json_read",
+    "list",
+    "submission_read",
+    "feedback_upload",
+    "feedback_batch",
+    "submit",
+)
+# Students per feedback_batch request: the plugin's default batch.
+BATCH = 50
 
 
 def _tar_gz(files: dict[str, bytes]) -> bytes:
@@ -64,6 +77,9 @@ def setup() -> None:
     os.environ.setdefault("EXCHANGE_UPLOADS_PER_MINUTE", "0")
     import django
 
+    from exchange_site.env import prepare_data_dir
+
+    prepare_data_dir()  # the secret key the settings read, as manage.py makes it
     django.setup()
     from django.core.management import call_command
 
@@ -145,6 +161,46 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
         r = teacher.post(f"{api}/submissions/{target}/feedback", _form(fb))
         assert r.status_code == 201, r.content
 
+    def submission_read() -> None:
+        # What release_feedback read per student before the listing named the secrets.
+        counter[0] += 1
+        target = submissions[students[counter[0] % len(students)]]
+        assert teacher.get(f"{api}/submissions/{target}").status_code == 200
+
+    batch_forms: list[dict[str, Any]] = []
+
+    def prepare_batch() -> None:
+        # Made before the clock starts: the archive is the client's work, not the server's.
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        counter[0] += 1
+        items, distinct = [], {}
+        for k in range(BATCH):
+            name = students[(counter[0] + k) % len(students)]
+            fb = {f"problem{i}.html": os.urandom(50_000) for i in range(3)}
+            shas = {p: hashlib.sha256(d).hexdigest() for p, d in fb.items()}
+            distinct.update({shas[p]: d for p, d in fb.items()})
+            items.append(
+                {
+                    "id": submissions[name],
+                    "files": [
+                        {"path": p, "size": len(d), "sha256": shas[p]} for p, d in fb.items()
+                    ],
+                }
+            )
+        batch_forms.append(
+            {
+                "manifest": json.dumps({"submissions": items}),
+                "archive": SimpleUploadedFile("a.tar.gz", _tar_gz(distinct), "application/gzip"),
+            }
+        )
+
+    def feedback_batch() -> None:
+        if not batch_forms:
+            prepare_batch()
+        r = teacher.post(f"{a}/feedback", batch_forms.pop())
+        assert r.status_code == 201, r.content
+
     def submit() -> None:
         counter[0] += 1
         files_of = dict(release)
@@ -157,17 +213,24 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
         "download": download,
         "json_read": json_read,
         "list": listing,
+        "submission_read": submission_read,
         "feedback_upload": feedback_upload,
+        "feedback_batch": feedback_batch,
         "submit": submit,
     }
+    prepare: dict[str, Callable[[], None]] = {"feedback_batch": prepare_batch}
     results: dict[str, dict[str, Any]] = {}
     for kind, work in kinds.items():
         n = repeat if kind not in ("feedback_upload", "submit") else max(20, repeat // 4)
+        if kind == "feedback_batch":
+            n = max(5, repeat // 40)
         for _ in range(5):  # warm caches and imports
             work()
         cpu: list[float] = []
         queries: list[int] = []
         for _ in range(n):
+            if kind in prepare:
+                prepare[kind]()
             with CaptureQueriesContext(connection) as captured:
                 start = time.process_time()
                 work()
@@ -183,6 +246,9 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
             "cpu_ms_p90": round(cpu[int(len(cpu) * 0.9)] * 1000, 2),
             "queries": max(set(queries), key=queries.count),
         }
+        if kind == "feedback_batch":
+            results[kind]["students_per_request"] = BATCH
+            results[kind]["cpu_ms_per_student"] = round(statistics.median(cpu) * 1000 / BATCH, 2)
         if profile == kind:
             profiler = cProfile.Profile()
             profiler.enable()
@@ -209,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {kind} | {row['requests']} | {row['cpu_ms_median']} | {row['cpu_ms_p90']} "
             f"| {row['queries']} |"
         )
+    batch = results.get("feedback_batch")
+    if batch:
+        print(f"feedback_batch: {batch['cpu_ms_per_student']} ms of CPU per student")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(results, out, indent=2)

@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         "--feedback-graders",
         type=int,
         default=1,
-        help="graders releasing feedback at once (1: one by one, as nbgrader does)",
+        help="graders sending feedback batches at once (1: one batch after another, as "
+        "nbgrader release_feedback does)",
     )
     parser.add_argument("--json", type=Path, help="also write the report here as JSON")
     args = parser.parse_args(argv)

@@ -72,8 +72,11 @@ def test_one_request_releases_feedback_to_each_submission(people, two, client_fo
     batch = [release_of(sam, b"<p>sam</p>", SCORES), release_of(tia, b"<p>tia</p>")]
     response = post(client_for(people["gus"]), form(batch))
     assert response.status_code == 201, response.content
-    assert [f["submission_id"] for f in response.json()] == [sam.pk, tia.pk]
-    assert response.json()[0]["score"] == 3
+    assert [(f["submission_id"], f["file_count"]) for f in response.json()] == [
+        (sam.pk, 2),
+        (tia.pk, 2),
+    ]
+    assert client_for(people["sam"]).get(f"{A}/feedback").json()[0]["score"] == 3
     own = client_for(people["tia"]).get(f"/api/v1/submissions/{tia.pk}/feedback").json()
     assert sorted(f["path"] for f in own["files"]) == ["ps1.html", "style.css"]
     [html] = [f for f in own["files"] if f["path"] == "ps1.html"]

@@ -23,6 +23,7 @@ from ..serializers import (
     CollectInputSerializer,
     DeadlinesInputSerializer,
     FeedbackBatchSerializer,
+    FeedbackReleasedSerializer,
     FeedbackSerializer,
     ReleaseInputSerializer,
     ReleaseManifestSerializer,
@@ -213,7 +214,7 @@ class AssignmentFeedbackView(UploadParsers, APIView):
 
     @extend_schema(
         request={"multipart/form-data": FeedbackBatchSerializer},
-        responses={201: FeedbackSerializer(many=True)},
+        responses={201: FeedbackReleasedSerializer(many=True)},
         summary="Release feedback to many submissions at once (all or nothing)",
     )
     def post(self, request: Request, course_id: str, assignment_id: str) -> Response:
@@ -227,6 +228,5 @@ class AssignmentFeedbackView(UploadParsers, APIView):
             actor=request.user, assignment=assignment, upload=upload_of(given.validated_data)
         )
         return Response(
-            FeedbackSerializer(feedback, many=True, context={"request": request}).data,
-            status=status.HTTP_201_CREATED,
+            FeedbackReleasedSerializer(feedback, many=True).data, status=status.HTTP_201_CREATED
         )
