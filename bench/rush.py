@@ -231,7 +231,13 @@ def run_rush(
     # the plugin: one read of the submissions listing, then the students in batches, one
     # request each (``feedback_graders`` > 1: that many graders sending batches at once,
     # each with a client of their own).
-    from nbgrader_exchange.feedback_batch import FeedbackRelease, batches, post_batch
+    from nbgrader_exchange.feedback_batch import (
+        FeedbackRelease,
+        batches,
+        post_batch,
+        prepare,
+        prepared,
+    )
 
     phase = begin("release_feedback")
     per_thread = threading.local()
@@ -256,13 +262,24 @@ def run_rush(
         return list(batches(releases))
 
     grouped = phase.run(feedback_batches) or []
-    parallel(
-        feedback_graders,
-        grouped,
-        lambda batch: phase.run(
-            lambda: post_batch(grader(), assignment_url, batch, what="release feedback")
-        ),
-    )
+    if feedback_graders == 1:
+        # As the plugin: the next batch compressed while the current one is sent.
+        for ready in prepared(grouped):
+            phase.run(
+                lambda ready=ready: post_batch(
+                    instructor, assignment_url, ready, what="release feedback"
+                )
+            )
+    else:
+        parallel(
+            feedback_graders,
+            grouped,
+            lambda batch: phase.run(
+                lambda: post_batch(
+                    grader(), assignment_url, prepare(batch), what="release feedback"
+                )
+            ),
+        )
     phase.notes.update(requests=1 + len(grouped), batches=len(grouped))
     for http in feedback_clients:
         http.close()

@@ -3,7 +3,8 @@
 Students are grouped into batches (at most ``BATCH_STUDENTS`` students and about
 ``BATCH_BYTES`` of distinct files each); a batch is one multipart upload holding a manifest
 (per submission its files and scores) and one tar.gz of each distinct file once, named by
-its SHA-256. The server records a batch all or nothing.
+its SHA-256. The server records a batch all or nothing. The next batch's archive is
+written while the current one is being sent.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import IO, Any
 
 from .errors import ServiceError
 from .files import FileEntry
@@ -85,14 +87,50 @@ def distinct_files(batch: Sequence[FeedbackRelease]) -> list[FileEntry]:
     return list(seen.values())
 
 
-def post_batch(client: Any, url: str, batch: Sequence[FeedbackRelease], *, what: str) -> Any:
-    """POST one batch to ``{url}/feedback``; ServiceError as the client raises it."""
-    files = distinct_files(batch)
-    manifest = json.dumps(manifest_of(batch))
-    with tempfile.TemporaryFile(prefix="nbgrader-exchange-") as spool:
-        write_archive(files, spool)
+@dataclass
+class PreparedBatch:
+    """A batch ready to send: its manifest and its archive spooled to a temporary file."""
+
+    releases: list[FeedbackRelease]
+    manifest: str
+    archive: IO[bytes]
+
+
+def prepare(batch: Sequence[FeedbackRelease]) -> PreparedBatch:
+    """Write the batch's archive (the caller closes it, or ``post_batch`` does)."""
+    spool = tempfile.TemporaryFile(prefix="nbgrader-exchange-")
+    try:
+        write_archive(distinct_files(batch), spool)
+    except BaseException:
+        spool.close()
+        raise
+    return PreparedBatch(list(batch), json.dumps(manifest_of(batch)), spool)
+
+
+def prepared(groups: Iterable[list[FeedbackRelease]]) -> Iterator[PreparedBatch]:
+    """The batches in order, each next one compressed while the current one is being sent
+    (so the client's gzip and the server's work overlap); archives not taken are closed."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        queue: list[Future[PreparedBatch]] = []
+        try:
+            for group in groups:
+                queue.append(pool.submit(prepare, group))
+                if len(queue) == 2:
+                    yield queue.pop(0).result()
+            while queue:
+                yield queue.pop(0).result()
+        finally:
+            for future in queue:
+                if future.exception() is None:
+                    future.result().archive.close()
+
+
+def post_batch(client: Any, url: str, batch: PreparedBatch, *, what: str) -> Any:
+    """POST one prepared batch to ``{url}/feedback`` and close its archive; ServiceError as
+    the client raises it."""
+    with batch.archive:
         progress = Progress("Uploaded", 0, client.report, client.progress_threshold)
-        body = MultipartBody({"manifest": manifest}, spool, progress)
+        body = MultipartBody({"manifest": batch.manifest}, batch.archive, progress)
         progress.total = len(body)
         response = client.request(
             "POST", f"{url}/feedback", what=what, body=body, timeout=client.transfer_timeout

@@ -31,7 +31,13 @@ from nbgrader.utils import parse_utc
 
 from .errors import ServiceError
 from .exchange import Exchange
-from .feedback_batch import FeedbackRelease, batch_unsupported, batches, post_batch
+from .feedback_batch import (
+    FeedbackRelease,
+    batch_unsupported,
+    batches,
+    post_batch,
+    prepared,
+)
 from .files import entry_from_file, sha256_of
 from .gradebook import gradebook_exists, notebook_scores, open_gradebook
 
@@ -134,12 +140,13 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
     def _send(self, url: str, releases: list[FeedbackRelease]) -> None:
         """In batches (one request each); one by one to a server without the batch endpoint."""
         pending = list(releases)
-        for batch in batches(
+        groups = batches(
             releases,
             max_students=self.feedback_batch_students,
             max_bytes=self.feedback_batch_bytes,
-        ):
-            names = ", ".join(r.student_id for r in batch)
+        )
+        for batch in prepared(groups):
+            names = ", ".join(r.student_id for r in batch.releases)
             try:
                 post_batch(
                     self.client,
@@ -152,9 +159,9 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
                     raise
                 self.log.debug("The exchange server has no batch feedback release: %s", exc)
                 break
-            for release in batch:
+            for release in batch.releases:
                 self._released(release)
-            pending = pending[len(batch) :]
+            pending = pending[len(batch.releases) :]
         for release in pending:
             self.client.upload_bundle(
                 f"submissions/{release.submission_id}/feedback",

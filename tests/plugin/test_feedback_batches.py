@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from nbgrader_exchange.feedback_batch import FeedbackRelease, batches, distinct_files, manifest_of
+import json
+
+from nbgrader_exchange.feedback_batch import (
+    FeedbackRelease,
+    batches,
+    distinct_files,
+    manifest_of,
+    prepared,
+)
 from nbgrader_exchange.files import entry_from_bytes
 
 
@@ -41,3 +49,17 @@ def test_the_archive_holds_each_distinct_file_once_named_by_its_hash():
     manifest = manifest_of(group)
     assert [len(item["files"]) for item in manifest["submissions"]] == [2, 1]
     assert "scores" not in manifest["submissions"][0]
+
+
+def test_batches_come_prepared_in_order_and_a_consumer_may_stop_early():
+    groups = [[release(f"s{i}", f"<p>{i}</p>".encode())] for i in range(3)]
+    seen = []
+    stream = prepared(groups)
+    for batch in stream:
+        seen.append(batch)
+        if len(seen) == 2:
+            break
+    stream.close()
+    assert [b.releases[0].student_id for b in seen] == ["s0", "s1"]
+    assert json.loads(seen[0].manifest)["submissions"][0]["id"] == groups[0][0].submission_id
+    assert seen[0].archive.seek(0, 2) > 0  # written, and still open for its sender
