@@ -32,6 +32,24 @@ NEW_RELEASE = {"ps1.ipynb": b'{"cells": ["v2"]}'}
 NEW_SUBMISSION = {"ps1.ipynb": b'{"cells": ["mine"]}'}
 NEW_FEEDBACK = {"feedback/ps1.html": b"<p>again</p>"}
 
+
+def _feedback_batch() -> dict[str, object]:
+    """The batch release's form for sam's first submission, as the plugin sends it."""
+    import io
+    import json
+
+    from nbgrader_exchange.feedback_batch import FeedbackRelease, distinct_files, manifest_of
+    from nbgrader_exchange.files import entry_from_bytes
+    from nbgrader_exchange.transfer import write_archive
+
+    first = Submission.objects.filter(student__username="sam").order_by("pk").first()
+    assert first is not None
+    batch = [FeedbackRelease("sam", first.pk, [entry_from_bytes("ps1.html", b"<p>many</p>")])]
+    archive = io.BytesIO()
+    write_archive(distinct_files(batch), archive)
+    return {"manifest": json.dumps(manifest_of(batch)), "archive": io.BytesIO(archive.getvalue())}
+
+
 # name: (method, path, body, format, expected statuses in the order of ROLES)
 MATRIX = {
     "me": ("get", "/api/v1/me", None, None, [401, 200, 200, 200, 200, 200, 200]),
@@ -173,6 +191,13 @@ MATRIX = {
         },
         "multipart",
         [401, 404, 403, 404, 201, 201, 201],
+    ),
+    "release feedback to many": (
+        "post",
+        f"{A}/feedback",
+        _feedback_batch,
+        "multipart",
+        [401, 404, 403, 403, 201, 201, 201],
     ),
     "scores": ("get", f"{A}/scores", None, None, [401, 404, 403, 403, 200, 200, 200]),
     "export grades": ("get", f"{C}/grades", None, None, [401, 404, 403, 403, 403, 200, 200]),
