@@ -251,3 +251,33 @@ def test_bytes_left_out_of_the_archive_are_named(people, two, client_for):
     assert response.json()["error"] == "missing_file"
     assert f"'ps1.html' of submission {two[0].pk}" in response.json()["detail"]
     nothing_recorded()
+
+
+@pytest.mark.django_db
+def test_an_archive_that_is_not_a_tar_gz_is_refused(people, two, client_for):
+    batch = [release_of(two[0], b"<p>ok</p>")]
+    response = post(client_for(people["gus"]), form(batch, archive=b"not a tar.gz at all"))
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_archive"
+    nothing_recorded()
+
+
+@pytest.mark.django_db
+def test_a_submission_removed_while_the_bytes_arrive_releases_nothing(
+    people, two, client_for, monkeypatch
+):
+    from courses.services import feedback_many
+
+    real_stage = feedback_many.bundles.stage_bundle
+
+    def stage_then_remove(**kwargs):
+        staged = real_stage(**kwargs)
+        services.delete_submission(actor=None, submission=two[1])
+        return staged
+
+    monkeypatch.setattr(feedback_many.bundles, "stage_bundle", stage_then_remove)
+    batch = [release_of(two[0], b"<p>ok</p>"), release_of(two[1], b"<p>tia</p>")]
+    response = post(client_for(people["gus"]), form(batch))
+    assert response.status_code == 404
+    assert f"Submission {two[1].pk} was deleted" in response.json()["detail"]
+    nothing_recorded()
