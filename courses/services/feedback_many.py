@@ -102,8 +102,13 @@ def release_feedback_many(
         raise BadArchive(_name_files(exc.detail, items), code=exc.code) from None
     with transaction.atomic():
         _require_course(assignment.course)
+        # Ordered by id alone: the model's ordering would join (and lock) other tables, and
+        # one order for every locker keeps two batches from deadlocking.
         locked = set(
-            Submission.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True)
+            Submission.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
         for pk in ids:
             if pk not in locked:
