@@ -168,6 +168,13 @@ def test_a_file_whose_bytes_do_not_match_is_named(people, two, client_for):
     assert response.status_code == 400
     assert f"'ps1.html' of submission {two[1].pk}" in response.json()["detail"]
     nothing_recorded()
+    # The refusal is in the course's trail, as a single upload's is.
+    failed = AuditEvent.objects.get(action=AuditEvent.Action.UPLOAD_FAILED)
+    assert (failed.actor_name, failed.detail["kind"], failed.assignment_code) == (
+        "gus",
+        "feedback",
+        "ps1",
+    )
 
 
 @pytest.mark.django_db
