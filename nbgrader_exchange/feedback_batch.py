@@ -23,8 +23,10 @@ from .transfer import MultipartBody, Progress, write_archive
 BATCH_STUDENTS = 50
 BATCH_BYTES = 32 * 1024 * 1024
 # What a server without the batch endpoint answers (405: the URL has a GET only; 404: no
-# such URL at all).
-NO_BATCH_STATUSES = (404, 405)
+# such URL at all), and 413: the batch is over a limit of the server (files or bytes in one
+# upload, at most 100 submissions) or of a proxy in front of it (body size). Each of them
+# refused the whole batch, so its students can go one by one.
+NO_BATCH_STATUSES = (404, 405, 413)
 
 
 @dataclass
@@ -139,5 +141,6 @@ def post_batch(client: Any, url: str, batch: PreparedBatch, *, what: str) -> Any
 
 
 def batch_unsupported(exc: ServiceError) -> bool:
-    """True when the server has no batch endpoint (an older version): send one by one."""
+    """True when the server has no batch endpoint (an older version) or refuses a batch this
+    large: send one by one."""
     return exc.status in NO_BATCH_STATUSES

@@ -157,7 +157,7 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
             except ServiceError as exc:
                 if not batch_unsupported(exc):
                     raise
-                self.log.debug("The exchange server has no batch feedback release: %s", exc)
+                self.log.debug("Releasing feedback one student at a time: %s", exc)
                 break
             for release in batch.releases:
                 self._released(release)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from nbgrader_exchange.errors import ServiceError
 from nbgrader_exchange.feedback_batch import (
     FeedbackRelease,
+    batch_unsupported,
     batches,
     distinct_files,
     manifest_of,
@@ -63,3 +65,11 @@ def test_batches_come_prepared_in_order_and_a_consumer_may_stop_early():
     assert [b.releases[0].student_id for b in seen] == ["s0", "s1"]
     assert json.loads(seen[0].manifest)["submissions"][0]["id"] == groups[0][0].submission_id
     assert seen[0].archive.seek(0, 2) > 0  # written, and still open for its sender
+
+
+def test_only_a_missing_endpoint_or_a_batch_too_large_sends_one_by_one():
+    def unsupported(status: int) -> bool:
+        return batch_unsupported(ServiceError("refused", status=status))
+
+    assert [unsupported(s) for s in (404, 405, 413)] == [True, True, True]
+    assert [unsupported(s) for s in (400, 401, 403, 409, 500, 503)] == [False] * 6
