@@ -315,5 +315,9 @@ def iter_archive(fileobj: IO[bytes], limits: Limits) -> Iterator[tuple[str, int,
                 stream = archive.extractfile(member)
                 assert stream is not None  # a regular file always has a stream
                 yield path, member.size, _LimitedReader(stream, path, counter, limits)  # type: ignore[misc]
+        # Read the body to its end (the tar's closing blocks, the gzip trailer, and for an
+        # archive read from the request, what follows it in the form), storing none of it.
+        while fileobj.read(CHUNK_SIZE):
+            pass
     except _READ_ERRORS as exc:
         raise BadArchive(f"The archive is not a readable tar.gz file: {exc}.") from exc

@@ -99,6 +99,12 @@ class MultipartBody:
         if archive is not None:
             archive.seek(0, os.SEEK_END)
             archive_size = archive.tell()
+            # The archive is the last part: the server may read it as it arrives instead
+            # of spooling the body first (servers that do not know the field ignore it).
+            head.write(
+                f'--{self.boundary}\r\nContent-Disposition: form-data; name="archive_last"'
+                "\r\n\r\ntrue\r\n".encode()
+            )
             head.write(
                 f'--{self.boundary}\r\nContent-Disposition: form-data; name="archive"; '
                 f'filename="bundle.tar.gz"\r\nContent-Type: application/gzip\r\n\r\n'.encode()

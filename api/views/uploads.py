@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 
 from courses.exceptions import TooLarge
 from courses.services import Upload
+
+from ..upload_parser import StreamingUploadParser
 
 # Room for the manifest and the multipart framing on top of the files' bytes.
 UPLOAD_OVERHEAD = 16 * 1024 * 1024
@@ -30,11 +31,13 @@ def check_content_length(request: Request) -> None:
 
 
 def upload_of(data: dict[str, Any]) -> Upload:
-    """The Upload of validated form data; the archive is handed on as the spooled file."""
+    """The Upload of validated form data; the archive is handed on as it came: read from
+    the body as it arrives, or a spooled file (an archive sent before the manifest)."""
     return Upload(manifest=data["manifest"], archive=data.get("archive"))
 
 
 class UploadParsers:
-    """Uploads are multipart/form-data only; anything else gets 415."""
+    """Uploads are multipart/form-data only; anything else gets 415. The archive is read
+    from the body as it arrives (``upload_parser``)."""
 
-    parser_classes = [MultiPartParser]
+    parser_classes = [StreamingUploadParser]
