@@ -16,11 +16,16 @@ makes the upload fail with a sentence: the view could not have seen that field i
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.files.uploadedfile import (
+    InMemoryUploadedFile,
+    TemporaryUploadedFile,
+    UploadedFile,
+)
 from django.http import QueryDict
 from django.http.multipartparser import (
     FIELD,
@@ -131,13 +136,22 @@ def _field_name(meta_data: dict[str, Any]) -> str | None:
     return force_str(name, errors="replace")
 
 
-def _spool(stream: LazyStream, name: str, content_type: str) -> TemporaryUploadedFile:
-    """A file part written to a temporary file, as Django's parser would."""
-    spooled = TemporaryUploadedFile(name or "file", content_type, 0, None)
+def _spool(stream: LazyStream, name: str, content_type: str) -> UploadedFile:
+    """A file part kept in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, written to a temporary
+    file beyond it, as Django's parser would."""
+    memory = io.BytesIO()
+    spooled: TemporaryUploadedFile | None = None
     size = 0
     for chunk in stream:
-        spooled.write(chunk)
         size += len(chunk)
+        if spooled is None and size > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+            spooled = TemporaryUploadedFile(name or "file", content_type, 0, None)
+            spooled.write(memory.getvalue())
+            memory = io.BytesIO()
+        (spooled if spooled is not None else memory).write(chunk)
+    if spooled is None:
+        memory.seek(0)
+        return InMemoryUploadedFile(memory, None, name or "file", content_type, size, None)
     spooled.seek(0)
     spooled.size = size
     return spooled
