@@ -75,16 +75,19 @@ class LiveArchive:
         self._ended = False
 
     def read(self, size: int = -1) -> bytes:
+        """At most ``size`` bytes, fewer when the chunk at hand has fewer (as a raw stream's
+        read may): no bytes are copied to join chunks. ``b""`` at the part's end."""
         if size is None or size < 0:
             raise ValueError("LiveArchive.read needs a size: the archive is read in chunks.")
-        while len(self._buffer) - self._offset < size and not self._ended:
-            chunk = self._next_chunk()
+        if self._offset >= len(self._buffer):
+            chunk = None if self._ended else self._next_chunk()
             if chunk is None:
-                break
-            # Only the unread tail is kept: no copy of bytes already handed out.
-            self._buffer = self._buffer[self._offset :] + chunk
-            self._offset = 0
-        data = self._buffer[self._offset : self._offset + size]
+                return b""
+            self._buffer, self._offset = chunk, 0
+        if self._offset == 0 and size >= len(self._buffer):
+            data = self._buffer
+        else:
+            data = self._buffer[self._offset : self._offset + size]
         self._offset += len(data)
         return data
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -23,9 +24,16 @@ from typing import Any
 
 from tests.harness import live as live_setup
 
-from .common import MIB, Target, client_class, machine, server_under_test
+from .common import MIB, RssSampler, Target, client_class, machine, server_under_test
 
 COURSE = "big101"
+
+
+class ClientRss(RssSampler):
+    """The RSS of this process alone (the client): not the servers it started."""
+
+    def current(self) -> int:
+        return self.process.memory_info().rss
 
 
 def write_random_file(path: Path, size: int, seed: str = "large") -> str:
@@ -77,8 +85,27 @@ def run_large(target: Target, *, size: int, limit: int, workdir: Path) -> dict[s
     expected = write_random_file(source, size)
     generated = time.perf_counter() - start
 
+    # One small upload and download first, so the server's workers have imported what these
+    # requests use: what is measured above idle is then what the bytes cost.
+    warm = workdir / "warm.bin"
+    warm.write_bytes(b"warm-up")
+    warmed = student.upload_bundle(
+        f"{url}/submissions", [entry_from_file("ps1/warm.bin", warm)], what="submit"
+    )
+    student.download_bundle(
+        student.get(f"submissions/{warmed['id']}", what="download")["files"],
+        workdir / "warm",
+        what="download",
+    )
+    shutil.rmtree(workdir / "warm")
+    warm.unlink()
+    client = ClientRss(os.getpid()).start()
+
     idle = target.sampler.current()
+    client_idle = client.current()
     target.sampler.mark()
+    client.mark()
+    cpu_before = target.sampler.cpu_seconds()
     # The client's own share of the upload: hashing the file and writing the tar.gz.
     archive_s: list[float] = []
     original = transfer_module.write_archive
@@ -100,6 +127,8 @@ def run_large(target: Target, *, size: int, limit: int, workdir: Path) -> dict[s
         transfer_module.write_archive = original
     upload_s = time.perf_counter() - start
     upload_peak = target.sampler.mark()
+    client_upload_peak = client.mark()
+    cpu_upload = target.sampler.cpu_seconds()
 
     start = time.perf_counter()
     detail = student.get(f"submissions/{submission['id']}", what="download")
@@ -107,6 +136,9 @@ def run_large(target: Target, *, size: int, limit: int, workdir: Path) -> dict[s
     student.download_bundle(detail["files"], dest, what="download")
     download_s = time.perf_counter() - start
     download_peak = target.sampler.mark()
+    client_download_peak = client.mark()
+    cpu_download = target.sampler.cpu_seconds()
+    client.stop()
     downloaded = sha256_file(dest / "ps1" / "big.bin")
     (dest / "ps1" / "big.bin").unlink()
     source.unlink()
@@ -140,6 +172,13 @@ def run_large(target: Target, *, size: int, limit: int, workdir: Path) -> dict[s
         "upload_transfer_and_server_s": round(upload_s - hash_s - sum(archive_s), 1),
         "download_s": round(download_s, 1),
         "download_MB_per_s": round(size / 1e6 / download_s, 1),
+        "server_cpu_upload_s": round(cpu_upload - cpu_before, 1),
+        "server_cpu_download_s": round(cpu_download - cpu_upload, 1),
+        "client_rss_before_MB": round(client_idle / 1e6),
+        "client_peak_rss_above_before_upload_MB": round((client_upload_peak - client_idle) / 1e6),
+        "client_peak_rss_above_before_download_MB": round(
+            (client_download_peak - client_idle) / 1e6
+        ),
         "server_idle_rss_MB": round(idle / 1e6),
         "server_peak_rss_upload_MB": round(upload_peak / 1e6),
         "server_peak_rss_above_idle_upload_MB": round((upload_peak - idle) / 1e6),
@@ -172,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size_mib * MIB
     limit = max(size, 1024 * MIB)
     workdir = Path(tempfile.mkdtemp(prefix="exchange-large-"))
+    load_at_start = [round(value, 2) for value in os.getloadavg()]
     with server_under_test(
         database=args.database,
         storage=args.storage,
@@ -182,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     ) as target:
         result = run_large(target, size=size, limit=limit, workdir=workdir)
         result["machine"] = machine(target)
+    result["machine"]["load_average_at_start"] = load_at_start
     result["limit_bytes"] = limit
     shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(result, indent=2))

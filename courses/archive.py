@@ -255,6 +255,28 @@ class _LimitedReader:
         return data
 
 
+class _Gunzip:
+    """The decompressed bytes of a gzip stream, never more per read than asked for: a
+    decompression bomb costs no more memory than an honest archive. (tarfile's own "r|gz"
+    reads 10 KiB at a time and inflates each read whole.)"""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def read(self, size: int) -> bytes:
+        pieces = []
+        wanted = size
+        while wanted > 0 and not self._inflate.eof:
+            compressed = self._inflate.unconsumed_tail or self._raw.read(CHUNK_SIZE)
+            if not compressed:
+                break  # cut short: tarfile says where
+            piece = self._inflate.decompress(compressed, wanted)
+            pieces.append(piece)
+            wanted -= len(piece)
+        return b"".join(pieces)
+
+
 def iter_archive(fileobj: IO[bytes], limits: Limits) -> Iterator[tuple[str, int, IO[bytes]]]:
     """Yield ``(path, size, stream)`` for each regular file of a tar.gz, in archive order.
 
@@ -269,7 +291,9 @@ def iter_archive(fileobj: IO[bytes], limits: Limits) -> Iterator[tuple[str, int,
     seen: set[str] = set()
     files = directories = 0
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|gz", tarinfo=_CheckedTarInfo) as archive:
+        with tarfile.open(
+            fileobj=_Gunzip(fileobj), mode="r|", tarinfo=_CheckedTarInfo, bufsize=CHUNK_SIZE
+        ) as archive:
             while (member := archive.next()) is not None:
                 # tarfile keeps every member it has read; a stream needs none of them.
                 archive.members.clear()
