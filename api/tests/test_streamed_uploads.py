@@ -227,3 +227,62 @@ def test_upload_announcing_more_than_the_limit_is_413_before_reading(sam, settin
         CONTENT_LENGTH=str(1024**3 + UPLOAD_OVERHEAD + 1),
         **{"wsgi.input": unreadable},
     )
+
+
+def test_a_malformed_form_is_400_and_records_nothing(sam):
+    before = _recorded()
+    response = _post(sam, b"--x\r\n\r\n", "multipart/form-data; boundary=")
+    assert response.status_code == 400, response.content
+    assert _recorded() == before
+
+
+def test_an_empty_form_says_what_is_missing(sam):
+    response = _post(sam, b"", "multipart/form-data; boundary=abc")
+    assert response.status_code == 400
+    assert "manifest" in response.json()["detail"]
+
+
+def test_too_many_or_too_large_fields_are_refused(sam, settings):
+    before = _recorded()
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    body, content_type = _form([(f"f{i}", b"x", None) for i in range(5)])
+    assert _post(sam, body, content_type).status_code == 400
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
+    body, content_type = _form([("manifest", b"[" + b" " * 20 + b"]", None)])
+    response = _post(sam, body, content_type)
+    assert response.status_code == 413, response.content
+    assert response.json()["error"] == "too_large"
+    assert _recorded() == before
+
+
+def test_a_part_without_a_name_is_skipped(sam):
+    files = {"ps1.ipynb": b'{"cells": ["unnamed part"]}'}
+    body, content_type = _plugin_body(manifest_of(files), tar_gz(files))
+    boundary = content_type.split("boundary=")[1].encode()
+    stray = b"--" + boundary + b"\r\nContent-Type: text/plain\r\n\r\nstray\r\n"
+    response = _post(sam, stray + body, content_type)
+    assert response.status_code == 201, response.content
+
+
+def test_the_live_archive_is_read_in_pieces_and_drained_on_close(sam, monkeypatch):
+    """A refused upload stops reading the archive; closing it reads the rest of the body."""
+    from api import upload_parser
+
+    archives = []
+    real = upload_parser.LiveArchive
+
+    class Kept(real):
+        def __init__(self, *args):
+            super().__init__(*args)
+            archives.append(self)
+
+    monkeypatch.setattr(upload_parser, "LiveArchive", Kept)
+    files = {"data.bin": os.urandom(1024 * 1024)}
+    manifest = manifest_of(files)
+    manifest[0]["sha256"] = _sha(b"other")
+    body, content_type = _plugin_body(manifest, tar_gz(files))
+    assert _post(sam, body, content_type).status_code == 400
+    (archive,) = archives
+    with pytest.raises(ValueError, match="needs a size"):
+        archive.read(-1)
+    assert archive.read(10) == b""  # closed at the end of the request, the body read
