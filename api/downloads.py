@@ -14,6 +14,7 @@ import sys
 
 from django.conf import settings
 from django.core import signing
+from django.core.files.storage import FileSystemStorage
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import content_disposition_header
@@ -23,6 +24,8 @@ from courses.exceptions import ExchangeError, NotFound
 from courses.models import blob_storage_name
 
 SIGNING_SALT = "api.files"
+# The last path segment of ``files/archive``: never a token (tokens hold a ':').
+ARCHIVE = "archive"
 
 
 class LinkExpired(ExchangeError):
@@ -49,6 +52,22 @@ def blob_url(request: HttpRequest, *, sha256: str, path: str) -> str:
         )
     signed = signing.dumps([sha256, name], salt=SIGNING_SALT)
     return request.build_absolute_uri(reverse("api:file", args=[signed]))
+
+
+def blob_links(request: HttpRequest, *, sha256: str, path: str) -> dict[str, str]:
+    """``url`` (as ``blob_url``) and, with local storage, the ``token`` and the
+    ``archive_url`` to post it to so several small files come in one answer
+    (api/signed_archive.py); with S3 only ``url``, so clients keep to presigned URLs."""
+    name = posixpath.basename(path) or "file"
+    storage = blobstore.get_storage()
+    if _presigns(storage) or not isinstance(storage, FileSystemStorage):
+        return {"url": blob_url(request, sha256=sha256, path=path)}
+    signed = signing.dumps([sha256, name], salt=SIGNING_SALT)
+    return {
+        "url": request.build_absolute_uri(reverse("api:file", args=[signed])),
+        "token": signed,
+        "archive_url": request.build_absolute_uri(reverse("api:file", args=[ARCHIVE])),
+    }
 
 
 def read_signed(signed: str) -> tuple[str, str]:

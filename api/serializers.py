@@ -12,7 +12,7 @@ from courses import grades, selectors
 from courses.models import Feedback, Membership, Submission
 from courses.selectors import AssignmentRow, SubmissionFiles
 
-from .downloads import blob_url
+from .downloads import blob_links
 from .fields import ManifestField, TimestampField
 
 Role = Membership.Role
@@ -141,10 +141,23 @@ class FileSerializer(serializers.Serializer):
 
 
 class FileWithUrlSerializer(FileSerializer):
-    url = serializers.SerializerMethodField()
+    url = serializers.CharField(read_only=True, help_text="A short-lived download URL.")
+    # Present only when the service offers several files in one answer (local storage).
+    token = serializers.CharField(
+        read_only=True,
+        required=False,
+        help_text="The signed token of ``url``, to post to ``archive_url`` (local storage only).",
+    )
+    archive_url = serializers.CharField(
+        read_only=True,
+        required=False,
+        help_text="Where to POST {\"tokens\": [...]} for a tar of several files (local storage only).",
+    )
 
-    def get_url(self, entry: Any) -> str:
-        return blob_url(self.context["request"], sha256=entry.blob_id, path=entry.path)
+    def to_representation(self, entry: Any) -> dict[str, Any]:
+        data = {"path": entry.path, "size": entry.blob.size, "sha256": entry.blob_id}
+        data.update(blob_links(self.context["request"], sha256=entry.blob_id, path=entry.path))
+        return data
 
 
 # Reads a ``selectors.AssignmentRow``: the assignment, with its figures for instructors and

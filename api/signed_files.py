@@ -22,7 +22,8 @@ from courses.dependencies import RETRY_AFTER_SECONDS, as_unavailable
 from courses.exceptions import ExchangeError, NotFound
 from courses.models import blob_storage_name
 
-from .downloads import read_signed
+from .downloads import ARCHIVE, read_signed
+from .signed_archive import serve_archive
 
 GONE = "The file behind this link is no longer stored."
 
@@ -66,8 +67,9 @@ def serve_signed(signed: str) -> HttpResponse:
 
 
 class SignedFileMiddleware:
-    """Answer ``GET``/``HEAD`` of the API's ``files/{signed}`` without the rest of the stack
-    (other methods go on to the view, which says 405)."""
+    """Answer ``GET``/``HEAD`` of the API's ``files/{signed}`` and ``POST files/archive``
+    (api/signed_archive.py) without the rest of the stack (other methods go on to the view,
+    which says 405)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -87,6 +89,8 @@ class SignedFileMiddleware:
             signed = path[len(self.prefix()) :]
             if signed and "/" not in signed:
                 return serve_signed(signed)
+        elif request.method == "POST" and path == self.prefix() + ARCHIVE:
+            return serve_archive(request)
         return self.get_response(request)
 
 
