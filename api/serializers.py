@@ -151,7 +151,7 @@ class FileWithUrlSerializer(FileSerializer):
     archive_url = serializers.CharField(
         read_only=True,
         required=False,
-        help_text="Where to POST {\"tokens\": [...]} for a tar of several files (local storage only).",
+        help_text='Where to POST {"tokens": [...]} for a tar of several files (local only).',
     )
 
     def to_representation(self, entry: Any) -> dict[str, Any]:

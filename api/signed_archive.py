@@ -128,7 +128,9 @@ def serve_archive(request: HttpRequest) -> HttpResponse:
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     length = sum(BLOCK + -(-size // BLOCK) * BLOCK for _, _, size in paths.values()) + 2 * BLOCK
-    response = StreamingHttpResponse(_members(list(paths.values())), content_type="application/x-tar")
+    response = StreamingHttpResponse(
+        _members(list(paths.values())), content_type="application/x-tar"
+    )
     response["Content-Length"] = str(length)
     response["Cache-Control"] = "private, max-age=0"
     return response

@@ -19,12 +19,14 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin
 
 import requests
 
+from . import archive_download
 from .errors import ServiceError, failure_reason
 from .files import CHUNK_SIZE, FileEntry, local_path, scan_directory
 from .gzipper import SAMPLE_SIZE, GzipWriter, level_for
@@ -289,7 +291,9 @@ class BundleTransfers:
 
         ``files`` are the manifest entries (``path``, ``size``, ``sha256``, ``url``). A file
         whose hash is in ``cache`` is copied from there instead of downloaded, and each
-        distinct hash is downloaded once, in parallel. ``skip(path)`` leaves a file out.
+        distinct hash is downloaded once, in parallel: small files in archives of many when
+        the entries offer an ``archive_url`` (archive_download.py), others one by one.
+        ``skip(path)`` leaves a file out.
         """
         cache = cache if cache is not None else BlobCache()
         stats = stats if stats is not None else DownloadStats()
@@ -305,14 +309,31 @@ class BundleTransfers:
         def fetch(item: tuple[dict[str, Any], Path]) -> None:
             entry, target = item
             self._download_file(entry, target, what=what, progress=progress)
-            cache.add(entry["sha256"], target)
+            placed(item)
+
+        def placed(item: tuple[dict[str, Any], Path]) -> None:
+            cache.add(item[0]["sha256"], item[1])
             with stats.lock:
                 stats.downloaded_files += 1
-                stats.downloaded_bytes += entry["size"]
+                stats.downloaded_bytes += item[0]["size"]
 
-        if first:
-            with ThreadPoolExecutor(max_workers=min(self.workers, len(first))) as pool:
-                list(pool.map(fetch, first.values()))
+        # Small files come in archives of many (when the server offers it), large ones alone.
+        batches, single = archive_download.split(first.values())
+        jobs: list[Callable[[], None]] = [
+            partial(
+                archive_download.download_batch,
+                self,
+                batch,
+                what=what,
+                on_file=placed,
+                progress=progress,
+            )
+            for batch in batches
+        ]
+        jobs += [partial(fetch, item) for item in single]
+        if jobs:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
+                list(pool.map(lambda job: job(), jobs))
         written = []
         for entry, target in targets:
             source = cache.get(entry["sha256"])

@@ -22,12 +22,16 @@ ARCHIVE = "/api/v1/files/archive"
 
 @pytest.fixture
 def files(people, released, client_for):
-    response = client_for(people["sam"]).get("/api/v1/courses/phys101/assignments/ps1/release/files")
+    response = client_for(people["sam"]).get(
+        "/api/v1/courses/phys101/assignments/ps1/release/files"
+    )
     return response.json()["files"]
 
 
 def post(client, tokens, **extra):
-    return client.post(ARCHIVE, json.dumps({"tokens": tokens}), content_type="application/json", **extra)
+    return client.post(
+        ARCHIVE, json.dumps({"tokens": tokens}), content_type="application/json", **extra
+    )
 
 
 def members(response) -> dict[str, bytes]:
@@ -43,9 +47,7 @@ def test_manifest_offers_the_archive_with_local_storage(files):
         assert entry["url"].endswith("/" + entry["token"])
 
 
-def test_archive_holds_every_file_asked_for_once_without_a_query_session_or_csrf(
-    files, client_for
-):
+def test_archive_holds_every_file_asked_for_once_without_a_query_session_or_csrf(files, client_for):
     client = client_for()
     client.cookies["sessionid"] = "whatever"
     tokens = [entry["token"] for entry in files] * 2
@@ -77,7 +79,10 @@ def test_forged_or_altered_tokens_are_refused_and_name_nothing(files, client_for
     for tokens in ([forged], [files[0]["token"], altered], ["archive"]):
         response = post(client_for(), tokens)
         assert response.status_code == 404
-        assert response.json() == {"error": "not_found", "detail": "This download link is not valid."}
+        assert response.json() == {
+            "error": "not_found",
+            "detail": "This download link is not valid.",
+        }
 
 
 def test_a_gone_blob_is_404_with_the_single_file_sentence(files, client_for):
@@ -101,7 +106,9 @@ def test_too_many_tokens_or_a_huge_body_is_413(files, client_for, monkeypatch):
     response = post(client_for(), [files[0]["token"]] * (signed_archive.MAX_TOKENS + 1))
     assert response.status_code == 413 and response.json()["error"] == "too_large"
     assert str(signed_archive.MAX_TOKENS) in response.json()["detail"]
-    huge = client_for().post(ARCHIVE, b"x" * (signed_archive.MAX_BODY + 1), content_type="application/json")
+    huge = client_for().post(
+        ARCHIVE, b"x" * (signed_archive.MAX_BODY + 1), content_type="application/json"
+    )
     assert huge.status_code == 413 and huge.json()["error"] == "too_large"
 
 

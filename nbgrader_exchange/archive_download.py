@@ -1,0 +1,141 @@
+"""Several small files in one request: ``POST files/archive`` with their signed tokens.
+
+With small files a download costs its request, not its bytes, so files under
+``ARCHIVE_FILE_LIMIT`` whose manifest entry offers an ``archive_url`` (local storage) come in
+batches of one streamed tar each; larger files, and every file of a server that offers no
+archive (S3, an older service), keep their own signed URL. Each member is checked against
+the manifest's size and SHA-256 before it replaces its target, so a cut or damaged archive
+leaves no partial file; such an archive is asked for again (only its missing files) under
+the client's retry rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import requests
+import urllib3
+
+from .errors import ServiceError, failure_reason
+from .files import CHUNK_SIZE
+
+ARCHIVE_FILE_LIMIT = 1024 * 1024
+ARCHIVE_BATCH_BYTES = 8 * 1024 * 1024
+ARCHIVE_BATCH_FILES = 500
+
+Item = tuple[dict[str, Any], Path]
+
+
+def split(items: Iterable[Item]) -> tuple[list[list[Item]], list[Item]]:
+    """(batches for the archive path, files to download one by one)."""
+    batches: dict[str, list[list[Item]]] = {}
+    single: list[Item] = []
+    for entry, target in items:
+        url = entry.get("archive_url")
+        if not url or not entry.get("token") or entry["size"] > ARCHIVE_FILE_LIMIT:
+            single.append((entry, target))
+            continue
+        runs = batches.setdefault(url, [[]])
+        run = runs[-1]
+        if run and (
+            len(run) >= ARCHIVE_BATCH_FILES
+            or sum(e["size"] for e, _ in run) + entry["size"] > ARCHIVE_BATCH_BYTES
+        ):
+            run = []
+            runs.append(run)
+        run.append((entry, target))
+    return [run for runs in batches.values() for run in runs], single
+
+
+class _Damaged(Exception):
+    """The archive did not hold what the manifest says (cut short, or wrong bytes)."""
+
+
+def download_batch(
+    client: Any, batch: list[Item], *, what: str, on_file: Callable[[Item], None], progress: Any
+) -> None:
+    """Download ``batch`` through one archive request (again for what is missing, on a
+    broken answer); ``on_file`` is called for each file once it is in place."""
+    missing = {entry["sha256"]: (entry, target) for entry, target in batch}
+    attempt = 0
+    while True:
+        try:
+            _read_archive(client, list(missing.values()), missing, what, on_file, progress)
+            return
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            tarfile.TarError,
+            _Damaged,
+        ) as exc:
+            reason = failure_reason(exc) if isinstance(exc, requests.RequestException) else str(exc)
+            if attempt < client.retries:
+                attempt += 1
+                client._sleep(attempt, reason)
+                continue
+            raise ServiceError(
+                f"Could not {what}: the download of {len(missing)} file(s) from the exchange "
+                f"server at {client.server} broke off or was damaged ({reason})."
+            ) from None
+
+
+def _read_archive(
+    client: Any,
+    items: list[Item],
+    missing: dict[str, Item],
+    what: str,
+    on_file: Callable[[Item], None],
+    progress: Any,
+) -> None:
+    url = items[0][0]["archive_url"]
+    tokens = [entry["token"] for entry, _ in items]
+    response = client.request(
+        "POST",
+        url,
+        what=what,
+        json_body={"tokens": tokens},
+        idempotent=True,
+        stream=True,
+        timeout=client.transfer_timeout,
+    )
+    try:
+        with tarfile.open(fileobj=response.raw, mode="r|") as archive:
+            for member in archive:
+                item = missing.get(member.name)
+                source = archive.extractfile(member) if member.isfile() else None
+                if item is None or source is None:
+                    continue
+                _write_member(source, item, progress)
+                del missing[member.name]
+                on_file(item)
+    finally:
+        response.close()
+    if missing:
+        raise _Damaged(f"{len(missing)} file(s) missing from the answer")
+
+
+def _write_member(source: Any, item: Item, progress: Any) -> None:
+    entry, target = item
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".download-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK_SIZE):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                progress.add(len(chunk))
+        if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
+            raise _Damaged(f"the file {entry['path']!r} is damaged")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
