@@ -4,6 +4,9 @@ fresh SQLite database and local files, without HTTP or other load in the way.
 
     python -m bench.profile_requests --repeat 200 [--profile download]
 
+``downloads_3x50k`` is three signed single-file downloads of 50 KB (one sample for all
+three), ``archive_3x50k`` the same three files in one ``POST files/archive``.
+
 For each kind: the median and p90 of ``time.process_time`` per request (CPU of this
 process, so the machine's other load changes it little), and the queries each request ran.
 ``feedback_batch`` is one request releasing feedback to 50 students (its archive made before
@@ -31,6 +34,8 @@ from typing import Any
 
 KINDS = (
     "download",
+    "downloads_3x50k",
+    "archive_3x50k",
     "json_read",
     "list",
     "submission_read",
@@ -129,6 +134,15 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
     url = files[0]["url"]
     download_path = url.split("localhost", 1)[1] if "localhost" in url else url
 
+    # Three 50 KB files (a feedback fetch's size): three signed downloads or one archive.
+    small = {f"ps2/feedback{i}.html": os.urandom(50_000) for i in range(3)}
+    r = teacher.post(f"{api}/courses/prof101/assignments/ps2/release", _form(small))
+    assert r.status_code == 201, r.content
+    small_files = student.get(f"{api}/courses/prof101/assignments/ps2/release/files").json()
+    small_paths = [f["url"].split("localhost", 1)[1] for f in small_files["files"]]
+    archive_path = small_files["files"][0]["archive_url"].split("localhost", 1)[1]
+    archive_body = json.dumps({"tokens": [f["token"] for f in small_files["files"]]})
+
     # Every student submits once, so that the lists have rows.
     known = {f["sha256"] for f in files}
     submissions: dict[str, int] = {}
@@ -143,6 +157,21 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
 
     def download() -> None:
         response = student.get(download_path)
+        assert response.status_code == 200, response.status_code
+        for _ in response.streaming_content:
+            pass
+        response.close()
+
+    def downloads_3x50k() -> None:
+        for path in small_paths:
+            response = student.get(path)
+            assert response.status_code == 200, response.status_code
+            for _ in response.streaming_content:
+                pass
+            response.close()
+
+    def archive_3x50k() -> None:
+        response = student.post(archive_path, archive_body, content_type="application/json")
         assert response.status_code == 200, response.status_code
         for _ in response.streaming_content:
             pass
@@ -211,6 +240,8 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
 
     kinds: dict[str, Callable[[], None]] = {
         "download": download,
+        "downloads_3x50k": downloads_3x50k,
+        "archive_3x50k": archive_3x50k,
         "json_read": json_read,
         "list": listing,
         "submission_read": submission_read,
