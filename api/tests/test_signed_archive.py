@@ -137,3 +137,16 @@ def test_a_failing_disk_is_503_with_a_sentence(files, client_for, monkeypatch):
 def test_get_of_the_archive_path_is_not_a_file(client_for):
     response = client_for().get(ARCHIVE)
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_s3_storage_offers_no_archive_and_refuses_one(s3_storage, people, released, client_for):
+    """With S3 the bytes never pass through the service: entries keep their presigned URL
+    only, and a client that posts anyway is told to use each file's URL."""
+    response = client_for(people["sam"]).get(
+        "/api/v1/courses/phys101/assignments/ps1/release/files"
+    )
+    files = response.json()["files"]
+    assert files and all(set(entry) == {"path", "size", "sha256", "url"} for entry in files)
+    assert all("X-Amz-Signature=" in entry["url"] for entry in files)
+    refused = post(client_for(), ["anything"])
+    assert refused.status_code == 404 and "use each file's URL" in refused.json()["detail"]
