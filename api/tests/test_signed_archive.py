@@ -150,3 +150,16 @@ def test_s3_storage_offers_no_archive_and_refuses_one(s3_storage, people, releas
     assert all("X-Amz-Signature=" in entry["url"] for entry in files)
     refused = post(client_for(), ["anything"])
     assert refused.status_code == 404 and "use each file's URL" in refused.json()["detail"]
+
+
+def test_a_blob_cut_short_while_sent_breaks_the_answer(files, client_for, settings):
+    """Blobs never change; if the store damages one mid-answer the answer is cut (the client
+    sees a broken download), never a tar whose member holds other bytes."""
+    from courses.models import blob_storage_name
+
+    response = post(client_for(), [files[0]["token"]])
+    path = blobstore.get_storage().path(blob_storage_name(files[0]["sha256"]))
+    with open(path, "r+b") as handle:
+        handle.truncate(10)
+    with pytest.raises(OSError, match="changed size"):
+        b"".join(response.streaming_content)

@@ -164,3 +164,26 @@ def test_a_server_refusing_the_archive_is_its_sentence(scripted, tmp_path):
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_batches_stay_under_their_caps_and_large_files_go_alone(tmp_path, monkeypatch):
+    limit = archive_download.ARCHIVE_FILE_LIMIT
+    monkeypatch.setattr(archive_download, "ARCHIVE_BATCH_FILES", 5)
+    monkeypatch.setattr(archive_download, "ARCHIVE_BATCH_BYTES", 2 * limit)
+
+    def entry(name: str, size: int, archive: bool = True) -> dict[str, Any]:
+        extra = {"token": f"t-{name}", "archive_url": "http://x/files/archive"} if archive else {}
+        return {"path": name, "size": size, "sha256": name, "url": f"http://x/{name}", **extra}
+
+    items = [(entry(f"s{i}", 10), tmp_path / f"s{i}") for i in range(7)]
+    items += [(entry("big", limit + 1), tmp_path / "big"), (entry("old", 10, False), tmp_path)]
+    items += [(entry(f"m{i}", limit), tmp_path / f"m{i}") for i in range(9)]
+    batches, single = archive_download.split(items)
+    assert [e["path"] for e, _ in single] == ["big", "old"]
+    assert sorted(len(b) for b in batches) == [2, 2, 2, 2, 3, 5]
+    for batch in batches:
+        assert len(batch) <= 5
+        assert sum(e["size"] for e, _ in batch) <= archive_download.ARCHIVE_BATCH_BYTES
+    assert sorted(e["path"] for b in batches for e, _ in b) == sorted(
+        [f"s{i}" for i in range(7)] + [f"m{i}" for i in range(9)]
+    )
