@@ -138,12 +138,14 @@ def test_a_cut_or_damaged_archive_is_asked_for_again(scripted, tmp_path):
     server = scripted(
         ("cut", _tar(good)[:600]),
         (200, _tar({_sha(b"alpha"): b"alphx", _sha(b"bravo"): b"bravo"})),
-        (200, _tar({_sha(v): v for v in good.values()})),
+        # A member nobody asked for is left alone.
+        (200, _tar({"extra": b"?", **{_sha(v): v for v in good.values()}})),
     )
     entries = _entries(server.url)
     _quick(server.url).download_bundle(entries, tmp_path, what="fetch ps1")
     assert (tmp_path / "a.txt").read_bytes() == b"alpha"
     assert (tmp_path / "b.txt").read_bytes() == b"bravo"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
     assert [r.path for r in server.requests] == ["/files/archive"] * 3
     assert b"token-a.txt" in server.requests[0].body
 
