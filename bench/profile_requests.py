@@ -269,7 +269,7 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
             queries.append(len(captured))
             if os.environ.get("SHOW_QUERIES") == kind and len(queries) == 1:
                 for q in captured.captured_queries:
-                    print(q["sql"][:160], file=sys.stderr)
+                    print(q["sql"][: int(os.environ.get("SHOW_WIDTH", "160"))], file=sys.stderr)
         cpu.sort()
         results[kind] = {
             "requests": n,

@@ -75,9 +75,21 @@ def dates_for_many(
     return {a.pk: _effective(a, extensions.get(a.pk)) for a in assignments}
 
 
-def check_open(*, assignment: Assignment, student: AbstractBaseUser, at: dt.datetime) -> None:
-    """Raise PastCutoff if the student's cutoff for the assignment is before ``at``."""
-    cutoff = dates_for(assignment=assignment, student=student).accept_until
+def check_open(
+    *,
+    assignment: Assignment,
+    student: AbstractBaseUser,
+    at: dt.datetime,
+    extension: Extension | None = UNCHANGED,
+) -> None:
+    """Raise PastCutoff if the student's cutoff for the assignment is before ``at``.
+
+    ``extension``: the student's extension (None: none) when the caller has just read it;
+    otherwise it is read here."""
+    if extension is UNCHANGED:
+        cutoff = dates_for(assignment=assignment, student=student).accept_until
+    else:
+        cutoff = _effective(assignment, extension).accept_until
     if cutoff is not None and at > cutoff:
         raise PastCutoff(
             f"Assignment {assignment.code!r} of course {assignment.course.code!r} stopped "

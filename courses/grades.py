@@ -24,6 +24,7 @@ from django.db.models import Prefetch
 
 from .exceptions import BadRequest
 from .models import Assignment, Feedback, NotebookScore
+from .prefetched import prefetch_rows
 
 # A notebook count no assignment reaches; it bounds the work one request can ask for.
 MAX_NOTEBOOKS = 500
@@ -106,13 +107,21 @@ def check_scores(raw: Any) -> list[Score]:
     return scores
 
 
-def replace_scores(*, feedback: Feedback, scores: Sequence[Score]) -> None:
-    """Make ``scores`` the feedback's scores; called inside the feedback's transaction."""
-    NotebookScore.objects.filter(feedback=feedback).delete()
-    NotebookScore.objects.bulk_create(
+def replace_scores(*, feedback: Feedback, scores: Sequence[Score], replacing: bool = True) -> None:
+    """Make ``scores`` the feedback's scores; called inside the feedback's transaction.
+    ``replacing=False``: the feedback was just made, so it has no scores to delete.
+
+    The rows written are left on ``feedback`` as its prefetched ``scores``, so that the
+    answer reads none back."""
+    if replacing:
+        NotebookScore.objects.filter(feedback=feedback).delete()
+    rows = [
         NotebookScore(feedback=feedback, notebook=s.notebook, score=s.score, max_score=s.max_score)
         for s in scores
-    )
+    ]
+    if rows:
+        NotebookScore.objects.bulk_create(rows)
+    prefetch_rows(feedback, "scores", rows)
 
 
 # --- reads --------------------------------------------------------------------------------

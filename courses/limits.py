@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet, Sum
+from django.db.models import BooleanField, QuerySet, Sum, Value
 from django.utils import timezone
 
 from .exceptions import ExchangeError, NotFound, PermissionDenied, TooLarge, TooManyRequests
@@ -98,6 +98,11 @@ def _released_entries(course: Course) -> QuerySet[BundleEntry]:
     return BundleEntry.objects.filter(bundle__released_assignment__course=course)
 
 
+def _entry_sizes(entries: QuerySet[BundleEntry], *, released: bool) -> QuerySet[Any]:
+    flag = Value(released, output_field=BooleanField())
+    return entries.order_by().values_list("blob_id", "blob__size", flag)
+
+
 def submission_usage(*, student: AbstractBaseUser, course: Course) -> int:
     """Bytes of the distinct files the student's submissions in the course hold, files of
     the course's current releases not counted."""
@@ -119,13 +124,24 @@ def check_submission_quota(
     if not quota:
         return
     sizes = {entry.sha256: entry.size for entry in entries}
-    counted = set(
-        _own_entries(student, course).filter(blob_id__in=sizes).values_list("blob_id", flat=True)
-    ) | set(_released_entries(course).filter(blob_id__in=sizes).values_list("blob_id", flat=True))
+    # One statement: the distinct files of the student's submissions in the course (with
+    # their sizes) and of the course's releases; the rest is counted here, as
+    # ``submission_usage`` counts it in SQL.
+    own: dict[str, int] = {}
+    released: set[str] = set()
+    rows = _entry_sizes(_own_entries(student, course), released=False).union(
+        _entry_sizes(_released_entries(course), released=True)
+    )
+    for sha, size, is_release in rows:
+        if is_release:
+            released.add(sha)
+        else:
+            own[sha] = size
+    counted = own.keys() | released
     added = sum(size for sha, size in sizes.items() if sha not in counted)
     if not added:
         return
-    used = submission_usage(student=student, course=course)
+    used = sum(size for sha, size in own.items() if sha not in released)
     if used + added > quota:
         raise TooLarge(
             f"This submission would bring your files in {course.code} to {_size(used + added)}, "

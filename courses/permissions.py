@@ -9,9 +9,16 @@ from __future__ import annotations
 import enum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import OuterRef, Subquery
 
 from .exceptions import NotFound, PermissionDenied
 from .models import Assignment, Course, Membership, Submission
+
+# The role a view's access check read, kept on the course instance it fetched so that the
+# service it calls next does not read it again (one membership read per request). Taken
+# once: the next check on that course (another service in the same request, after a roster
+# change perhaps) reads the database again.
+_CHECKED_ROLES = "_exchange_checked_roles"
 
 Role = Membership.Role
 
@@ -71,12 +78,24 @@ def role_in(user: AbstractBaseUser | AnonymousUser | None, course: Course) -> st
     """The user's role in the course; site admins act as instructors where not members."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
+    checked = course.__dict__.get(_CHECKED_ROLES)
+    if checked is not None and user.pk in checked:
+        return checked.pop(user.pk)
     role = (
         Membership.objects.filter(user=user, course=course).values_list("role", flat=True).first()
     )
+    return _with_site_admin(user, role)
+
+
+def _with_site_admin(user: AbstractBaseUser | AnonymousUser, role: str | None) -> str | None:
     if role is None and is_site_admin(user):
         return Role.INSTRUCTOR
     return role
+
+
+def _remember_role(course: Course, user: AbstractBaseUser | AnonymousUser, role: str) -> None:
+    """Hand the role just checked to the next ``role_in`` of this course and user."""
+    course.__dict__.setdefault(_CHECKED_ROLES, {})[user.pk] = role
 
 
 def may(role: str | None, action: Action) -> bool:
@@ -95,6 +114,7 @@ def get_course_for(
     if course is None or role is None:
         raise NotFound(f"There is no course {code!r} that you are a member of.")
     require(role, action, course)
+    _remember_role(course, user, role)
     return course, role
 
 
@@ -110,18 +130,30 @@ def get_assignment_for(
     action: Action = Action.VIEW_COURSE,
 ) -> tuple[Assignment, str]:
     """The assignment and the user's role; students see released assignments only."""
-    course, role = get_course_for(user, course_code, action)
-    # The assignment and its release in one query: a re-release committing between two
-    # reads would otherwise pair this row with a release that is no longer its own.
-    assignment = (
-        Assignment.objects.select_related("release")
-        .filter(course=course, code=assignment_code)
-        .first()
-    )
+    # The hot path: the assignment, its course, its release and the caller's role in one
+    # query (the assignment and its release together: a re-release committing between two
+    # reads would otherwise pair this row with a release that is no longer its own).
+    # Anything else (no such assignment, not a member) goes the long way below, which
+    # gives the same answers in the same order as always.
+    assignment = _assignment_with_role(user, course_code, assignment_code)
+    role = None
     if assignment is not None:
-        # The course read above, kept: services read ``assignment.course`` again, and a
-        # course deleted meanwhile must be their NotFound, not a lazy load's DoesNotExist.
-        assignment.course = course
+        course = assignment.course
+        role = _with_site_admin(user, assignment.checked_role)
+    if role is None:
+        course, role = get_course_for(user, course_code, action)
+        assignment = (
+            Assignment.objects.select_related("release")
+            .filter(course=course, code=assignment_code)
+            .first()
+        )
+        if assignment is not None:
+            # The course read above, kept: services read ``assignment.course`` again, and a
+            # course deleted meanwhile must be their NotFound, not a lazy load's DoesNotExist.
+            assignment.course = course
+    else:
+        require(role, action, course)
+        _remember_role(course, user, role)
     visible = assignment is not None and (
         assignment.is_released
         or may(role, Action.VIEW_UNRELEASED)
@@ -131,6 +163,20 @@ def get_assignment_for(
     if not visible:
         raise NotFound(f"There is no assignment {assignment_code!r} in course {course.code!r}.")
     return assignment, role
+
+
+def _assignment_with_role(
+    user: AbstractBaseUser | AnonymousUser | None, course_code: str, assignment_code: str
+) -> Assignment | None:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    own_role = Membership.objects.filter(course=OuterRef("course_id"), user=user).values("role")
+    return (
+        Assignment.objects.select_related("course", "release")
+        .filter(course__code=course_code, code=assignment_code)
+        .annotate(checked_role=Subquery(own_role[:1]))
+        .first()
+    )
 
 
 def get_submission_for(
@@ -154,4 +200,5 @@ def get_submission_for(
     if role is None or not (own or may(role, Action.VIEW_ALL_SUBMISSIONS)):
         raise missing
     require(role, action, course)
+    _remember_role(course, user, role)
     return submission, role

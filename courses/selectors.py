@@ -22,6 +22,7 @@ from .models import (
     Submission,
 )
 from .permissions import Action, is_site_admin, may
+from .prefetched import cached_query, prefetched
 
 if TYPE_CHECKING:
     from .deadlines import Dates
@@ -118,7 +119,12 @@ def submissions_of(student: AbstractBaseUser, assignment: Assignment) -> QuerySe
 
 
 def bundle_entries(bundle: Bundle) -> QuerySet[BundleEntry]:
-    return bundle.entries.select_related("blob").order_by("path")
+    query = bundle.entries.select_related("blob").order_by("path")
+    # A bundle just recorded (``services.record_bundle``) carries its rows.
+    rows = prefetched(bundle, "entries")
+    if rows is not None:
+        return cached_query(query, sorted(rows, key=lambda entry: entry.path))
+    return query
 
 
 @dataclass(frozen=True)

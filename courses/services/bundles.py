@@ -9,10 +9,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
 from .. import blobstore
 from ..archive import Limits, ManifestEntry, iter_archive, parse_manifest
 from ..exceptions import BadArchive, Conflict
 from ..models import Blob, Bundle, BundleEntry
+from ..prefetched import prefetch_rows
 from ..storage_checks import correct_blob_sizes
 from ..storage_locks import gc_guard
 
@@ -48,12 +51,13 @@ class StagedBundle:
 def stage_bundle(
     *,
     upload: Upload,
-    readable_shas: Iterable[str] | None = None,
+    readable_shas: Iterable[str] | QuerySet[Any] | None = None,
     check_manifest: Callable[[list[ManifestEntry]], None] | None = None,
 ) -> StagedBundle:
     """Check an upload and put its bytes in storage; no database rows are written.
 
-    ``readable_shas`` are the hashes the uploader may reference without sending bytes; a
+    ``readable_shas`` are the hashes the uploader may reference without sending bytes (or a
+    query of them, ``readable_entries``, read together with the stored sizes); a
     file listed in the manifest is accepted without bytes only if its hash is among them and
     the manifest gives the stored file's own size. ``check_manifest`` may refuse the
     manifest before a byte is stored (a quota).
@@ -100,12 +104,19 @@ def stage_bundle(
     return StagedBundle(entries=entries, sizes=sizes, received=received)
 
 
-def _known_shas(wanted: set[str], readable_shas: Iterable[str] | None) -> dict[str, int]:
-    """The stored size of each wanted hash the uploader may reference without bytes."""
-    if not readable_shas:
+def _known_shas(
+    wanted: set[str], readable_shas: Iterable[str] | QuerySet[Any] | None
+) -> dict[str, int]:
+    """The stored size of each wanted hash the uploader may reference without bytes.
+
+    ``readable_shas`` given as a query (of blob ids) becomes a subquery of this one read."""
+    if readable_shas is None:
         return {}
-    allowed = wanted & set(readable_shas)
-    return dict(Blob.objects.filter(sha256__in=allowed).values_list("sha256", "size"))
+    if isinstance(readable_shas, QuerySet):
+        known = Blob.objects.filter(sha256__in=wanted).filter(sha256__in=readable_shas)
+    else:
+        known = Blob.objects.filter(sha256__in=wanted & set(readable_shas))
+    return dict(known.values_list("sha256", "size"))
 
 
 def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
@@ -113,32 +124,43 @@ def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
     sizes = staged.sizes
     # Held until the transaction ends: gc_blobs cannot delete what this bundle references.
     with gc_guard():
+        # One read: each blob's row (its recorded size) and whether a bundle references it.
+        rows = {
+            sha: (size, referenced)
+            for sha, size, referenced in Blob.objects.filter(sha256__in=list(sizes))
+            .annotate(referenced=Exists(BundleEntry.objects.filter(blob_id=OuterRef("pk"))))
+            .values_list("sha256", "size", "referenced")
+        }
         # Bytes a collection may have removed since they were staged or found: those with no
         # row, and those whose row no bundle references (a collection's next candidates).
         # Their bytes must be in storage now; under the lock they then stay.
-        referenced = set(
-            BundleEntry.objects.filter(blob_id__in=sizes).values_list("blob_id", flat=True)
-        )
-        for sha in sorted(sizes.keys() - referenced):
+        for sha in sorted(sha for sha in sizes if not rows.get(sha, (0, False))[1]):
             if not blobstore.exists(sha):
                 raise Conflict(
                     "Some files of this upload were removed from storage while it was being "
                     "recorded; send it again.",
                     code="retry",
                 )
-    Blob.objects.bulk_create(
-        [Blob(sha256=sha, size=size) for sha, size in sizes.items()], ignore_conflicts=True
-    )
-    _correct_sizes(staged)
+    missing = [sha for sha in sizes if sha not in rows]
+    if missing:
+        Blob.objects.bulk_create(
+            [Blob(sha256=sha, size=sizes[sha]) for sha in missing], ignore_conflicts=True
+        )
+    # Rows written before manifests were checked may hold a wrong size; only then the
+    # correction (which locks and reads them again) runs.
+    if any(sha in rows and rows[sha][0] != sizes[sha] for sha in staged.received):
+        _correct_sizes(staged)
     bundle = Bundle.objects.create(
         kind=kind, file_count=len(staged.entries), total_size=staged.total_size
     )
-    BundleEntry.objects.bulk_create(
-        [
-            BundleEntry(bundle=bundle, path=entry.path, blob_id=entry.sha256)
-            for entry in staged.entries
-        ]
-    )
+    blobs = {sha: Blob(sha256=sha, size=size) for sha, size in sizes.items()}
+    entries = [
+        BundleEntry(bundle=bundle, path=entry.path, blob=blobs[entry.sha256])
+        for entry in staged.entries
+    ]
+    BundleEntry.objects.bulk_create(entries)
+    # The answer lists these rows: handed on, not read back.
+    prefetch_rows(bundle, "entries", entries)
     return bundle
 
 
@@ -157,3 +179,15 @@ def _correct_sizes(staged: StagedBundle) -> None:
 def _shas_of(bundles: Iterable[int | None]) -> set[str]:
     ids = [pk for pk in bundles if pk is not None]
     return set(BundleEntry.objects.filter(bundle_id__in=ids).values_list("blob_id", flat=True))
+
+
+def readable_entries(
+    bundle_ids: Iterable[int | None], *bundle_queries: QuerySet[Any]
+) -> QuerySet[BundleEntry]:
+    """``_shas_of`` as a query: the hashes of the bundles given and of those the queries (of
+    ``bundle_id`` values) select, for ``stage_bundle``'s ``readable_shas`` (no read of its
+    own: it becomes a subquery of the read of the stored sizes)."""
+    where = Q(bundle_id__in=[pk for pk in bundle_ids if pk is not None])
+    for query in bundle_queries:
+        where |= Q(bundle_id__in=query)
+    return BundleEntry.objects.filter(where).values("blob_id")

@@ -15,8 +15,8 @@ from ..models import Assignment, AuditEvent, Bundle, Feedback, Submission
 from ..permissions import Action
 from . import bundles
 from .audit import record_event
-from .bundles import Upload, _shas_of
-from .guards import _require, _require_course
+from .bundles import Upload
+from .guards import _hold_course, _require, _require_course
 
 # --- feedback -----------------------------------------------------------------------------
 
@@ -33,22 +33,22 @@ def release_feedback(
     scores (checked by ``grades.check_scores``)."""
     assignment = submission.assignment
     _require(actor, assignment.course, Action.RELEASE_FEEDBACK)
-    readable = _shas_of(
-        [
-            submission.bundle_id,
-            assignment.release_id,
-            *Feedback.objects.filter(submission__assignment=assignment).values_list(
-                "bundle_id", flat=True
-            ),
-        ]
+    # The submission's files, the release's and every feedback's of the assignment, as a
+    # subquery of the one read of the stored sizes.
+    readable = bundles.readable_entries(
+        [submission.bundle_id, assignment.release_id],
+        Feedback.objects.filter(submission__assignment=assignment).values("bundle_id"),
     )
     staged = bundles.stage_bundle(upload=upload, readable_shas=readable)
     with transaction.atomic():
-        _require_course(assignment.course)
+        _hold_course(assignment.course)
+        # The submission's row, locked; it also proves the course is still there (it goes
+        # with the course).
+        # get(), not first(): the model's ordering would join (and lock) other tables.
         try:
-            # get(), not first(): the model's ordering would join (and lock) other tables.
-            Submission.objects.select_for_update().get(pk=submission.pk)
+            Submission.objects.select_for_update().only("pk").get(pk=submission.pk)
         except Submission.DoesNotExist:
+            _require_course(assignment.course)
             raise NotFound(
                 "This submission was deleted while the feedback was being sent."
             ) from None
@@ -77,9 +77,9 @@ def write_feedback(
         old.bundle = bundle
         old.released_by = actor
         old.released_at = timezone.now()
-        old.save()
+        old.save(update_fields=["bundle", "released_by", "released_at"])
         feedback = old
-    grades.replace_scores(feedback=feedback, scores=scores)
+    grades.replace_scores(feedback=feedback, scores=scores, replacing=old is not None)
     record_event(
         action=AuditEvent.Action.FEEDBACK_RELEASED,
         actor=actor,

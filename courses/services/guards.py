@@ -46,11 +46,19 @@ def _lock_course(course: Course, *, exclusive: bool = False) -> bool:
     on the course row would queue writers behind each other's foreign-key checks). SQLite
     runs write transactions one at a time.
     """
+    _hold_course(course, exclusive=exclusive)
+    return Course.objects.filter(pk=course.pk).exists()
+
+
+def _hold_course(course: Course, *, exclusive: bool = False) -> None:
+    """``_lock_course`` without the existence check, for a caller that next reads (and
+    locks) a row of the course that cannot outlive it: finding that row proves the course
+    is there, and the lock keeps it; when the row is missing, ``_require_course`` tells the
+    two cases apart."""
     if connection.vendor == "postgresql":
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {function}(%s, %s)", [COURSE_LOCK_SPACE, course.pk])
-    return Course.objects.filter(pk=course.pk).exists()
 
 
 def _require_course(course: Course) -> None:

@@ -7,19 +7,22 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from .. import deadlines
 from ..archive import ManifestEntry
 from ..exceptions import NotFound
 from ..limits import audited_upload, check_submission_quota, check_submission_rate
-from ..models import Assignment, AuditEvent, Bundle, Membership, Submission
+from ..models import Assignment, AuditEvent, Bundle, Course, Extension, Membership, Submission
 from ..permissions import Action
 from . import bundles
 from .audit import record_event
-from .bundles import StagedBundle, Upload, _shas_of
-from .guards import _require, _require_course
+from .bundles import StagedBundle, Upload
+from .guards import _hold_course, _require, _require_course
+
+# ``_record_submission``'s "the caller did not read the extension".
+_UNREAD: Any = object()
 
 # --- submit -------------------------------------------------------------------------------
 
@@ -40,7 +43,12 @@ def submit_assignment(
     # Refused before any byte is stored, and again at the recorded time below.
     deadlines.check_open(assignment=assignment, student=student, at=timezone.now())
     check_submission_rate(student=student)
-    readable = _shas_of([assignment.release_id, *_own_submission_bundles(student, assignment)])
+    # The release's files and the student's own earlier ones, as a subquery of the one read
+    # of the stored sizes.
+    readable = bundles.readable_entries(
+        [assignment.release_id],
+        Submission.objects.filter(assignment=assignment, student=student).values("bundle_id"),
+    )
 
     def within_quota(entries: list[ManifestEntry]) -> None:
         check_submission_quota(student=student, course=course, entries=entries)
@@ -49,35 +57,82 @@ def submit_assignment(
         upload=upload, readable_shas=readable, check_manifest=within_quota
     )
     with transaction.atomic():
-        _require_course(course)
+        _hold_course(course)
         # One student's submissions to one course are serialised on their membership row,
-        # so concurrent submits get distinct, increasing timestamps.
-        try:
-            Membership.objects.select_for_update().get(user=student, course=course)
-        except Membership.DoesNotExist:
+        # so concurrent submits get distinct, increasing timestamps. The row also proves
+        # the course is still there (it goes with the course).
+        if not _lock_membership(student, course):
+            _require_course(course)
             raise NotFound(
                 f"You were removed from course {course.code!r} while your submission was "
                 "being sent; nothing was recorded."
-            ) from None
+            )
         within_quota(staged.entries)
         now = timezone.now()
-        # The cutoff may have passed while the bytes arrived; the dates are read afresh.
-        fresh = Assignment.objects.filter(pk=assignment.pk).first()
+        # The cutoff may have passed while the bytes arrived; the dates (the assignment's,
+        # the student's extension) and the last timestamp are read afresh, in one query.
+        fresh = _fresh_dates(assignment, student)
         if fresh is None:
             raise NotFound(
                 f"Assignment {assignment.code!r} was deleted while your submission was being "
                 "sent; nothing was recorded."
             )
-        deadlines.check_open(assignment=fresh, student=student, at=now)
-        last = Submission.objects.filter(assignment=assignment, student=student).aggregate(
-            last=Max("timestamp")
-        )["last"]
-        if last is not None and now <= last:
-            now = last + dt.timedelta(microseconds=1)
+        deadlines.check_open(assignment=fresh, student=student, at=now, extension=fresh.extension)
+        if fresh.last is not None and now <= fresh.last:
+            now = fresh.last + dt.timedelta(microseconds=1)
         submission = _record_submission(
-            assignment=assignment, student=student, timestamp=now, staged=staged, actor=student
+            assignment=assignment,
+            student=student,
+            timestamp=now,
+            staged=staged,
+            actor=student,
+            extended_due_date=fresh.extension.due_date if fresh.extension else None,
         )
     return submission
+
+
+def _lock_membership(student: AbstractBaseUser, course: Course) -> bool:
+    # values_list, not get(): the row is only locked, nothing of it is read.
+    return (
+        Membership.objects.select_for_update()
+        .filter(user=student, course=course)
+        .values_list("pk", flat=True)
+        .first()
+        is not None
+    )
+
+
+def _fresh_dates(assignment: Assignment, student: AbstractBaseUser) -> Assignment | None:
+    """The assignment's row read again, with ``extension`` (the student's, or None) and
+    ``last`` (the student's latest submission's timestamp, or None)."""
+    extension = Extension.objects.filter(assignment=OuterRef("pk"), student=student)
+    fresh = (
+        Assignment.objects.filter(pk=assignment.pk)
+        .annotate(
+            extension_id=Subquery(extension.values("pk")[:1]),
+            extension_due=Subquery(extension.values("due_date")[:1]),
+            extension_until=Subquery(extension.values("accept_until")[:1]),
+            last=Subquery(
+                Submission.objects.filter(assignment=OuterRef("pk"), student=student)
+                .order_by("-timestamp")
+                .values("timestamp")[:1]
+            ),
+        )
+        .first()
+    )
+    if fresh is not None:
+        fresh.extension = (
+            Extension(
+                pk=fresh.extension_id,
+                assignment_id=fresh.pk,
+                student_id=student.pk,
+                due_date=fresh.extension_due,
+                accept_until=fresh.extension_until,
+            )
+            if fresh.extension_id is not None
+            else None
+        )
+    return fresh
 
 
 def _record_submission(
@@ -87,13 +142,21 @@ def _record_submission(
     timestamp: dt.datetime,
     staged: StagedBundle,
     actor: AbstractBaseUser | None,
+    extended_due_date: Any = _UNREAD,
     **details: Any,
 ) -> Submission:
-    """Inside the caller's transaction: the submission's bundle, its row and its audit event."""
+    """Inside the caller's transaction: the submission's bundle, its row and its audit event.
+
+    ``extended_due_date``: the student's extension's due date (None: none), when the caller
+    has just read it; the submission's lateness then costs no query."""
     bundle = bundles.record_bundle(kind=Bundle.Kind.SUBMISSION, staged=staged)
     submission = Submission.objects.create(
         assignment=assignment, student=student, timestamp=timestamp, bundle=bundle
     )
+    if extended_due_date is not _UNREAD:
+        submission.extended_due_date = extended_due_date
+    # A new submission has no feedback: the answer's has_feedback needs no query.
+    Submission.feedback.related.set_cached_value(submission, None)
     record_event(
         action=AuditEvent.Action.SUBMITTED,
         actor=actor,
@@ -105,14 +168,6 @@ def _record_submission(
         **details,
     )
     return submission
-
-
-def _own_submission_bundles(student: AbstractBaseUser, assignment: Assignment) -> list[int]:
-    return list(
-        Submission.objects.filter(assignment=assignment, student=student).values_list(
-            "bundle_id", flat=True
-        )
-    )
 
 
 # --- collect ------------------------------------------------------------------------------
