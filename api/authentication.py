@@ -15,8 +15,13 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from hub.accounts import LocalAccountConflict, user_for_hub_identity
-from hub.identity import hub_identity
+from hub.accounts import (
+    LocalAccountConflict,
+    cached_hub_user,
+    remember_hub_user,
+    user_for_hub_identity,
+)
+from hub.identity import hub_identity_until
 
 from .tokens import InvalidToken, is_api_token, user_for_api_token
 
@@ -43,9 +48,19 @@ class JupyterHubTokenAuthentication(BaseAuthentication):
         token = token_from_header(request)
         if token is None or is_api_token(token) or not settings.JUPYTERHUB_API_URL:
             return None
-        identity = hub_identity(token)
+        user = cached_hub_user(token)
+        if user is None:
+            user = self._user_from_hub(token)
+            if user is None:
+                # Not a hub token: the API token class has the last word.
+                return None
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(f"The account {user} is disabled.")
+        return user, token
+
+    def _user_from_hub(self, token: str) -> AbstractBaseUser | None:
+        identity, until = hub_identity_until(token)
         if identity is None:
-            # Not a hub token: the API token class has the last word.
             return None
         if settings.EXCHANGE_HUB_REQUIRE_ACCESS_SCOPE and not identity.may_access_service():
             raise exceptions.AuthenticationFailed(
@@ -60,9 +75,9 @@ class JupyterHubTokenAuthentication(BaseAuthentication):
             user = user_for_hub_identity(identity)
         except LocalAccountConflict as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from None
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed(f"The account {user} is disabled.")
-        return user, token
+        if user.is_active:
+            remember_hub_user(token, user, until=until)
+        return user
 
     def authenticate_header(self, request: Request) -> str:
         return "token"

@@ -6,10 +6,13 @@ Shared by the API's token check and the browser sign-in through the hub.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.utils.translation import gettext as _
 from social_django.models import UserSocialAuth
 
@@ -83,3 +86,31 @@ def user_for_hub_identity(identity: HubIdentity) -> AbstractBaseUser:
     if settings.EXCHANGE_HUB_GROUP_ROSTER:
         apply_hub_groups(user, identity.groups)
     return user
+
+
+# --- the token's user, cached --------------------------------------------------------------
+
+# A hub token's local user is cached under this prefix and the token's SHA-256: the calls
+# after the first need no query to know who is calling.
+USER_CACHE_PREFIX = "hub-user:"
+
+
+def _user_key(token: str) -> str:
+    return USER_CACHE_PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def cached_hub_user(token: str) -> AbstractBaseUser | None:
+    """The user ``remember_hub_user`` kept for this token, or None."""
+    if not settings.EXCHANGE_API_TOKEN_CACHE_SECONDS:
+        return None
+    return cache.get(_user_key(token))
+
+
+def remember_hub_user(token: str, user: AbstractBaseUser, *, until: float) -> None:
+    """Trust ``user`` as the token's for EXCHANGE_API_TOKEN_CACHE_SECONDS, as for API tokens,
+    and never past ``until``, the end of the hub's cached answer about the token (so a token
+    revoked at the hub stops working within EXCHANGE_HUB_TOKEN_CACHE_SECONDS, as before). A
+    disabled account, a changed staff flag or hub groups take effect within those seconds."""
+    seconds = min(settings.EXCHANGE_API_TOKEN_CACHE_SECONDS, int(until - time.time()))
+    if seconds >= 1:
+        cache.set(_user_key(token), user, seconds)

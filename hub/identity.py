@@ -8,6 +8,7 @@ the same name, admin flag, groups and scopes.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from courses.exceptions import Unavailable
 from . import client
 
 CACHE_PREFIX = "hub-token:"
+# Stored with a cached answer: when it expires (an entry without it: already).
+UNTIL = "_until"
 
 
 class UnreadableIdentity(ValueError):
@@ -76,12 +79,20 @@ def ask_hub(token: str) -> HubIdentity | None:
 
 def hub_identity(token: str) -> HubIdentity | None:
     """``ask_hub``, cached for EXCHANGE_HUB_TOKEN_CACHE_SECONDS under the token's SHA-256."""
+    return hub_identity_until(token)[0]
+
+
+def hub_identity_until(token: str) -> tuple[HubIdentity | None, float]:
+    """``hub_identity`` and the time (``time.time()``) until which its answer is trusted:
+    what depends on the answer (the token's user, ``hub.accounts``) is never kept longer."""
     key = CACHE_PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()
     cached = cache.get(key)
     if cached is not None:
-        return HubIdentity(**cached) if cached else None
+        fields = {name: value for name, value in cached.items() if name != UNTIL}
+        return (HubIdentity(**fields) if fields else None), cached.get(UNTIL, 0.0)
     identity = ask_hub(token)
     timeout = settings.EXCHANGE_HUB_TOKEN_CACHE_SECONDS
+    until = time.time() + timeout
     if timeout:
-        cache.set(key, asdict(identity) if identity else {}, timeout)
-    return identity
+        cache.set(key, {**(asdict(identity) if identity else {}), UNTIL: until}, timeout)
+    return identity, until

@@ -255,3 +255,62 @@ def test_link_hub_user_hands_a_local_account_to_the_hub_user_of_its_name(hub):
     assert me("t-ada").json()["username"] == "ada"
     with pytest.raises(CommandError, match="no user 'ghost'"):
         call_command("link_hub_user", "ghost")
+
+
+# --- the token's user, cached ---------------------------------------------------------------
+
+
+def _user_queries(token: str) -> list[str]:
+    """The statements a call of ``me`` runs to find the token's user (and link it)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert me(token).status_code == 200
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if "social_auth" in q["sql"] or 'FROM "auth_user"' in q["sql"]
+    ]
+
+
+def test_a_hub_tokens_user_is_found_without_a_query_after_the_first_call(hub, settings):
+    settings.EXCHANGE_API_TOKEN_CACHE_SECONDS = 10
+    hub.tokens["hub-token-sam"] = user_model("sam")
+    assert _user_queries("hub-token-sam")  # first sight: made, linked
+    assert _user_queries("hub-token-sam") == []
+    assert _user_queries("hub-token-sam") == []
+    assert hub.requests == ["/hub/api/user"]
+
+
+def test_without_the_token_cache_every_call_finds_the_user_again(hub, settings):
+    settings.EXCHANGE_API_TOKEN_CACHE_SECONDS = 0
+    hub.tokens["hub-token-sam"] = user_model("sam")
+    assert _user_queries("hub-token-sam")
+    assert _user_queries("hub-token-sam")
+
+
+def test_a_cached_user_never_outlives_the_hubs_answer(hub, settings):
+    """A token revoked at the hub stops working within EXCHANGE_HUB_TOKEN_CACHE_SECONDS even
+    when the user would be trusted longer."""
+    settings.EXCHANGE_API_TOKEN_CACHE_SECONDS = 60
+    settings.EXCHANGE_HUB_TOKEN_CACHE_SECONDS = 2
+    hub.tokens["hub-token-sam"] = user_model("sam")
+    assert me("hub-token-sam").status_code == 200
+    del hub.tokens["hub-token-sam"]
+    assert me("hub-token-sam").status_code == 200  # both cached
+    time.sleep(2.2)
+    assert me("hub-token-sam").status_code == 401
+
+
+def test_an_account_disabled_after_sign_in_is_refused_once_the_user_cache_expires(
+    hub, settings, django_user_model
+):
+    settings.EXCHANGE_API_TOKEN_CACHE_SECONDS = 1
+    hub.tokens["hub-token-sam"] = user_model("sam")
+    assert me("hub-token-sam").status_code == 200
+    django_user_model.objects.filter(username="sam").update(is_active=False)
+    time.sleep(1.2)
+    response = me("hub-token-sam")
+    assert response.status_code == 401
+    assert "disabled" in response.json()["detail"]

@@ -92,10 +92,11 @@ def submit_assignment(
 
 
 def _lock_membership(student: AbstractBaseUser, course: Course) -> bool:
-    # values_list, not get(): the row is only locked, nothing of it is read.
+    # values_list, not get(): the row is only locked, nothing of it is read. course_id:
+    # a course instance deleted in this process has lost its pk (no row, then).
     return (
         Membership.objects.select_for_update()
-        .filter(user=student, course=course)
+        .filter(user=student, course_id=course.pk)
         .values_list("pk", flat=True)
         .first()
         is not None
