@@ -74,6 +74,7 @@ def write_feedback(
     else:
         # The replaced bundle stays (ownerless) until gc_blobs, as a replaced release does:
         # a collect or a page that read the old feedback an instant ago still lists it.
+        old.submission = submission  # already read: the answer's timestamp needs no query
         old.bundle = bundle
         old.released_by = actor
         old.released_at = timezone.now()
