@@ -176,17 +176,12 @@ def _correct_sizes(staged: StagedBundle) -> None:
         )
 
 
-def _shas_of(bundles: Iterable[int | None]) -> set[str]:
-    ids = [pk for pk in bundles if pk is not None]
-    return set(BundleEntry.objects.filter(bundle_id__in=ids).values_list("blob_id", flat=True))
-
-
 def readable_entries(
     bundle_ids: Iterable[int | None], *bundle_queries: QuerySet[Any]
 ) -> QuerySet[BundleEntry]:
-    """``_shas_of`` as a query: the hashes of the bundles given and of those the queries (of
-    ``bundle_id`` values) select, for ``stage_bundle``'s ``readable_shas`` (no read of its
-    own: it becomes a subquery of the read of the stored sizes)."""
+    """The hashes of the bundles given and of those the queries (of ``bundle_id`` values)
+    select, as a query for ``stage_bundle``'s ``readable_shas`` (no read of its own: it
+    becomes a subquery of the read of the stored sizes)."""
     where = Q(bundle_id__in=[pk for pk in bundle_ids if pk is not None])
     for query in bundle_queries:
         where |= Q(bundle_id__in=query)

@@ -15,7 +15,7 @@ from ..models import Assignment, AuditEvent, Bundle, Course
 from ..permissions import Action
 from . import bundles
 from .audit import record_event
-from .bundles import Upload, _shas_of
+from .bundles import Upload
 from .guards import _check_code, _require, _require_course
 
 # --- release ------------------------------------------------------------------------------
@@ -41,8 +41,8 @@ def release_assignment(
     existing = Assignment.objects.filter(course=course, code=code).first()
     if existing is not None and existing.is_released and not force:
         _refuse_if_in_use(existing, "release it again")
-    readable = _shas_of(
-        Assignment.objects.filter(course=course).values_list("release_id", flat=True)
+    readable = bundles.readable_entries(
+        [], Assignment.objects.filter(course=course).values("release_id")
     )
     staged = bundles.stage_bundle(upload=upload, readable_shas=readable)
     with transaction.atomic():
