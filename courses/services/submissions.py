@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import FilteredRelation, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from .. import deadlines
@@ -104,35 +104,46 @@ def _lock_membership(student: AbstractBaseUser, course: Course) -> bool:
 
 
 def _fresh_dates(assignment: Assignment, student: AbstractBaseUser) -> Assignment | None:
-    """The assignment's row read again, with ``extension`` (the student's, or None) and
-    ``last`` (the student's latest submission's timestamp, or None)."""
-    extension = Extension.objects.filter(assignment=OuterRef("pk"), student=student)
-    fresh = (
+    """The assignment's dates read again, with ``extension`` (the student's, or None) and
+    ``last`` (the student's latest submission's timestamp, or None): one row, the extension
+    joined."""
+    row = (
         Assignment.objects.filter(pk=assignment.pk)
         .annotate(
-            extension_id=Subquery(extension.values("pk")[:1]),
-            extension_due=Subquery(extension.values("due_date")[:1]),
-            extension_until=Subquery(extension.values("accept_until")[:1]),
+            own=FilteredRelation("extensions", condition=Q(extensions__student=student)),
             last=Subquery(
                 Submission.objects.filter(assignment=OuterRef("pk"), student=student)
                 .order_by("-timestamp")
                 .values("timestamp")[:1]
             ),
         )
+        .values_list(
+            "due_date", "accept_until", "own__pk", "own__due_date", "own__accept_until", "last"
+        )
         .first()
     )
-    if fresh is not None:
-        fresh.extension = (
-            Extension(
-                pk=fresh.extension_id,
-                assignment_id=fresh.pk,
-                student_id=student.pk,
-                due_date=fresh.extension_due,
-                accept_until=fresh.extension_until,
-            )
-            if fresh.extension_id is not None
-            else None
+    if row is None:
+        return None
+    due_date, accept_until, extension_pk, extension_due, extension_until, last = row
+    fresh = Assignment(
+        pk=assignment.pk,
+        course=assignment.course,
+        code=assignment.code,
+        due_date=due_date,
+        accept_until=accept_until,
+    )
+    fresh.last = last
+    fresh.extension = (
+        Extension(
+            pk=extension_pk,
+            assignment=fresh,
+            student_id=student.pk,
+            due_date=extension_due,
+            accept_until=extension_until,
         )
+        if extension_pk is not None
+        else None
+    )
     return fresh
 
 
