@@ -112,10 +112,7 @@ def _known_shas(
     ``readable_shas`` given as a query (of blob ids) becomes a subquery of this one read."""
     if readable_shas is None:
         return {}
-    if isinstance(readable_shas, QuerySet):
-        known = Blob.objects.filter(sha256__in=wanted).filter(sha256__in=readable_shas)
-    else:
-        known = Blob.objects.filter(sha256__in=wanted & set(readable_shas))
+    known = Blob.objects.filter(sha256__in=wanted).filter(sha256__in=readable_shas)
     return dict(known.values_list("sha256", "size"))
 
 

@@ -59,6 +59,19 @@ def test_submit_by_a_student_removed_meanwhile_is_404_with_a_sentence(
     assert not Submission.objects.exists()
 
 
+def test_submit_to_an_assignment_deleted_meanwhile_is_404_with_a_sentence(
+    released, people, monkeypatch
+):
+    _during_staging(
+        monkeypatch, lambda: services.delete_assignment(actor=None, assignment=released)
+    )
+    with pytest.raises(NotFound, match="Assignment 'ps1' was deleted while your submission"):
+        services.submit_assignment(
+            student=people["sam"], assignment=released, upload=make_upload({"a.txt": b"1"})
+        )
+    assert not Submission.objects.exists()
+
+
 @pytest.mark.parametrize("what", ["release", "feedback", "member"])
 def test_other_writes_to_a_course_deleted_meanwhile_are_404(what, released, people, monkeypatch):
     submission = services.submit_assignment(
