@@ -114,25 +114,34 @@ def submission_usage(*, student: AbstractBaseUser, course: Course) -> int:
     return int(total or 0)
 
 
+def quota_files(*, student: AbstractBaseUser, course: Course) -> QuerySet[Any]:
+    """The query ``check_submission_quota`` runs: the distinct files of the student's
+    submissions in the course (with their sizes) and of the course's releases, in one
+    statement. Built once, it can be run again (``.all()``) without being built again."""
+    return _entry_sizes(_own_entries(student, course), released=False).union(
+        _entry_sizes(_released_entries(course), released=True)
+    )
+
+
 def check_submission_quota(
-    *, student: AbstractBaseUser, course: Course, entries: Iterable[Any]
+    *,
+    student: AbstractBaseUser,
+    course: Course,
+    entries: Iterable[Any],
+    files: QuerySet[Any],
 ) -> None:
     """TooLarge (``quota_exceeded``) when the files of this submission that the student's
     earlier submissions and the releases do not hold yet would take the student past
-    EXCHANGE_SUBMISSION_QUOTA in the course. ``entries`` have ``sha256`` and ``size``."""
+    EXCHANGE_SUBMISSION_QUOTA in the course. ``entries`` have ``sha256`` and ``size``;
+    ``files`` is ``quota_files`` of the same student and course (built once per upload)."""
     quota = settings.EXCHANGE_SUBMISSION_QUOTA
     if not quota:
         return
     sizes = {entry.sha256: entry.size for entry in entries}
-    # One statement: the distinct files of the student's submissions in the course (with
-    # their sizes) and of the course's releases; the rest is counted here, as
-    # ``submission_usage`` counts it in SQL.
+    # What is counted here from ``quota_files`` is what ``submission_usage`` counts in SQL.
     own: dict[str, int] = {}
     released: set[str] = set()
-    rows = _entry_sizes(_own_entries(student, course), released=False).union(
-        _entry_sizes(_released_entries(course), released=True)
-    )
-    for sha, size, is_release in rows:
+    for sha, size, is_release in files.all():
         if is_release:
             released.add(sha)
         else:

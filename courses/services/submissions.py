@@ -13,7 +13,12 @@ from django.utils import timezone
 from .. import deadlines
 from ..archive import ManifestEntry
 from ..exceptions import NotFound
-from ..limits import audited_upload, check_submission_quota, check_submission_rate
+from ..limits import (
+    audited_upload,
+    check_submission_quota,
+    check_submission_rate,
+    quota_files,
+)
 from ..models import Assignment, AuditEvent, Bundle, Course, Extension, Membership, Submission
 from ..permissions import Action
 from . import bundles
@@ -50,8 +55,11 @@ def submit_assignment(
         Submission.objects.filter(assignment=assignment, student=student).values("bundle_id"),
     )
 
+    # The quota's query is built once and run twice (before the bytes, under the lock).
+    quota_query = quota_files(student=student, course=course)
+
     def within_quota(entries: list[ManifestEntry]) -> None:
-        check_submission_quota(student=student, course=course, entries=entries)
+        check_submission_quota(student=student, course=course, entries=entries, files=quota_query)
 
     staged = bundles.stage_bundle(
         upload=upload, readable_shas=readable, check_manifest=within_quota
