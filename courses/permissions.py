@@ -82,7 +82,10 @@ def role_in(user: AbstractBaseUser | AnonymousUser | None, course: Course) -> st
     if checked is not None and user.pk in checked:
         return checked.pop(user.pk)
     role = (
-        Membership.objects.filter(user=user, course=course).values_list("role", flat=True).first()
+        Membership.objects.filter(user=user, course=course)
+        .order_by()
+        .values_list("role", flat=True)
+        .first()
     )
     return _with_site_admin(user, role)
 
@@ -170,7 +173,10 @@ def _assignment_with_role(
 ) -> Assignment | None:
     if user is None or not user.is_authenticated or not user.is_active:
         return None
-    own_role = Membership.objects.filter(course=OuterRef("course_id"), user=user).values("role")
+    # order_by(): the model's ordering would join the course and user tables for nothing.
+    own_role = (
+        Membership.objects.filter(course=OuterRef("course_id"), user=user).order_by().values("role")
+    )
     return (
         Assignment.objects.select_related("course", "release")
         .filter(course__code=course_code, code=assignment_code)

@@ -100,15 +100,16 @@ def submit_assignment(
 
 
 def _lock_membership(student: AbstractBaseUser, course: Course) -> bool:
-    # values_list, not get(): the row is only locked, nothing of it is read. course_id:
-    # a course instance deleted in this process has lost its pk (no row, then).
-    return (
+    # Only the pk: the row is locked, nothing of it is read. No ordering: the model's would
+    # join (and lock) the course and user rows, serialising every submit to the course.
+    # course_id: a course instance deleted in this process has lost its pk (no row, then).
+    locked = (
         Membership.objects.select_for_update()
         .filter(user=student, course_id=course.pk)
-        .values_list("pk", flat=True)
-        .first()
-        is not None
+        .order_by()
+        .values_list("pk", flat=True)[:1]
     )
+    return bool(list(locked))
 
 
 def _fresh_dates(assignment: Assignment, student: AbstractBaseUser) -> Assignment | None:
