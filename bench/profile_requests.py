@@ -80,6 +80,10 @@ def setup() -> None:
     os.environ.pop("DATABASE_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
     os.environ.setdefault("EXCHANGE_UPLOADS_PER_MINUTE", "0")
+    # The secret key of the throwaway data directory, made as manage.py makes it.
+    from exchange_site.env import prepare_data_dir
+
+    prepare_data_dir()
     import django
 
     from exchange_site.env import prepare_data_dir
