@@ -173,6 +173,11 @@ def _correct_sizes(staged: StagedBundle) -> None:
         )
 
 
+def _shas_of(bundles: Iterable[int | None]) -> set[str]:
+    ids = [pk for pk in bundles if pk is not None]
+    return set(BundleEntry.objects.filter(bundle_id__in=ids).values_list("blob_id", flat=True))
+
+
 def readable_entries(
     bundle_ids: Iterable[int | None], *bundle_queries: QuerySet[Any]
 ) -> QuerySet[BundleEntry]:
