@@ -41,6 +41,7 @@ KINDS = (
     "submission_read",
     "feedback_upload",
     "feedback_batch",
+    "feedback_read",
     "submit",
 )
 # Students per feedback_batch request: the plugin's default batch.
@@ -254,6 +255,11 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
         r = teacher.post(f"{a}/feedback", batch_forms.pop())
         assert r.status_code == 201, r.content
 
+    def feedback_read() -> None:
+        # What a student's fetch_feedback asks first: the feedback released to them.
+        r = student.get(f"{a}/feedback")
+        assert r.status_code == 200 and r.json(), r.content
+
     def submit() -> None:
         counter[0] += 1
         form = ready["submit"].pop()
@@ -269,6 +275,7 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
         "submission_read": submission_read,
         "feedback_upload": feedback_upload,
         "feedback_batch": feedback_batch,
+        "feedback_read": feedback_read,
         "submit": submit,
     }
     prepare: dict[str, Callable[[], None]] = {"feedback_batch": prepare_batch}
