@@ -17,10 +17,12 @@ import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
@@ -32,6 +34,9 @@ from .models import blob_storage_name, preview_storage_names
 
 CHUNK_SIZE = 1024 * 1024
 QUARANTINE = "gc-quarantine"
+# An object store answers one request at a time per connection: an upload's blobs are put
+# (and checked) this many at a time.
+IO_THREADS = 8
 
 
 def get_storage() -> Storage:
@@ -136,9 +141,8 @@ def put(staged: StagedFile) -> None:
         discard(staged)
 
 
-def store_stream(stream: IO[bytes], *, path: str, size: int, sha256: str) -> int:
-    """Store a stream that must have the given size and hash; BadArchive if it does not.
-    Returns the size measured on the bytes."""
+def stage_checked(stream: IO[bytes], *, path: str, size: int, sha256: str) -> StagedFile:
+    """Stage a stream that must have the given size and hash; BadArchive if it does not."""
     staged = stage(stream)
     if staged.sha256 != sha256 or staged.size != size:
         discard(staged)
@@ -146,8 +150,71 @@ def store_stream(stream: IO[bytes], *, path: str, size: int, sha256: str) -> int
             f"File {path!r} does not match the manifest: it has {staged.size} bytes and "
             f"SHA-256 {staged.sha256}, the manifest says {size} bytes and {sha256}."
         )
+    return staged
+
+
+def store_stream(stream: IO[bytes], *, path: str, size: int, sha256: str) -> int:
+    """Store a stream that must have the given size and hash; BadArchive if it does not.
+    Returns the size measured on the bytes."""
+    staged = stage_checked(stream, path=path, size=size, sha256=sha256)
     put(staged)
     return staged.size
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+
+
+def _io_pool() -> ThreadPoolExecutor:
+    """The process's threads for object store round trips. They (and the connection each
+    thread's storage client keeps) live as long as the process, not one request; a forked
+    worker makes its own."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blobstore")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+class Putter:
+    """Puts an upload's staged files in storage as they come: at once on local disk (a
+    rename), on an object store several at a time. ``wait`` returns once all are in place
+    and raises the first failure. Leaving the ``with`` block on an error discards the files
+    not yet put and waits for those under way: bytes already put stay as orphans for
+    ``gc_blobs``, as a failed upload's always did."""
+
+    def __init__(self) -> None:
+        self._storage = get_storage()
+        # The calling thread's client (boto3 clients are thread-safe, its resource is not):
+        # the I/O threads share its connection pool instead of each opening their own.
+        self._client = None if is_local(self._storage) else _s3_client(self._storage)
+        self._pending: list[tuple[Future[None], StagedFile]] = []
+
+    def __enter__(self) -> Putter:
+        return self
+
+    def add(self, staged: StagedFile) -> None:
+        if self._client is None:
+            put(staged)
+        else:
+            future = _io_pool().submit(_s3_put, self._storage, self._client, staged)
+            self._pending.append((future, staged))
+
+    def wait(self) -> None:
+        for future, _ in self._pending:
+            future.result()
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            return
+        for future, staged in self._pending:
+            if future.cancel():
+                discard(staged)
+        for future, _ in self._pending:
+            if not future.cancelled():
+                future.exception()  # waits; the error that ends the upload is raised already
 
 
 def store_bytes(data: bytes) -> tuple[str, int]:
@@ -172,6 +239,66 @@ def iter_blob(sha256: str) -> Iterator[bytes]:
 
 def exists(sha256: str) -> bool:
     return get_storage().exists(blob_storage_name(sha256))
+
+
+def _s3_client(storage: Storage) -> Any:
+    return storage.connection.meta.client  # type: ignore[attr-defined]
+
+
+def _s3_key(storage: Storage, name: str) -> str:
+    from storages.utils import clean_name  # only with an object store configured
+
+    return storage._normalize_name(clean_name(name))  # type: ignore[attr-defined]
+
+
+def _s3_exists(storage: Storage, client: Any, sha256: str) -> bool:
+    """``storage.exists`` through a given client (any thread)."""
+    # Imported only with an object store configured (a local server never loads boto).
+    from botocore.exceptions import ClientError
+    from storages.backends.s3 import _filter_download_params
+
+    key = _s3_key(storage, blob_storage_name(sha256))
+    params = _filter_download_params(storage.get_object_parameters(key))  # type: ignore[attr-defined]
+    try:
+        client.head_object(Bucket=storage.bucket_name, Key=key, **params)  # type: ignore[attr-defined]
+    except ClientError as err:
+        if err.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return False
+        raise
+    return True
+
+
+def _s3_put(storage: Storage, client: Any, staged: StagedFile) -> None:
+    """``put`` on an object store through a given client (any thread): the bytes are
+    uploaded as ``storage.save`` would, unless a blob is already there."""
+    try:
+        if _s3_exists(storage, client, staged.sha256):
+            return
+        key = _s3_key(storage, blob_storage_name(staged.sha256))
+        with open(staged.temp_path, "rb") as handle:
+            params = storage._get_write_parameters(key, File(handle))  # type: ignore[attr-defined]
+            client.upload_fileobj(
+                handle,
+                storage.bucket_name,  # type: ignore[attr-defined]
+                key,
+                ExtraArgs=params,
+                Config=storage.transfer_config,  # type: ignore[attr-defined]
+            )
+    finally:
+        discard(staged)
+
+
+def missing(shas: Iterable[str]) -> list[str]:
+    """The hashes among ``shas`` whose bytes are not in storage, in the order given; an
+    object store is asked about several at once."""
+    shas = list(shas)
+    storage = get_storage()
+    if is_local(storage) or len(shas) < 2:
+        found = [exists(sha) for sha in shas]
+    else:
+        client = _s3_client(storage)
+        found = list(_io_pool().map(lambda sha: _s3_exists(storage, client, sha), shas))
+    return [sha for sha, present in zip(shas, found, strict=True) if not present]
 
 
 def delete(sha256: str) -> None:

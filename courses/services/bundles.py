@@ -71,18 +71,24 @@ def stage_bundle(
     known = _known_shas(wanted, readable_shas)
     sizes: dict[str, int] = {}
     if upload.archive is not None:
-        for path, size, stream in iter_archive(upload.archive, limits):
-            entry = by_path.get(path)
-            if entry is None:
-                raise BadArchive(f"Archive member {path!r} is not listed in the manifest.")
-            if size != entry.size:
-                raise BadArchive(
-                    f"File {path!r} has {size} bytes in the archive but {entry.size} in the "
-                    "manifest."
+        # The archive is read in order; each checked file is put in storage while the next
+        # is read (an object store's round trips overlap), and all are in place on return.
+        with blobstore.Putter() as putter:
+            for path, size, stream in iter_archive(upload.archive, limits):
+                entry = by_path.get(path)
+                if entry is None:
+                    raise BadArchive(f"Archive member {path!r} is not listed in the manifest.")
+                if size != entry.size:
+                    raise BadArchive(
+                        f"File {path!r} has {size} bytes in the archive but {entry.size} in "
+                        "the manifest."
+                    )
+                staged = blobstore.stage_checked(
+                    stream, path=path, size=entry.size, sha256=entry.sha256
                 )
-            sizes[entry.sha256] = blobstore.store_stream(
-                stream, path=path, size=entry.size, sha256=entry.sha256
-            )
+                sizes[entry.sha256] = staged.size
+                putter.add(staged)
+            putter.wait()
     received = frozenset(sizes)
     for entry in entries:
         if entry.sha256 in received:
@@ -131,13 +137,12 @@ def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
         # Bytes a collection may have removed since they were staged or found: those with no
         # row, and those whose row no bundle references (a collection's next candidates).
         # Their bytes must be in storage now; under the lock they then stay.
-        for sha in sorted(sha for sha in sizes if not rows.get(sha, (0, False))[1]):
-            if not blobstore.exists(sha):
-                raise Conflict(
-                    "Some files of this upload were removed from storage while it was being "
-                    "recorded; send it again.",
-                    code="retry",
-                )
+        if blobstore.missing(sorted(sha for sha in sizes if not rows.get(sha, (0, False))[1])):
+            raise Conflict(
+                "Some files of this upload were removed from storage while it was being "
+                "recorded; send it again.",
+                code="retry",
+            )
     missing = [sha for sha in sizes if sha not in rows]
     if missing:
         Blob.objects.bulk_create(
