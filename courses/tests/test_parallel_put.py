@@ -1,0 +1,80 @@
+"""An upload's blobs are put in storage several at a time on an object store: all of them
+are in place before anything is recorded, and one that fails to store fails the upload with
+nothing recorded and no temporary file left behind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.tests.test_feedback_batch import form, nothing_recorded, post, two  # noqa: F401
+from courses import blobstore
+from courses.models import Blob
+from nbgrader_exchange.feedback_batch import FeedbackRelease
+from nbgrader_exchange.files import entry_from_bytes
+
+pytestmark = [pytest.mark.storage, pytest.mark.django_db]
+
+
+def batch_of(submissions: list[Any], files: int) -> list[FeedbackRelease]:
+    """Each submission's own ``files`` distinct files: every blob of the batch is new."""
+    return [
+        FeedbackRelease(
+            s.student.username,
+            s.pk,
+            [entry_from_bytes(f"f{i}.html", f"<p>{s.pk} {i}</p>".encode()) for i in range(files)],
+        )
+        for s in submissions
+    ]
+
+
+def test_every_blob_of_a_batch_is_stored(people, two, client_for, backend):  # noqa: F811
+    batch = batch_of(two, 6)
+    assert post(client_for(people["gus"]), form(batch)).status_code == 201
+    shas = [e.sha256 for release in batch for e in release.files]
+    assert blobstore.missing(shas) == []
+    assert set(Blob.objects.filter(sha256__in=shas).values_list("sha256", flat=True)) == set(shas)
+    for release in batch:
+        own = client_for(release_student(people, release)).get(
+            f"/api/v1/submissions/{release.submission_id}/feedback"
+        )
+        assert sorted(f["path"] for f in own.json()["files"]) == [f"f{i}.html" for i in range(6)]
+    absent = "0" * 64
+    assert blobstore.missing([shas[0], absent, shas[1]]) == [absent]
+
+
+def release_student(people: dict[str, Any], release: FeedbackRelease) -> Any:
+    return people[release.student_id]
+
+
+def test_one_blob_failing_to_store_records_nothing(
+    people,
+    two,  # noqa: F811
+    client_for,
+    backend,
+    monkeypatch,
+):
+    batch = batch_of(two, 6)
+    doomed = batch[1].files[2].sha256
+    before = set(Blob.objects.values_list("sha256", flat=True))
+    # The store refuses one blob of the twelve (a full disk, an object store's 500).
+    name = "_s3_put" if backend == "s3" else "put"
+    real = getattr(blobstore, name)
+
+    def failing(*args: Any) -> None:
+        staged = args[-1]
+        if staged.sha256 == doomed:
+            blobstore.discard(staged)
+            raise OSError("the store refused the bytes")
+        real(*args)
+
+    monkeypatch.setattr(blobstore, name, failing)
+    with pytest.raises(OSError, match="refused"):
+        post(client_for(people["gus"]), form(batch))
+    nothing_recorded()
+    assert set(Blob.objects.values_list("sha256", flat=True)) == before
+    # Every temporary file was put in place or discarded: none is left for gc to find.
+    staging = blobstore.staging_dir()
+    assert not staging.exists() or not any(staging.iterdir())
+    assert doomed in blobstore.missing([doomed])
