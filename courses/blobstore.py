@@ -181,9 +181,9 @@ def _io_pool() -> ThreadPoolExecutor:
 class Putter:
     """Puts an upload's staged files in storage as they come: at once on local disk (a
     rename), on an object store several at a time. ``wait`` returns once all are in place
-    and raises the first failure. Leaving the ``with`` block on an error discards the files
-    not yet put and waits for those under way: bytes already put stay as orphans for
-    ``gc_blobs``, as a failed upload's always did."""
+    and raises the first failure. Leaving the ``with`` block on an error waits for the puts
+    handed over: their bytes stay as orphans for ``gc_blobs``, as a failed upload's always
+    did, and no temporary file is left."""
 
     def __init__(self) -> None:
         self._storage = get_storage()
@@ -209,12 +209,10 @@ class Putter:
     def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is None:
             return
-        for future, staged in self._pending:
-            if future.cancel():
-                discard(staged)
+        # Each put removes its temporary file, failed or not; the files checked before the
+        # failure are stored, as when they were put one after another (orphans for gc_blobs).
         for future, _ in self._pending:
-            if not future.cancelled():
-                future.exception()  # waits; the error that ends the upload is raised already
+            future.exception()  # waits; the error that ends the upload is raised already
 
 
 def store_bytes(data: bytes) -> tuple[str, int]:
