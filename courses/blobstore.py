@@ -189,7 +189,7 @@ class Putter:
         self._storage = get_storage()
         # The calling thread's client (boto3 clients are thread-safe, its resource is not):
         # the I/O threads share its connection pool instead of each opening their own.
-        self._client = None if is_local(self._storage) else _s3_client(self._storage)
+        self._client = _s3_client(self._storage)
         self._pending: list[tuple[Future[None], StagedFile]] = []
 
     def __enter__(self) -> Putter:
@@ -240,6 +240,9 @@ def exists(sha256: str) -> bool:
 
 
 def _s3_client(storage: Storage) -> Any:
+    """The boto3 client of an S3 storage (this thread's), or None for any other storage."""
+    if is_local(storage) or not hasattr(storage, "bucket_name"):
+        return None
     return storage.connection.meta.client  # type: ignore[attr-defined]
 
 
@@ -291,10 +294,10 @@ def missing(shas: Iterable[str]) -> list[str]:
     object store is asked about several at once."""
     shas = list(shas)
     storage = get_storage()
-    if is_local(storage) or len(shas) < 2:
+    client = _s3_client(storage)
+    if client is None or len(shas) < 2:
         found = [exists(sha) for sha in shas]
     else:
-        client = _s3_client(storage)
         found = list(_io_pool().map(lambda sha: _s3_exists(storage, client, sha), shas))
     return [sha for sha, present in zip(shas, found, strict=True) if not present]
 
