@@ -78,3 +78,18 @@ def test_one_blob_failing_to_store_records_nothing(
     staging = blobstore.staging_dir()
     assert not staging.exists() or not any(staging.iterdir())
     assert doomed in blobstore.missing([doomed])
+
+
+def test_an_object_store_error_is_not_taken_for_missing_bytes(s3_storage, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    client = blobstore.get_storage().connection.meta.client
+
+    def refuse(**_: Any) -> None:
+        error = {"Error": {"Code": "500"}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+        raise ClientError(error, "HeadObject")
+
+    monkeypatch.setattr(client, "head_object", refuse)
+    # An upload checking its bytes under the lock fails rather than calling them gone.
+    with pytest.raises(ClientError):
+        blobstore.missing(["0" * 64, "1" * 64])
