@@ -71,24 +71,7 @@ def stage_bundle(
     known = _known_shas(wanted, readable_shas)
     sizes: dict[str, int] = {}
     if upload.archive is not None:
-        # The archive is read in order; each checked file is put in storage while the next
-        # is read (an object store's round trips overlap), and all are in place on return.
-        with blobstore.Putter() as putter:
-            for path, size, stream in iter_archive(upload.archive, limits):
-                entry = by_path.get(path)
-                if entry is None:
-                    raise BadArchive(f"Archive member {path!r} is not listed in the manifest.")
-                if size != entry.size:
-                    raise BadArchive(
-                        f"File {path!r} has {size} bytes in the archive but {entry.size} in "
-                        "the manifest."
-                    )
-                staged = blobstore.stage_checked(
-                    stream, path=path, size=entry.size, sha256=entry.sha256
-                )
-                sizes[entry.sha256] = staged.size
-                putter.add(staged)
-            putter.wait()
+        sizes = _stage_archive(upload.archive, by_path, limits)
     received = frozenset(sizes)
     for entry in entries:
         if entry.sha256 in received:
@@ -108,6 +91,46 @@ def stage_bundle(
             )
         sizes[entry.sha256] = known[entry.sha256]
     return StagedBundle(entries=entries, sizes=sizes, received=received)
+
+
+def _stage_archive(
+    archive: Any, by_path: dict[str, ManifestEntry], limits: Limits
+) -> dict[str, int]:
+    """Stage and check every member of the archive, then put them all in storage.
+
+    Nothing is put before the whole archive has been read and checked: a client that hangs
+    up mid-body, a member that breaks the manifest or a bomb leaves no bytes in storage
+    (staged files are temporary files, removed on any failure). The puts then run together
+    (several at a time on an object store); all are in place on return."""
+    staged_files: list[blobstore.StagedFile] = []
+    try:
+        for path, size, stream in iter_archive(archive, limits):
+            entry = by_path.get(path)
+            if entry is None:
+                raise BadArchive(f"Archive member {path!r} is not listed in the manifest.")
+            if size != entry.size:
+                raise BadArchive(
+                    f"File {path!r} has {size} bytes in the archive but {entry.size} in "
+                    "the manifest."
+                )
+            staged_files.append(
+                blobstore.stage_checked(stream, path=path, size=entry.size, sha256=entry.sha256)
+            )
+    except BaseException:
+        for staged in staged_files:
+            blobstore.discard(staged)
+        raise
+    sizes = {staged.sha256: staged.size for staged in staged_files}
+    with blobstore.Putter() as putter:
+        for number, staged in enumerate(staged_files):
+            try:
+                putter.add(staged)
+            except BaseException:
+                for rest in staged_files[number + 1 :]:
+                    blobstore.discard(rest)
+                raise
+        putter.wait()
+    return sizes
 
 
 def _known_shas(

@@ -29,8 +29,9 @@ HOUR = dt.timedelta(hours=1)
 
 
 def failed_upload(released, student) -> str:
-    """A submission whose second file breaks the manifest: the first file's bytes are
-    stored, nothing is recorded. Returns the orphan's SHA-256."""
+    """A submission whose second file breaks the manifest: nothing is recorded and no bytes
+    are left in storage. Then the first file's bytes are stored without a row, as a process
+    killed between storing and recording leaves them. Returns that orphan's SHA-256."""
     good, bad = b"stored before the failure", b"x"
     manifest = manifest_of({"a.txt": good, "b.txt": b"promised other bytes"})
     archive = io.BytesIO(tar_gz({"a.txt": good, "b.txt": bad}))
@@ -40,7 +41,10 @@ def failed_upload(released, student) -> str:
             assignment=released,
             upload=services.Upload(manifest=json.dumps(manifest), archive=archive),
         )
-    return manifest[0]["sha256"]
+    assert not blobstore.exists(manifest[0]["sha256"])
+    sha256, _size = blobstore.store_bytes(good)
+    assert sha256 == manifest[0]["sha256"]
+    return sha256
 
 
 def test_healthy_storage_verifies_clean(backend, released, people):
