@@ -2,8 +2,10 @@
 
 Bytes are hashed while they stream to a temporary file (bounded memory), checked against
 what the manifest promised, then put under ``blobs/<aa>/<sha256>``. The database row of a
-blob is written later, in the transaction that records its bundle: bytes stored by a
-request that then fails are orphans that ``verify_storage`` lists and ``gc_blobs`` removes.
+blob is written later, in the transaction that records its bundle: an upload puts its bytes
+only once its whole archive has been checked, and bytes stored by a request that fails after
+that (a failed put, a killed process) are orphans that ``verify_storage`` lists and
+``gc_blobs`` removes.
 
 Temporary files live in one staging directory (``tmp/`` of local storage, or
 ``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-staging`` with an object store) where ``gc_blobs``
@@ -179,7 +181,7 @@ def _io_pool() -> ThreadPoolExecutor:
 
 
 class Putter:
-    """Puts an upload's staged files in storage as they come: at once on local disk (a
+    """Puts an upload's checked, staged files in storage: at once on local disk (a
     rename), on an object store several at a time. ``wait`` returns once all are in place
     and raises the first failure. Leaving the ``with`` block on an error waits for the puts
     handed over: their bytes stay as orphans for ``gc_blobs``, as a failed upload's always
