@@ -16,25 +16,14 @@ import pytest
 
 from api.views.uploads import UPLOAD_OVERHEAD
 from courses import blobstore
-from courses.models import AuditEvent, Blob, Bundle, BundleEntry, Submission
 from nbgrader_exchange.transfer import MultipartBody
-from tests.harness.uploads import manifest_of, tar_gz
+from tests.harness.uploads import manifest_of, recorded_rows, tar_gz
 
 SUBMIT = "/api/v1/courses/phys101/assignments/ps1/submissions"
 # Over FILE_UPLOAD_MAX_MEMORY_SIZE (2 MiB): Django's parser would spool it to disk.
 BIG = {"data.bin": os.urandom(3 * 1024 * 1024), "ps1.ipynb": b'{"cells": ["sam v3"]}'}
 
 pytestmark = pytest.mark.storage
-
-
-def _recorded() -> tuple[int, ...]:
-    return (
-        Submission.objects.count(),
-        Bundle.objects.count(),
-        BundleEntry.objects.count(),
-        Blob.objects.count(),
-        AuditEvent.objects.exclude(action="upload_failed").count(),
-    )
 
 
 @pytest.fixture
@@ -138,7 +127,7 @@ def test_small_archive_without_the_promise_stays_in_memory(sam, spool_dir, monke
 
 
 def test_a_field_after_a_promised_last_archive_is_refused(sam):
-    before = _recorded()
+    before = recorded_rows()
     files = {"ps1.ipynb": b'{"cells": ["late"]}'}
     body, content_type = _form(
         [
@@ -151,15 +140,15 @@ def test_a_field_after_a_promised_last_archive_is_refused(sam):
     response = _post(sam, body, content_type)
     assert response.status_code == 400, response.content
     assert "'scores' comes after the archive" in response.json()["detail"]
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def _refused_leaving_nothing(sam, body: bytes, content_type: str, status: int, code: str, **extra):
-    before = _recorded()
+    before = recorded_rows()
     response = _post(sam, body, content_type, **extra)
     assert response.status_code == status, response.content
     assert response.json()["error"] == code
-    assert _recorded() == before
+    assert recorded_rows() == before
     assert _temp_files() == []
     return response.json()["detail"]
 
@@ -230,10 +219,10 @@ def test_upload_announcing_more_than_the_limit_is_413_before_reading(sam, settin
 
 
 def test_a_malformed_form_is_400_and_records_nothing(sam):
-    before = _recorded()
+    before = recorded_rows()
     response = _post(sam, b"--x\r\n\r\n", "multipart/form-data; boundary=")
     assert response.status_code == 400, response.content
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_an_empty_form_says_what_is_missing(sam):
@@ -243,7 +232,7 @@ def test_an_empty_form_says_what_is_missing(sam):
 
 
 def test_too_many_or_too_large_fields_are_refused(sam, settings):
-    before = _recorded()
+    before = recorded_rows()
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
     body, content_type = _form([(f"f{i}", b"x", None) for i in range(5)])
     assert _post(sam, body, content_type).status_code == 400
@@ -252,7 +241,7 @@ def test_too_many_or_too_large_fields_are_refused(sam, settings):
     response = _post(sam, body, content_type)
     assert response.status_code == 413, response.content
     assert response.json()["error"] == "too_large"
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_a_part_without_a_name_is_skipped(sam):

@@ -10,26 +10,15 @@ import json
 import pytest
 
 from courses import services
-from courses.models import AuditEvent, Blob, Bundle, BundleEntry, Membership, Submission
+from courses.models import Bundle, Membership, Submission
 from tests.harness.personas import SUBMITTED
-from tests.harness.uploads import make_upload, manifest_of, tar_gz, upload_form
+from tests.harness.uploads import make_upload, manifest_of, recorded_rows, tar_gz, upload_form
 
 SUBMIT = "/api/v1/courses/phys101/assignments/ps1/submissions"
 NOTEBOOK = {"ps1.ipynb": b'{"cells": ["sam v2"]}'}
 
 # Storage-facing: `make test-s3` runs these on SeaweedFS S3 too.
 pytestmark = pytest.mark.storage
-
-
-def _recorded() -> tuple[int, ...]:
-    """What an upload records; a refused one leaves only its ``upload_failed`` audit event."""
-    return (
-        Submission.objects.count(),
-        Bundle.objects.count(),
-        BundleEntry.objects.count(),
-        Blob.objects.count(),
-        AuditEvent.objects.exclude(action="upload_failed").count(),
-    )
 
 
 @pytest.fixture
@@ -48,18 +37,18 @@ def _refused(response, status: int, code: str | None = None) -> dict:
 
 
 def test_json_body_instead_of_multipart_is_415(sam):
-    before = _recorded()
+    before = recorded_rows()
     response = sam.post(SUBMIT, {"manifest": manifest_of(NOTEBOOK)}, format="json")
     _refused(response, 415, "unsupported_media_type")
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_missing_manifest_is_400(sam):
-    before = _recorded()
+    before = recorded_rows()
     response = sam.post(SUBMIT, {"archive": io.BytesIO(tar_gz(NOTEBOOK))}, format="multipart")
     body = _refused(response, 400, "bad_request")
     assert "manifest" in body["detail"]
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 @pytest.mark.parametrize(
@@ -75,46 +64,46 @@ def test_missing_manifest_is_400(sam):
     ids=["not-json", "not-a-list", "missing-key", "escaping-path", "negative-size", "bad-hash"],
 )
 def test_malformed_manifest_is_400(sam, manifest):
-    before = _recorded()
+    before = recorded_rows()
     form = {"manifest": manifest, "archive": io.BytesIO(tar_gz(NOTEBOOK))}
     _refused(sam.post(SUBMIT, form, format="multipart"), 400)
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_manifest_file_not_in_archive_is_400_missing_file(sam):
-    before = _recorded()
+    before = recorded_rows()
     form = upload_form(NOTEBOOK, omit=["ps1.ipynb"])
     body = _refused(sam.post(SUBMIT, form, format="multipart"), 400, "missing_file")
     assert "ps1.ipynb" in body["detail"]
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_wrong_hash_is_400(sam):
-    before = _recorded()
+    before = recorded_rows()
     manifest = manifest_of(NOTEBOOK)
     manifest[0]["sha256"] = hashlib.sha256(b"something else").hexdigest()
     form = {"manifest": json.dumps(manifest), "archive": io.BytesIO(tar_gz(NOTEBOOK))}
     body = _refused(sam.post(SUBMIT, form, format="multipart"), 400, "bad_archive")
     assert "does not match the manifest" in body["detail"]
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_extra_file_in_archive_is_400(sam):
-    before = _recorded()
+    before = recorded_rows()
     form = {
         "manifest": json.dumps(manifest_of(NOTEBOOK)),
         "archive": io.BytesIO(tar_gz({**NOTEBOOK, "extra.py": b"print(1)"})),
     }
     body = _refused(sam.post(SUBMIT, form, format="multipart"), 400, "bad_archive")
     assert "extra.py" in body["detail"]
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_archive_that_is_not_a_tar_gz_is_400(sam):
-    before = _recorded()
+    before = recorded_rows()
     form = {"manifest": json.dumps(manifest_of(NOTEBOOK)), "archive": io.BytesIO(b"PK\x03\x04")}
     _refused(sam.post(SUBMIT, form, format="multipart"), 400, "bad_archive")
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_student_may_not_reference_another_students_file(people, released, client_for):
@@ -122,11 +111,11 @@ def test_student_may_not_reference_another_students_file(people, released, clien
     services.submit_assignment(
         student=people["tia"], assignment=released, upload=make_upload(secret)
     )
-    before = _recorded()
+    before = recorded_rows()
     form = upload_form(secret, omit=["ps1.ipynb"])
     response = client_for(people["sam"]).post(SUBMIT, form, format="multipart")
     _refused(response, 400, "missing_file")
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_student_may_reference_released_files_without_sending_them(sam):
@@ -138,28 +127,28 @@ def test_student_may_reference_released_files_without_sending_them(sam):
 
 def test_upload_announcing_more_than_the_limit_is_413_before_reading(sam, settings):
     settings.EXCHANGE_MAX_BUNDLE_SIZE = 1000
-    before = _recorded()
+    before = recorded_rows()
     form = upload_form(NOTEBOOK)
     response = sam.post(SUBMIT, form, format="multipart", CONTENT_LENGTH=str(10**12))
     _refused(response, 413, "too_large")
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_manifest_over_the_bundle_limit_is_413(sam, settings):
     settings.EXCHANGE_MAX_BUNDLE_SIZE = 10
-    before = _recorded()
+    before = recorded_rows()
     _refused(sam.post(SUBMIT, upload_form(NOTEBOOK), format="multipart"), 413, "too_large")
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_archive_member_over_the_file_limit_is_413(sam, settings):
     settings.EXCHANGE_MAX_FILE_SIZE = 100
     big = {"big.bin": b"\0" * 1000}
     manifest = [{"path": "big.bin", "size": 50, "sha256": hashlib.sha256(b"x").hexdigest()}]
-    before = _recorded()
+    before = recorded_rows()
     form = {"manifest": json.dumps(manifest), "archive": io.BytesIO(tar_gz(big))}
     _refused(sam.post(SUBMIT, form, format="multipart"), 413, "too_large")
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_manifest_may_come_as_a_file_part(sam):
@@ -174,7 +163,7 @@ def test_manifest_may_come_as_a_file_part(sam):
     [("bad id!", "not valid"), (".", "not valid"), ("a" * 101, "not valid")],
 )
 def test_release_with_bad_assignment_id_is_400(people, course, client_for, code, detail):
-    before = _recorded()
+    before = recorded_rows()
     response = client_for(people["ines"]).post(
         f"/api/v1/courses/phys101/assignments/{code}/release",
         upload_form(NOTEBOOK),
@@ -182,18 +171,18 @@ def test_release_with_bad_assignment_id_is_400(people, course, client_for, code,
     )
     body = _refused(response, 400, "bad_request")
     assert detail in body["detail"]
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_release_with_bad_due_date_is_400(people, course, client_for):
-    before = _recorded()
+    before = recorded_rows()
     form = {**upload_form(NOTEBOOK), "due_date": "next tuesday"}
     response = client_for(people["ines"]).post(
         "/api/v1/courses/phys101/assignments/ps9/release", form, format="multipart"
     )
     body = _refused(response, 400, "bad_request")
     assert "due_date" in body["detail"]
-    assert _recorded() == before
+    assert recorded_rows() == before
 
 
 def test_release_accepts_nbgrader_and_iso_due_dates(people, course, client_for):

@@ -5,7 +5,8 @@ code (``nbgrader_exchange``), so a test sends what a student's ``nbgrader submit
 - :func:`make_upload`: a ``courses.services.Upload`` for the domain's services;
 - :func:`upload_form`: the form for Django's and DRF's test clients;
 - :func:`multipart_files`: the form for ``requests``' ``files=`` (live servers);
-- :func:`notebook`: a small notebook with one output, to submit and to preview.
+- :func:`notebook`: a small notebook with one output, to submit and to preview;
+- :func:`recorded_rows`: what an upload records, to check that a refused one left nothing.
 """
 
 from __future__ import annotations
@@ -85,3 +86,17 @@ def notebook(text: str) -> bytes:
         ]
     )
     return nbformat.writes(nb).encode()
+
+
+def recorded_rows() -> tuple[int, ...]:
+    """What an upload records (submissions, bundles, entries, blobs, audit events); a refused
+    one leaves only its ``upload_failed`` audit event."""
+    from courses.models import AuditEvent, Blob, Bundle, BundleEntry, Submission
+
+    return (
+        Submission.objects.count(),
+        Bundle.objects.count(),
+        BundleEntry.objects.count(),
+        Blob.objects.count(),
+        AuditEvent.objects.exclude(action="upload_failed").count(),
+    )
