@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.harness.jsonserver import Answer, JsonServer, script
 from tests.harness.live import LiveServer
 
 from .support import MAX_FILE_SIZE, Service
@@ -31,3 +33,19 @@ def service() -> Iterator[Service]:
     with server:
         admin = server.create_api_token("site-admin", staff=True)
         yield Service(server=server, admin_token=admin)
+
+
+@pytest.fixture
+def scripted() -> Iterator[Any]:
+    """``scripted(*answers)``: a stand-in server answering each request with the next of
+    ``answers`` (a client's retries and error sentences, without a real server's cooperation);
+    every one made is stopped after the test."""
+    servers: list[JsonServer] = []
+
+    def make(*answers: Answer) -> JsonServer:
+        servers.append(JsonServer(script(list(answers))))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()

@@ -7,7 +7,6 @@ import hashlib
 import io
 import os
 import tarfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from nbgrader_exchange import archive_download
 from nbgrader_exchange.client import ExchangeClient, ServiceError
 from nbgrader_exchange.files import entry_from_bytes
 from nbgrader_exchange.transfer import BlobCache, DownloadStats
-from tests.harness.jsonserver import Answer, JsonServer, script
 
 COURSE = "archive101"
 INES, SAM = "archive-ines", "archive-sam"
@@ -90,19 +88,6 @@ def test_files_already_in_the_cache_are_not_asked_for(released, tmp_path):
 
 
 # --- archives that break off or lie (a scripted server) --------------------------------------
-
-
-@pytest.fixture
-def scripted() -> Iterator[Any]:
-    servers: list[JsonServer] = []
-
-    def make(*answers: Answer) -> JsonServer:
-        servers.append(JsonServer(script(list(answers))))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.stop()
 
 
 def _tar(members: dict[str, bytes]) -> bytes:

@@ -7,7 +7,6 @@ import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +15,12 @@ import pytest
 from nbgrader_exchange.client import ExchangeClient, ServiceError
 from nbgrader_exchange.files import entry_from_bytes, local_path, scan_directory
 from nbgrader_exchange.transfer import BlobCache, DownloadStats, MultipartBody, Progress
-from tests.harness.jsonserver import Answer, JsonServer, script
 from tests.harness.ports import free_port
 
 from .support import REPO
 
 COURSE = "client101"
 INES, SAM = "client-ines", "client-sam"
-
-
-@pytest.fixture
-def scripted() -> Iterator[Any]:
-    servers: list[JsonServer] = []
-
-    def make(*answers: Answer) -> JsonServer:
-        servers.append(JsonServer(script(list(answers))))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.stop()
 
 
 def quick_client(url: str, **kwargs: Any) -> ExchangeClient:
