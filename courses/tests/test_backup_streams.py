@@ -92,17 +92,6 @@ def test_backup_streamed_out_of_a_pod_and_through_s3_restores_byte_for_byte(tmp_
 # --- in-process ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def data(released, people):
-    for student in ("sam", "tia"):
-        services.submit_assignment(
-            student=people[student],
-            assignment=released,
-            upload=make_upload({"a.txt": student.encode()}),
-        )
-    return released
-
-
 def test_stream_round_trip_in_process_and_a_cut_short_stream_is_a_sentence(data, tmp_path):
     buffer = io.BytesIO()
     report = backup.backup_to_stream(stream=buffer)

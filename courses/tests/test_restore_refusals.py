@@ -16,20 +16,8 @@ from django.core.management.base import CommandError
 from courses import backup, blobstore, services, storage_checks
 from courses.models import AuditEvent, Blob, Submission
 from tests.harness.commands import run_command
-from tests.harness.uploads import make_upload
 
 # --- in-process: refusals and damage ------------------------------------------------------
-
-
-@pytest.fixture
-def data(released, people):
-    for student in ("sam", "tia"):
-        services.submit_assignment(
-            student=people[student],
-            assignment=released,
-            upload=make_upload({"a.txt": student.encode()}),
-        )
-    return released
 
 
 def fingerprint() -> dict:
