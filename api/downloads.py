@@ -9,8 +9,10 @@ EXCHANGE_SIGNED_URL_SECONDS.
 
 from __future__ import annotations
 
+import base64
 import posixpath
 import sys
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core import signing
@@ -26,6 +28,10 @@ from courses.models import blob_storage_name
 SIGNING_SALT = "api.files"
 # The last path segment of ``files/archive``: never a token (tokens hold a ':').
 ARCHIVE = "archive"
+# ``?inline=true``: files up to this size come in the answer itself (base64), as long as the
+# answer's inlined bytes stay under the total; the rest keep their URLs.
+INLINE_FILE_BYTES = 256 * 1024
+INLINE_TOTAL_BYTES = 4 * 1024 * 1024
 
 
 class LinkExpired(ExchangeError):
@@ -67,6 +73,27 @@ def blob_links(request: HttpRequest, *, sha256: str, path: str) -> dict[str, str
         "url": request.build_absolute_uri(reverse("api:file", args=[signed])),
         "token": signed,
         "archive_url": request.build_absolute_uri(reverse("api:file", args=[ARCHIVE])),
+    }
+
+
+def inline_contents(entries: Iterable[tuple[str, int]]) -> dict[str, str]:
+    """The base64 bytes of the small files among ``entries`` (``(sha256, size)``), by hash:
+    each up to INLINE_FILE_BYTES, together up to INLINE_TOTAL_BYTES, each blob once. A
+    student's feedback then comes in one answer instead of a listing and a download."""
+    chosen: dict[str, int] = {}
+    total = 0
+    for sha256, size in entries:
+        if sha256 in chosen or size > INLINE_FILE_BYTES or total + size > INLINE_TOTAL_BYTES:
+            continue
+        chosen[sha256] = size
+        total += size
+    read = blobstore.read_small(chosen)
+    # A blob whose length is not its recorded size is not offered inline (the client checks
+    # the hash anyway; its URL answers as for any damaged blob).
+    return {
+        sha256: base64.b64encode(data).decode("ascii")
+        for sha256, data in read.items()
+        if len(data) == chosen[sha256]
     }
 
 

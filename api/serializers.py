@@ -99,6 +99,10 @@ class SubmissionQuerySerializer(serializers.Serializer):
     student = serializers.CharField(required=False, max_length=150)
 
 
+class InlineQuerySerializer(serializers.Serializer):
+    inline = serializers.BooleanField(required=False, default=False)
+
+
 class CollectInputSerializer(serializers.Serializer):
     latest = serializers.BooleanField(required=False, default=True)
     student = serializers.CharField(required=False, allow_null=True, max_length=150)
@@ -154,9 +158,20 @@ class FileWithUrlSerializer(FileSerializer):
         help_text='Where to POST {"tokens": [...]} for a tar of several files (local only).',
     )
 
+    content = serializers.CharField(
+        read_only=True,
+        required=False,
+        help_text="The file's bytes, base64 (only when asked for with ``?inline=true``, for "
+        "small files); such a file has no ``url``.",
+    )
+
     def to_representation(self, entry: Any) -> dict[str, Any]:
         data = {"path": entry.path, "size": entry.blob.size, "sha256": entry.blob_id}
-        data.update(blob_links(self.context["request"], sha256=entry.blob_id, path=entry.path))
+        content = self.context.get("inline", {}).get(entry.blob_id)
+        if content is not None:
+            data["content"] = content
+        else:
+            data.update(blob_links(self.context["request"], sha256=entry.blob_id, path=entry.path))
         return data
 
 

@@ -291,7 +291,7 @@ def run_rush(
     def fetch_feedback(student: str) -> tuple[int, Path]:
         dest = scratch / "feedback" / student
         with client(student) as http:
-            released = http.get(f"{assignment_url}/feedback", what="fetch feedback")
+            released = http.get(f"{assignment_url}/feedback?inline=true", what="fetch feedback")
             for feedback in released:
                 http.download_bundle(feedback["files"], dest, what="fetch feedback")
         return len(released), dest

@@ -1,4 +1,5 @@
-"""Several small files in one request: ``POST files/archive`` with their signed tokens.
+"""Several small files in one request: ``POST files/archive`` with their signed tokens, or
+their bytes in the manifest itself (``content``: ``write_inline``).
 
 With small files a download costs its request, not its bytes, so files under
 ``ARCHIVE_FILE_LIMIT`` whose manifest entry offers an ``archive_url`` (local storage) come in
@@ -11,7 +12,9 @@ the client's retry rules.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import os
 import tarfile
 import tempfile
@@ -118,6 +121,20 @@ def _read_archive(
         response.close()
     if missing:
         raise _Damaged(f"{len(missing)} file(s) missing from the answer")
+
+
+def write_inline(server: str, item: Item, *, what: str, progress: Any) -> None:
+    """Write a file whose bytes came in the manifest itself (``content``, base64: what a
+    server answers to ``?inline=true`` for small files), checked as an archive member."""
+    entry, _ = item
+    try:
+        data = base64.b64decode(entry["content"], validate=True)
+        _write_member(io.BytesIO(data), item, progress)
+    except (ValueError, TypeError, _Damaged):  # binascii.Error is a ValueError
+        raise ServiceError(
+            f"Could not {what}: the file {entry['path']!r} from the exchange server at "
+            f"{server} is damaged (its size or SHA-256 does not match)."
+        ) from None
 
 
 def _write_member(source: Any, item: Item, progress: Any) -> None:

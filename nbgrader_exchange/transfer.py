@@ -317,8 +317,14 @@ class BundleTransfers:
                 stats.downloaded_files += 1
                 stats.downloaded_bytes += item[0]["size"]
 
-        # Small files come in archives of many (when the server offers it), large ones alone.
-        batches, single = archive_download.split(first.values())
+        # Files whose bytes came with the manifest are written at once; other small files
+        # come in archives of many (when the server offers it), large ones alone.
+        for item in [item for item in first.values() if "content" in item[0]]:
+            archive_download.write_inline(self.server, item, what=what, progress=progress)
+            placed(item)
+        batches, single = archive_download.split(
+            item for item in first.values() if "content" not in item[0]
+        )
         jobs: list[Callable[[], None]] = [
             partial(
                 archive_download.download_batch,
@@ -331,7 +337,9 @@ class BundleTransfers:
             for batch in batches
         ]
         jobs += [partial(fetch, item) for item in single]
-        if jobs:
+        if len(jobs) == 1:
+            jobs[0]()
+        elif jobs:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
                 list(pool.map(lambda job: job(), jobs))
         written = []

@@ -16,6 +16,7 @@ from courses import deadlines, selectors, services
 from courses.models import Assignment
 from courses.permissions import Action, get_assignment_for, get_course_for, may
 
+from ..downloads import inline_contents
 from ..openapi import extend_schema
 from ..serializers import (
     AssignmentDetailSerializer,
@@ -25,6 +26,7 @@ from ..serializers import (
     FeedbackBatchSerializer,
     FeedbackReleasedSerializer,
     FeedbackSerializer,
+    InlineQuerySerializer,
     ReleaseInputSerializer,
     ReleaseManifestSerializer,
     SubmissionListSerializer,
@@ -202,6 +204,14 @@ class CollectView(APIView):
 
 class AssignmentFeedbackView(UploadParsers, APIView):
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "inline",
+                bool,
+                description="Small files' bytes in the answer (``content``, base64) instead "
+                "of URLs: the whole feedback in one request.",
+            ),
+        ],
         responses=FeedbackSerializer(many=True),
         summary="Fetch my feedback on this assignment (recorded)",
     )
@@ -209,8 +219,17 @@ class AssignmentFeedbackView(UploadParsers, APIView):
         assignment, _ = get_assignment_for(
             request.user, course_id, assignment_id, Action.FETCH_FEEDBACK
         )
+        given = InlineQuerySerializer(data=request.query_params)
+        given.is_valid(raise_exception=True)
         feedback = services.fetch_feedback(student=request.user, assignment=assignment)
-        return Response(FeedbackSerializer(feedback, many=True, context={"request": request}).data)
+        context: dict[str, Any] = {"request": request}
+        if given.validated_data["inline"]:
+            context["inline"] = inline_contents(
+                (entry.blob_id, entry.blob.size)
+                for item in feedback
+                for entry in selectors.bundle_entries(item.bundle)
+            )
+        return Response(FeedbackSerializer(feedback, many=True, context=context).data)
 
     @extend_schema(
         request={"multipart/form-data": FeedbackBatchSerializer},

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from .. import grades
 from ..exceptions import NotFound
 from ..limits import audited_upload
-from ..models import Assignment, AuditEvent, Bundle, Feedback, Submission
+from ..models import Assignment, AuditEvent, Bundle, BundleEntry, Feedback, Submission
 from ..permissions import Action
 from . import bundles
 from .audit import record_event
@@ -93,16 +94,23 @@ def write_feedback(
     return feedback
 
 
-@transaction.atomic
 def fetch_feedback(
     *, student: AbstractBaseUser, assignment: Assignment, submission: Submission | None = None
 ) -> list[Feedback]:
-    """The feedback on a student's own submissions (one, or all), recorded as fetched."""
+    """The feedback on a student's own submissions (one, or all), recorded as fetched.
+
+    Reads, then one insert (the audit event), in no transaction of their own: a
+    transaction would hold SQLite's write lock across the reads (transaction_mode
+    IMMEDIATE), making every student's fetch wait for every other write."""
     _require(student, assignment.course, Action.FETCH_FEEDBACK)
     feedback = (
         Feedback.objects.filter(submission__assignment=assignment, submission__student=student)
         .select_related("submission", "bundle")
-        .prefetch_related("scores")
+        # Each bundle's files with their blobs in one query, not one per feedback.
+        .prefetch_related(
+            "scores",
+            Prefetch("bundle__entries", queryset=BundleEntry.objects.select_related("blob")),
+        )
     )
     if submission is not None:
         if submission.student_id != student.pk or submission.assignment_id != assignment.pk:

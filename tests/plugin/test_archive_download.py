@@ -3,6 +3,7 @@ server that offers no archive, and archives that break off or hold the wrong byt
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -174,3 +175,39 @@ def test_batches_stay_under_their_caps_and_large_files_go_alone(tmp_path, monkey
     assert sorted(e["path"] for b in batches for e, _ in b) == sorted(
         [f"s{i}" for i in range(7)] + [f"m{i}" for i in range(9)]
     )
+
+
+# --- bytes in the manifest itself (``?inline=true``) ------------------------------------------
+
+
+def _inline(name: str, data: bytes, content: bytes | None = None) -> dict[str, Any]:
+    return {
+        "path": name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "content": base64.b64encode(data if content is None else content).decode(),
+    }
+
+
+def test_files_that_came_inline_are_written_without_a_request(tmp_path):
+    # No server listens there: any request would fail.
+    client = Recording("http://127.0.0.1:9", "nbx_token", retries=0)
+    files = [_inline("feedback/a.html", b"<p>a</p>"), _inline("feedback/b.html", b"<p>b</p>")]
+    stats = DownloadStats()
+    client.download_bundle(files, tmp_path, what="fetch feedback", stats=stats)
+    _check(tmp_path, files)
+    assert client.sent == [] and stats.downloaded_files == 2
+
+
+@pytest.mark.parametrize("content", [b"<p>other</p>", b"not base64 \xff"])
+def test_damaged_inline_bytes_are_one_sentence_and_leave_nothing(tmp_path, content):
+    client = ExchangeClient("http://127.0.0.1:9", "nbx_token", retries=0)
+    entry = _inline("feedback/a.html", b"<p>a</p>")
+    entry["content"] = (
+        base64.b64encode(content).decode()
+        if content.startswith(b"<")
+        else content.decode("latin-1")
+    )
+    with pytest.raises(ServiceError, match=r"feedback/a.html.*is damaged"):
+        client.download_bundle([entry], tmp_path, what="fetch feedback")
+    assert list(tmp_path.rglob("*")) in ([], [tmp_path / "feedback"])

@@ -1,0 +1,103 @@
+"""A student's feedback in one request: ``GET .../feedback?inline=true`` answers small files'
+bytes in the listing itself (base64 ``content``), larger ones keep their URLs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from api import downloads
+from courses import services
+from courses.models import AuditEvent
+from tests.harness.uploads import make_upload
+
+URL = "/api/v1/courses/phys101/assignments/ps1/feedback"
+SMALL = b"<p>good work, sam</p>" * 10
+LARGE = b"<p>" + b"x" * 3000 + b"</p>"
+
+
+@pytest.fixture
+def released_feedback(people, submission):
+    return services.release_feedback(
+        actor=people["gus"],
+        submission=submission,
+        upload=make_upload({"feedback/ps1.html": SMALL, "feedback/plots.html": LARGE}),
+    )
+
+
+def _files(answer) -> dict[str, dict]:
+    [feedback] = answer.json()
+    return {f["path"]: f for f in feedback["files"]}
+
+
+def test_small_files_come_inline_and_large_ones_by_url(
+    people, released_feedback, client_for, monkeypatch
+):
+    monkeypatch.setattr(downloads, "INLINE_FILE_BYTES", 1000)
+    answer = client_for(people["sam"]).get(f"{URL}?inline=true")
+    assert answer.status_code == 200
+    files = _files(answer)
+    small, large = files["feedback/ps1.html"], files["feedback/plots.html"]
+    assert base64.b64decode(small["content"]) == SMALL
+    assert small["sha256"] == hashlib.sha256(SMALL).hexdigest()
+    assert "url" not in small and "token" not in small
+    assert "content" not in large and large["url"].startswith("http://testserver/api/v1/files/")
+    # The fetch is recorded as without the parameter.
+    assert AuditEvent.objects.filter(action="feedback_fetched").count() == 1
+
+
+def test_without_the_parameter_every_file_has_its_url(people, released_feedback, client_for):
+    files = _files(client_for(people["sam"]).get(URL))
+    assert all("content" not in f and f["url"] for f in files.values())
+    files = _files(client_for(people["sam"]).get(f"{URL}?inline=false"))
+    assert all("content" not in f for f in files.values())
+
+
+def test_the_answer_inlines_no_more_than_its_total(
+    people, released_feedback, client_for, monkeypatch
+):
+    monkeypatch.setattr(downloads, "INLINE_TOTAL_BYTES", len(SMALL) + 10)
+    files = _files(client_for(people["sam"]).get(f"{URL}?inline=true"))
+    assert sorted(p for p, f in files.items() if "content" in f) == ["feedback/ps1.html"]
+    assert "url" in files["feedback/plots.html"]
+
+
+def test_a_blob_missing_from_storage_is_offered_by_url(people, released_feedback, client_for):
+    from courses import blobstore
+
+    blobstore.delete(hashlib.sha256(SMALL).hexdigest())
+    files = _files(client_for(people["sam"]).get(f"{URL}?inline=true"))
+    assert "content" not in files["feedback/ps1.html"] and files["feedback/ps1.html"]["url"]
+    assert "content" in files["feedback/plots.html"]
+
+
+def test_a_bad_value_is_a_sentence(people, released_feedback, client_for):
+    answer = client_for(people["sam"]).get(f"{URL}?inline=maybe")
+    assert answer.status_code == 400
+    assert "inline" in answer.content.decode()
+    assert not AuditEvent.objects.filter(action="feedback_fetched").exists()
+
+
+def test_feedback_on_several_submissions_costs_no_query_per_submission(
+    people, released, released_feedback, client_for
+):
+    sam = client_for(people["sam"])
+    with CaptureQueriesContext(connection) as one:
+        assert len(sam.get(f"{URL}?inline=true").json()) == 1
+    for text in (b"second", b"third"):
+        again = services.submit_assignment(
+            student=people["sam"],
+            assignment=released,
+            upload=make_upload({"ps1.ipynb": b'{"cells": ["%s"]}' % text}),
+        )
+        services.release_feedback(
+            actor=people["gus"], submission=again, upload=make_upload({"fb.html": text})
+        )
+    with CaptureQueriesContext(connection) as three:
+        answer = sam.get(f"{URL}?inline=true").json()
+    assert [base64.b64decode(f["files"][0]["content"]) for f in answer[1:]] == [b"second", b"third"]
+    assert len(three) == len(one)
