@@ -39,6 +39,8 @@ QUARANTINE = "gc-quarantine"
 # An object store answers one request at a time per connection: an upload's blobs are put
 # (and checked) this many at a time.
 IO_THREADS = 8
+# Blobs up to this size go to an object store in one plain PUT (see ``_s3_put``).
+S3_SINGLE_PUT_BYTES = 1024 * 1024
 
 
 def get_storage() -> Storage:
@@ -294,13 +296,27 @@ def _s3_exists(storage: Storage, client: Any, sha256: str) -> bool:
 
 def _s3_put(storage: Storage, client: Any, staged: StagedFile) -> None:
     """``put`` on an object store through a given client (any thread): the bytes are
-    uploaded as ``storage.save`` would, unless a blob is already there."""
+    uploaded with the parameters ``storage.save`` would use.
+
+    A small blob is one PUT, whether or not it is there already: the same name always
+    holds the same bytes, and asking first (a HEAD) would cost as much as sending them,
+    while s3transfer's machinery costs more CPU than the request. A large one is asked
+    for first and sent by s3transfer (multipart, in parallel) only if it is missing."""
     try:
-        if _s3_exists(storage, client, staged.sha256):
-            return
         key = _s3_key(storage, blob_storage_name(staged.sha256))
+        small = staged.size <= S3_SINGLE_PUT_BYTES
+        if not small and _s3_exists(storage, client, staged.sha256):
+            return
         with open(staged.temp_path, "rb") as handle:
             params = storage._get_write_parameters(key, File(handle))  # type: ignore[attr-defined]
+            if small:
+                client.put_object(
+                    Bucket=storage.bucket_name,  # type: ignore[attr-defined]
+                    Key=key,
+                    Body=handle.read(),
+                    **params,
+                )
+                return
             client.upload_fileobj(
                 handle,
                 storage.bucket_name,  # type: ignore[attr-defined]

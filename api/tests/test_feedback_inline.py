@@ -19,6 +19,9 @@ URL = "/api/v1/courses/phys101/assignments/ps1/feedback"
 SMALL = b"<p>good work, sam</p>" * 10
 LARGE = b"<p>" + b"x" * 3000 + b"</p>"
 
+# Local files and S3 read the bytes differently (blobstore.read_small): run on both.
+pytestmark = pytest.mark.storage
+
 
 @pytest.fixture
 def released_feedback(people, submission):
@@ -45,7 +48,7 @@ def test_small_files_come_inline_and_large_ones_by_url(
     assert base64.b64decode(small["content"]) == SMALL
     assert small["sha256"] == hashlib.sha256(SMALL).hexdigest()
     assert "url" not in small and "token" not in small
-    assert "content" not in large and large["url"].startswith("http://testserver/api/v1/files/")
+    assert "content" not in large and large["url"].startswith("http")
     # The fetch is recorded as without the parameter.
     assert AuditEvent.objects.filter(action="feedback_fetched").count() == 1
 

@@ -37,3 +37,37 @@ def test_presigned_url_expires(s3_storage):
     url = blobstore.get_storage().url(blob_storage_name(sha), expire=1)
     time.sleep(2.5)
     assert requests.get(url, timeout=30).status_code == 403
+
+
+def _calls(client) -> list[str]:
+    """The names of the S3 operations ``client`` sends from now on (botocore's own events)."""
+    sent: list[str] = []
+    client.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))
+    return sent
+
+
+def test_a_small_blob_is_one_put_and_a_large_one_present_is_not_sent_again(s3_storage, monkeypatch):
+    import io
+
+    monkeypatch.setattr(blobstore, "S3_SINGLE_PUT_BYTES", 1000)
+    storage = blobstore.get_storage()
+    client = blobstore._s3_client(storage)
+    small, large = b"s" * 1000, b"L" * 1001
+
+    sent = _calls(client)
+    blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(small)))
+    assert sent == ["PutObject"]
+    # The same small bytes again: one PUT, no question first (it costs what the PUT does).
+    blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(small)))
+    assert sent == ["PutObject", "PutObject"]
+
+    sent.clear()
+    blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(large)))
+    assert sent[0] == "HeadObject" and "PutObject" in sent
+    sent.clear()
+    blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(large)))
+    assert sent == ["HeadObject"]
+    for data in (small, large):
+        assert b"".join(blobstore.iter_blob(hashlib.sha256(data).hexdigest())) == data
+    staging = blobstore.staging_dir()
+    assert not staging.exists() or not any(staging.iterdir())
