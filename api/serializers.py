@@ -145,21 +145,21 @@ class FileSerializer(serializers.Serializer):
 
 
 class FileWithUrlSerializer(FileSerializer):
-    url = serializers.CharField(read_only=True, help_text="A short-lived download URL.")
-    # Present only when the service offers several files in one answer (local storage).
+    # Output only; ``required=False`` (not ``read_only``) so the schema says each may be
+    # absent: a file whose bytes come inline has no URL, and only local storage offers the
+    # archive's token.
+    url = serializers.CharField(
+        required=False, help_text="A short-lived download URL (absent with ``content``)."
+    )
     token = serializers.CharField(
-        read_only=True,
         required=False,
         help_text="The signed token of ``url``, to post to ``archive_url`` (local storage only).",
     )
     archive_url = serializers.CharField(
-        read_only=True,
         required=False,
         help_text='Where to POST {"tokens": [...]} for a tar of several files (local only).',
     )
-
     content = serializers.CharField(
-        read_only=True,
         required=False,
         help_text="The file's bytes, base64 (only when asked for with ``?inline=true``, for "
         "small files); such a file has no ``url``.",
