@@ -42,6 +42,7 @@ KINDS = (
     "feedback_upload",
     "feedback_batch",
     "feedback_read",
+    "feedback_inline",
     "submit",
 )
 # Students per feedback_batch request: the plugin's default batch.
@@ -256,9 +257,14 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
         assert r.status_code == 201, r.content
 
     def feedback_read() -> None:
-        # What a student's fetch_feedback asks first: the feedback released to them.
+        # The feedback released to a student, with URLs (what fetch_feedback asked first).
         r = student.get(f"{a}/feedback")
         assert r.status_code == 200 and r.json(), r.content
+
+    def feedback_inline() -> None:
+        # A student's whole fetch_feedback: the feedback with its files' bytes inline.
+        r = student.get(f"{a}/feedback?inline=true")
+        assert r.status_code == 200 and "content" in r.json()[0]["files"][0], r.content
 
     def submit() -> None:
         counter[0] += 1
@@ -276,6 +282,7 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
         "feedback_upload": feedback_upload,
         "feedback_batch": feedback_batch,
         "feedback_read": feedback_read,
+        "feedback_inline": feedback_inline,
         "submit": submit,
     }
     prepare: dict[str, Callable[[], None]] = {"feedback_batch": prepare_batch}
