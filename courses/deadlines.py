@@ -59,7 +59,9 @@ def _effective(assignment: Assignment, extension: Extension | None) -> Dates:
 
 def dates_for(*, assignment: Assignment, student: AbstractBaseUser) -> Dates:
     """The student's own due date and cutoff."""
-    extension = Extension.objects.filter(assignment=assignment, student=student).first()
+    # At most one row (unique together); order_by(): the model's ordering would join the
+    # assignment, course and user tables to sort it.
+    extension = Extension.objects.filter(assignment=assignment, student=student).order_by().first()
     return _effective(assignment, extension)
 
 
@@ -70,7 +72,7 @@ def dates_for_many(
     assignments = list(assignments)
     extensions = {
         e.assignment_id: e
-        for e in Extension.objects.filter(assignment__in=assignments, student=student)
+        for e in Extension.objects.filter(assignment__in=assignments, student=student).order_by()
     }
     return {a.pk: _effective(a, extensions.get(a.pk)) for a in assignments}
 

@@ -181,6 +181,7 @@ def _assignment_with_role(
         Assignment.objects.select_related("course", "release")
         .filter(course__code=course_code, code=assignment_code)
         .annotate(checked_role=Subquery(own_role[:1]))
+        .order_by()  # at most one row; sorting it by the model's ordering costs for nothing
         .first()
     )
 

@@ -129,8 +129,10 @@ def _fresh_dates(assignment: Assignment, student: AbstractBaseUser) -> Assignmen
         .values_list(
             "due_date", "accept_until", "own__pk", "own__due_date", "own__accept_until", "last"
         )
-        .first()
+        # One row by pk: the model's ordering would join the course table for nothing.
+        .order_by()[:1]
     )
+    row = next(iter(row), None)
     if row is None:
         return None
     due_date, accept_until, extension_pk, extension_due, extension_until, last = row
