@@ -241,23 +241,16 @@ def iter_blob(sha256: str) -> Iterator[bytes]:
 
 def read_small(shas: Iterable[str]) -> dict[str, bytes]:
     """The whole bytes of each blob (callers keep to small ones), by hash; a blob that
-    cannot be read is left out (its caller offers it another way). With S3 the reads run
-    together on the I/O threads instead of one round trip after another."""
+    cannot be read is left out (its caller offers it another way)."""
     storage = get_storage()
-
-    def read(sha256: str) -> tuple[str, bytes | None]:
+    found: dict[str, bytes] = {}
+    for sha256 in dict.fromkeys(shas):
         try:
             with storage.open(blob_storage_name(sha256), "rb") as handle:
-                return sha256, handle.read()
+                found[sha256] = handle.read()
         except OSError:
-            return sha256, None
-
-    wanted = list(dict.fromkeys(shas))
-    if isinstance(storage, FileSystemStorage) or len(wanted) < 2:
-        answers = map(read, wanted)
-    else:
-        answers = _io_pool().map(read, wanted)
-    return {sha256: data for sha256, data in answers if data is not None}
+            pass
+    return found
 
 
 def exists(sha256: str) -> bool:
