@@ -1,5 +1,5 @@
-"""What a server process does not load until it needs it: PostgreSQL's driver on SQLite, and
-``requests`` until an outgoing HTTP call.
+"""What a server process does not load until it needs it: PostgreSQL's driver on SQLite,
+``requests`` until an outgoing HTTP call, PyYAML until a YAML schema.
 
 Django REST framework imports ``django.contrib.postgres.fields`` when it can (to map
 PostgreSQL's array and hstore model fields to serializer fields), and with it psycopg: about
@@ -15,7 +15,8 @@ does. ``defer`` puts a stand-in module in ``sys.modules`` that loads the real on
 first attribute anyone reads from it (``requests.Session``, ``requests.HTTPError`` in an
 ``except`` being evaluated, ``from requests import ...``, ``import requests.auth``): about
 3 MB less in every worker that never calls the hub (bench/RESULTS.md, "Idle RSS after
-serving requests").
+serving requests"). PyYAML likewise: DRF imports it when installed, for its own schema
+renderer (not used here); drf-spectacular's YAML schema (``GET schema/``) loads it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import Any
 
 # Imported by DRF (rest_framework.compat) only; it imports psycopg.
 POSTGRES_ONLY = "django.contrib.postgres.fields"
-# Imported at start-up, used only by the hub sign-in and hub/client.py's calls to the hub.
-DEFERRED = ("requests",)
+# Imported with the application, used only inside functions: requests by the hub sign-in and
+# hub/client.py's calls to the hub, yaml by DRF's and drf-spectacular's YAML renderers.
+DEFERRED = ("requests", "yaml")
 
 _loading = threading.Lock()
 

@@ -11,10 +11,10 @@ either; the pages embed it in an ``<iframe sandbox>``. Either layer alone would 
 
 from __future__ import annotations
 
+import functools
 import html
 import posixpath
 
-import nh3
 from django.http import HttpResponse, HttpResponseBase
 
 SANDBOX_POLICY = (
@@ -45,14 +45,23 @@ READ_ONLY_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
 
+
 # What sanitized HTML may hold: ammonia's default set of harmless tags plus <style> (the
 # notebook's look; CSS cannot run code, and the sandbox's CSP refuses every url() it could
-# load), the attributes that carry layout, and images only as data: URLs.
-_TAGS = set(nh3.ALLOWED_TAGS) | {"style"}
-_ATTRIBUTES = {
-    **{tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()},
-    "*": {"class", "id", "style", "title", "dir", "lang", "align"},
-}
+# load), the attributes that carry layout, and images only as data: URLs. nh3 is imported on
+# the first sanitized page, not with the URLconf: 1.6 MB in a worker that never shows one.
+@functools.cache
+def _allowed() -> tuple[set[str], dict[str, set[str]]]:
+    import nh3
+
+    tags = set(nh3.ALLOWED_TAGS) | {"style"}
+    attributes = {
+        **{tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()},
+        "*": {"class", "id", "style", "title", "dir", "lang", "align"},
+    }
+    return tags, attributes
+
+
 _URL_SCHEMES = {"data", "http", "https", "mailto"}
 # The body nbconvert's lab template opens, which sanitizing (a fragment) drops: the theme's
 # CSS variables hang on it.
@@ -63,11 +72,14 @@ _BODY = (
 
 def sanitize(markup: str) -> str:
     """Markup without scripts, event handlers, dangerous URLs, frames, forms or embeds."""
+    import nh3
+
+    tags, attributes = _allowed()
     return nh3.clean(
         markup,
-        tags=_TAGS,
+        tags=tags,
         clean_content_tags={"script"},
-        attributes=_ATTRIBUTES,
+        attributes=attributes,
         url_schemes=_URL_SCHEMES,
         link_rel="noopener noreferrer",
     )
