@@ -29,6 +29,13 @@ It also sets the server's defaults (options on the command line still win):
   master then holds the application too and each worker's RSS still counts the shared
   pages: RSS of master + 2 workers rose from 160 to 187 MB (bench/RESULTS.md, "A small
   server: idle and peak RSS").
+- no memory hooks here: a worker's malloc settings (two arenas, ``malloc_trim`` once idle)
+  and the modules it defers are set up by the WSGI entry (``exchange_site/wsgi.py``,
+  ``memory.py``, ``lean.py``), which gunicorn imports in every worker before its threads
+  start. A ``post_fork`` or ``post_request`` hook in this file would do the same, but only
+  where this file is loaded: ``make run``, the image and the chart start gunicorn without it.
+  Tried and not kept (bench/RESULTS.md, "Idle RSS after serving requests"): ``gc.freeze()``
+  after start-up and smaller thread stacks.
 """
 
 from __future__ import annotations

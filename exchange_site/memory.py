@@ -69,11 +69,11 @@ class IdleTrimmer:
     def _run(self) -> None:
         while True:
             self._activity.wait()
-            # Cleared before waiting for quiet: a request marked from now on sets it again
-            # and brings another trim after it.
-            self._activity.clear()
             while (idle := time.monotonic() - self._last) < self.quiet:
                 time.sleep(self.quiet - idle)
+            # Cleared once quiet, just before the trim: requests marked from now on set it
+            # again and bring another trim after them (a request that finishes marks again).
+            self._activity.clear()
             self.trim()
             self.trims += 1
 

@@ -2,9 +2,11 @@
 use: after serving what students and instructors do (a release and a submission uploaded, a
 file list read, files downloaded through signed URLs, an error answered), neither PostgreSQL's
 driver, nor boto3, nor drf-spectacular's generator (with DRF's and Django's test modules and
-jinja2) is in its ``sys.modules``. Each of them is megabytes in every worker
-(bench/RESULTS.md, "A small server"). The OpenAPI schema, which does load the generator,
-still carries every view's annotations."""
+jinja2), nor requests (only a stand-in: ``exchange_site/lean.py``), PyYAML or nh3 is in its
+``sys.modules``. Each of them is megabytes in every worker (bench/RESULTS.md, "A small
+server" and "Idle RSS after serving requests"). The OpenAPI schema, which does load the
+generator, still carries every view's annotations, and its YAML form loads PyYAML. Once
+idle, the worker gives its freed heap back (``exchange_site/memory.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from exchange_site import memory
 from tests.harness.live import LiveServer
 
 pytestmark = pytest.mark.sqlite_only
@@ -35,17 +38,29 @@ NOT_LOADED = [
     "nbconvert",
     "nbformat",
     "nbgrader",
+    "requests",
+    "urllib3",
+    "charset_normalizer",
+    "idna",
+    "yaml",
+    "nh3",
 ]
 
 # A gunicorn config (given to the server as GUNICORN_CMD_ARGS) whose hook writes, after
-# each request, its path and the worker's loaded modules (whole, by a rename).
+# each request, its path, the worker's loaded modules (a deferred module's stand-in is not
+# loaded) and how often it trimmed its heap (whole, by a rename).
 HOOK = """
 import json, os, sys
 
 def post_request(worker, req, environ, resp):
     with open({path!r} + ".part", "w") as out:
-        modules = sorted(name for name, module in list(sys.modules.items()) if module)
-        json.dump({{"path": req.path, "modules": modules}}, out)
+        modules = sorted(
+            name for name, module in list(sys.modules.items())
+            if module and type(module).__name__ != "Deferred"
+        )
+        trimmer = getattr(sys.modules.get("exchange_site.memory"), "_trimmer", None)
+        trims = trimmer.trims if trimmer else 0
+        json.dump({{"path": req.path, "modules": modules, "trims": trims}}, out)
     os.replace({path!r} + ".part", {path!r})
 """
 
@@ -61,16 +76,20 @@ def worker(tmp_path_factory):
         yield server, record
 
 
-def loaded(record: Path, *, after: str) -> set[str]:
-    """The worker's modules once it has recorded its request for ``after`` (the hook runs
+def recorded(record: Path, *, after: str) -> dict:
+    """The worker's record once it has recorded its request for ``after`` (the hook runs
     just after the answer is sent)."""
     deadline = time.monotonic() + 30
     while True:
         written = json.loads(record.read_text())
         if written["path"] == after or time.monotonic() > deadline:
             assert written["path"] == after
-            return set(written["modules"])
-        time.sleep(0.05)
+            return written
+
+
+def loaded(record: Path, *, after: str) -> set[str]:
+    """The worker's modules once it has recorded its request for ``after``."""
+    return set(recorded(record, after=after)["modules"])
 
 
 def test_a_worker_serving_uploads_and_downloads_loads_no_unused_module(worker, tmp_path):
@@ -133,6 +152,23 @@ def test_the_schema_still_carries_every_views_annotations(worker):
     # Generating it loaded drf-spectacular's generator: the record shows what a worker loads.
     assert "drf_spectacular.plumbing" in loaded(record, after="/api/v1/schema/")
     assert requests.get(f"{server.api_url}/docs/", timeout=60).status_code == 200
+    # The YAML schema loads the deferred PyYAML: the same operations, as YAML.
+    as_yaml = requests.get(f"{server.api_url}/schema/", timeout=60)
+    assert as_yaml.status_code == 200
+    assert as_yaml.text.startswith("openapi: 3")
+    assert "/api/v1/files/{signed}:" in as_yaml.text
+    assert "yaml" in loaded(record, after="/api/v1/schema/")
+
+
+def test_an_idle_worker_trims_its_heap(worker):
+    import requests
+
+    server, record = worker
+    assert requests.get(f"{server.url}/healthz", timeout=30).status_code == 200
+    before = recorded(record, after="/healthz")["trims"]
+    time.sleep(memory.QUIET + 1.5)  # quiet: the worker trims once
+    assert requests.get(f"{server.url}/healthz", timeout=30).status_code == 200
+    assert recorded(record, after="/healthz")["trims"] > before
 
 
 def test_skip_postgres_leaves_postgresql_and_loaded_modules_alone():

@@ -1,0 +1,93 @@
+"""A worker's memory measures, outside gunicorn: the idle trimmer trims once per quiet spell
+and never while requests keep coming; a deferred module is the real one for everyone who
+imported it, loaded once however many threads reach for it at once. The live worker's side
+(no module loaded that it does not use, a trim once idle) is in test_lean_worker.py."""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import sys
+import textwrap
+import time
+
+from exchange_site import lean, memory
+
+
+def test_the_trimmer_waits_for_a_quiet_spell_and_trims_once():
+    libc = ctypes.CDLL(None)
+    trimmer = memory.IdleTrimmer(lambda: libc.malloc_trim(0), quiet=0.5)
+    busy_until = time.monotonic() + 1.5
+    while time.monotonic() < busy_until:  # a request every 0.1 s: never quiet
+        trimmer.activity(signal=None, sender=None)
+        time.sleep(0.1)
+    assert trimmer.trims == 0
+    time.sleep(1.0)
+    assert trimmer.trims == 1
+    time.sleep(1.0)  # no request since: nothing more to give back
+    assert trimmer.trims == 1
+    trimmer.activity()
+    time.sleep(1.0)
+    assert trimmer.trims == 2
+
+
+def test_lean_malloc_is_set_up_once_per_process():
+    code = textwrap.dedent(
+        """
+        import time
+        from django.core.signals import request_finished
+        from exchange_site import memory
+
+        trimmer = memory.lean_malloc()
+        assert memory.lean_malloc() is trimmer
+        request_finished.send(sender=None)
+        time.sleep(memory.QUIET + 1)
+        print(trimmer.trims)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
+
+
+DEFERRED = textwrap.dedent(
+    """
+    import sys, threading
+    from exchange_site import lean
+
+    assert lean.defer("yaml", "requests", "sys") == ["yaml", "requests"]
+    import yaml
+    import requests
+    from requests import HTTPError  # noqa: F401
+    print("yaml.composer" in sys.modules, "urllib3" in sys.modules)
+
+    # Eight threads reach for the deferred module at once: one module, loaded once.
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(yaml.safe_load)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    import yaml as again
+    print(len(set(seen)), type(sys.modules["yaml"]).__name__, again.safe_load("a: [1, 2]"))
+    print(yaml.safe_load("b: 3"), yaml.__version__ == again.__version__)
+    import requests.auth
+    print(requests.auth.HTTPBasicAuth is sys.modules["requests"].auth.HTTPBasicAuth)
+    """
+)
+
+
+def test_a_deferred_module_loads_on_first_use_once():
+    done = subprocess.run([sys.executable, "-c", DEFERRED], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "False True",  # `from requests import HTTPError` loaded requests; yaml not yet
+        "1 module {'a': [1, 2]}",
+        "{'b': 3} True",
+        "True",
+    ]
+
+
+def test_defer_leaves_loaded_modules_alone():
+    assert lean.defer("sys", "exchange_site.lean") == []
+    assert not isinstance(sys.modules["sys"], lean.Deferred)
