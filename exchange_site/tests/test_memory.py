@@ -91,3 +91,28 @@ def test_a_deferred_module_loads_on_first_use_once():
 def test_defer_leaves_loaded_modules_alone():
     assert lean.defer("sys", "exchange_site.lean") == []
     assert not isinstance(sys.modules["sys"], lean.Deferred)
+
+
+def test_a_deferred_module_is_the_real_one_for_its_importers(tmp_path, monkeypatch):
+    (tmp_path / "deferred_example.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert lean.defer("deferred_example") == ["deferred_example"]
+        import deferred_example
+
+        assert isinstance(deferred_example, lean.Deferred)
+        assert deferred_example.VALUE == 42
+        assert not isinstance(sys.modules["deferred_example"], lean.Deferred)
+        assert sys.modules["deferred_example"].VALUE == 42
+    finally:
+        sys.modules.pop("deferred_example", None)
+
+
+def test_lean_malloc_does_nothing_without_glibcs_functions(monkeypatch):
+    class Musl:  # musl's libc: mallopt is a stub, malloc_trim does not exist
+        def mallopt(self, option: int, value: int) -> int:
+            raise AssertionError("not called without malloc_trim")
+
+    monkeypatch.setattr(memory, "_libc", Musl)
+    monkeypatch.setattr(memory, "_trimmer", None)
+    assert memory.lean_malloc() is None
