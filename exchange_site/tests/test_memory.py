@@ -14,21 +14,27 @@ import time
 from exchange_site import lean, memory
 
 
+def trims_after(trimmer: memory.IdleTrimmer, count: int, *, within: float = 10.0) -> int:
+    """The trimmer's count once it reaches ``count`` (or ``within`` seconds have passed)."""
+    deadline = time.monotonic() + within
+    while trimmer.trims < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return trimmer.trims
+
+
 def test_the_trimmer_waits_for_a_quiet_spell_and_trims_once():
     libc = ctypes.CDLL(None)
-    trimmer = memory.IdleTrimmer(lambda: libc.malloc_trim(0), quiet=0.5)
-    busy_until = time.monotonic() + 1.5
-    while time.monotonic() < busy_until:  # a request every 0.1 s: never quiet
+    trimmer = memory.IdleTrimmer(lambda: libc.malloc_trim(0), quiet=1.0)
+    busy_until = time.monotonic() + 2.5
+    while time.monotonic() < busy_until:  # a request every 0.05 s: never quiet
         trimmer.activity(signal=None, sender=None)
-        time.sleep(0.1)
+        time.sleep(0.05)
     assert trimmer.trims == 0
-    time.sleep(1.0)
-    assert trimmer.trims == 1
-    time.sleep(1.0)  # no request since: nothing more to give back
+    assert trims_after(trimmer, 1) == 1
+    time.sleep(1.5)  # no request since: nothing more to give back
     assert trimmer.trims == 1
     trimmer.activity()
-    time.sleep(1.0)
-    assert trimmer.trims == 2
+    assert trims_after(trimmer, 2) == 2
 
 
 def test_lean_malloc_is_set_up_once_per_process():
@@ -41,7 +47,10 @@ def test_lean_malloc_is_set_up_once_per_process():
         trimmer = memory.lean_malloc()
         assert memory.lean_malloc() is trimmer
         request_finished.send(sender=None)
-        time.sleep(memory.QUIET + 1)
+        deadline = time.monotonic() + 10
+        while trimmer.trims < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(memory.QUIET + 0.5)  # and only once
         print(trimmer.trims)
         """
     )
