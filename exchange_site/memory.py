@@ -31,6 +31,7 @@ from typing import Any
 M_ARENA_MAX = -8  # glibc's malloc.h
 ARENAS = 2
 QUIET = 1.0  # seconds without a request starting or finishing before a trim
+RECEIVER_IDS = ("exchange-malloc-trim-start", "exchange-malloc-trim-end")
 
 
 def _libc() -> Any:
@@ -92,6 +93,6 @@ def lean_malloc() -> IdleTrimmer | None:
     from django.core.signals import request_finished, request_started
 
     _trimmer = IdleTrimmer(lambda: libc.malloc_trim(0))
-    request_started.connect(_trimmer.activity, dispatch_uid="exchange-malloc-trim")
-    request_finished.connect(_trimmer.activity, dispatch_uid="exchange-malloc-trim-end")
+    request_started.connect(_trimmer.activity, dispatch_uid=RECEIVER_IDS[0])
+    request_finished.connect(_trimmer.activity, dispatch_uid=RECEIVER_IDS[1])
     return _trimmer
