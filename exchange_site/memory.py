@@ -14,9 +14,9 @@ service alike, without an environment variable set before the process starts:
 - ``malloc_trim(0)`` once the worker has started or finished no request for ``QUIET``
   seconds (a daemon thread waits for that): it returns the free pages of every arena to the
   system. Never during a burst of requests, so it costs no CPU under load; at most once per
-  ``QUIET`` seconds of activity otherwise (a trim takes about a millisecond).
+  ``QUIET`` seconds of activity otherwise (a trim took about 0.1 ms in a worker).
 
-Together they save about 6 MB in the server after serving requests (bench/RESULTS.md, "Idle
+Together they save 7-12 MB in the server after serving requests (bench/RESULTS.md, "Idle
 RSS after serving requests"). On a C library without them (musl) nothing is done.
 """
 
