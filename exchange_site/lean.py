@@ -14,7 +14,7 @@ hub sign-in and the hub's API calls use it, inside functions; a worker serving t
 does. ``defer`` puts a stand-in module in ``sys.modules`` that loads the real one on the
 first attribute anyone reads from it (``requests.Session``, ``requests.HTTPError`` in an
 ``except`` being evaluated, ``from requests import ...``, ``import requests.auth``): about
-3 MB less in every worker that never calls the hub (bench/RESULTS.md, "Idle RSS after
+3-4 MB less in every worker that never calls the hub (bench/RESULTS.md, "Idle RSS after
 serving requests"). PyYAML likewise: DRF imports it when installed, for its own schema
 renderer (not used here); drf-spectacular's YAML schema (``GET schema/``) loads it.
 """
