@@ -308,7 +308,10 @@ class BundleTransfers:
 
         def fetch(item: tuple[dict[str, Any], Path]) -> None:
             entry, target = item
-            self._download_file(entry, target, what=what, progress=progress)
+            if "content" in entry:  # the bytes came with the manifest (``?inline=true``)
+                archive_download.write_inline(self.server, item, what=what, progress=progress)
+            else:
+                self._download_file(entry, target, what=what, progress=progress)
             placed(item)
 
         def placed(item: tuple[dict[str, Any], Path]) -> None:
@@ -320,8 +323,7 @@ class BundleTransfers:
         # Files whose bytes came with the manifest are written at once; other small files
         # come in archives of many (when the server offers it), large ones alone.
         for item in [item for item in first.values() if "content" in item[0]]:
-            archive_download.write_inline(self.server, item, what=what, progress=progress)
-            placed(item)
+            fetch(item)
         batches, single = archive_download.split(
             item for item in first.values() if "content" not in item[0]
         )
