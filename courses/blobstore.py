@@ -242,11 +242,10 @@ def iter_blob(sha256: str) -> Iterator[bytes]:
 def read_small(shas: Iterable[str]) -> dict[str, bytes]:
     """The whole bytes of each blob (callers keep to small ones), by hash; a blob that
     cannot be read is left out (its caller offers it another way)."""
-    storage = get_storage()
     found: dict[str, bytes] = {}
     for sha256 in dict.fromkeys(shas):
         try:
-            with storage.open(blob_storage_name(sha256), "rb") as handle:
+            with open_blob(sha256) as handle:
                 found[sha256] = handle.read()
         except OSError:
             pass

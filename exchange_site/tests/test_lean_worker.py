@@ -85,6 +85,7 @@ def recorded(record: Path, *, after: str) -> dict:
         if written["path"] == after or time.monotonic() > deadline:
             assert written["path"] == after
             return written
+        time.sleep(0.05)
 
 
 def loaded(record: Path, *, after: str) -> set[str]:
