@@ -9,10 +9,11 @@ from __future__ import annotations
 import enum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from .exceptions import NotFound, PermissionDenied
 from .models import Assignment, Course, Membership, Submission
+from .prepared import Prepared
 
 # The role a view's access check read, kept on the course instance it fetched so that the
 # service it calls next does not read it again (one membership read per request). Taken
@@ -168,22 +169,34 @@ def get_assignment_for(
     return assignment, role
 
 
-def _assignment_with_role(
-    user: AbstractBaseUser | AnonymousUser | None, course_code: str, assignment_code: str
-) -> Assignment | None:
-    if user is None or not user.is_authenticated or not user.is_active:
-        return None
+def _assignment_with_role_query(
+    user_id: int, course_code: str, assignment_code: str
+) -> QuerySet[Assignment]:
     # order_by(): the model's ordering would join the course and user tables for nothing.
     own_role = (
-        Membership.objects.filter(course=OuterRef("course_id"), user=user).order_by().values("role")
+        Membership.objects.filter(course=OuterRef("course_id"), user_id=user_id)
+        .order_by()
+        .values("role")
     )
     return (
         Assignment.objects.select_related("course", "release")
         .filter(course__code=course_code, code=assignment_code)
         .annotate(checked_role=Subquery(own_role[:1]))
-        .order_by()  # at most one row; sorting it by the model's ordering costs for nothing
-        .first()
+        .order_by()[:1]  # at most one row; sorting it by the model's ordering costs for nothing
     )
+
+
+# Every request about an assignment starts here: compiled once (see courses/prepared.py).
+_ASSIGNMENT_WITH_ROLE = Prepared(_assignment_with_role_query, int, str, str)
+
+
+def _assignment_with_role(
+    user: AbstractBaseUser | AnonymousUser | None, course_code: str, assignment_code: str
+) -> Assignment | None:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    found = _ASSIGNMENT_WITH_ROLE(user.pk, course_code, assignment_code)
+    return found[0] if found else None
 
 
 def get_submission_for(

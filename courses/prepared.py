@@ -1,0 +1,92 @@
+"""Queries compiled once and run again with other values: the hot reads of every request.
+
+Django compiles a query to SQL each time it runs: for the one-row reads every request
+makes (the assignment with the caller's role, a student's feedback) that costs about ten
+times the database's own work (0.9 ms against 0.1 ms for the assignment read). A
+``Prepared`` query is written with the ORM as any other, built once per thread with
+placeholder values, and compiled once; each call then runs the same SQL with the call's
+values in the placeholders' places, and Django turns the rows into model instances (or
+values) as usual: ``select_related``, annotations and the database's converters work
+unchanged.
+
+Use it for a query whose SQL does not depend on its values: equality with an ``int`` or a
+``str``, never ``None`` (which compiles to ``IS NULL``) and never a list (``__in`` compiles
+to one placeholder per item). Each placeholder must show up exactly once among the compiled
+query's parameters; a query that does not keep them so fails loudly on its first run.
+
+The compiled query is kept per thread and database connection (Django's connections are
+per thread; a compiler is bound to one), so threads never share one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from django.db import connections
+from django.db.models import QuerySet
+
+T = TypeVar("T")
+
+# Placeholder values, unlike anything a real query passes: database ids are positive, and
+# no code or name holds a NUL character.
+_INT_BASE = -7_300_000_000_000
+_STR_PREFIX = "\x00prepared-"
+
+
+class Prepared(Generic[T]):
+    """``Prepared(build, int, str)(7, "ps1")`` runs ``build(7, "ps1")`` as a list, compiled
+    once per thread; ``build`` takes one value per type given and returns a query (slice
+    it inside ``build`` to limit it: slicing the result would compile again)."""
+
+    def __init__(self, build: Callable[..., QuerySet[Any, T]], *kinds: type) -> None:
+        if any(kind not in (int, str) for kind in kinds):
+            raise TypeError("Prepared queries take int and str values only.")
+        self._build = build
+        self._kinds = kinds
+        self._placeholders = tuple(
+            _INT_BASE - number if kind is int else f"{_STR_PREFIX}{number}"
+            for number, kind in enumerate(kinds)
+        )
+        self._local = threading.local()
+
+    def _compiled(self) -> tuple[QuerySet[Any, T], Any, str, list[Any], list[int]]:
+        state = getattr(self._local, "state", None)
+        if state is not None and state[1].connection is connections[state[0].db]:
+            return state
+        template = self._build(*self._placeholders)
+        compiler = template.query.get_compiler(using=template.db)
+        sql, params = compiler.as_sql()
+        params = list(params)
+        positions = []
+        for placeholder in self._placeholders:
+            where = [n for n, param in enumerate(params) if param == placeholder]
+            if len(where) != 1:
+                raise ValueError(
+                    f"A prepared query must use each value once as a parameter; "
+                    f"{placeholder!r} is used {len(where)} times in: {sql}"
+                )
+            positions.append(where[0])
+        state = (template, compiler, sql, params, positions)
+        self._local.state = state
+        return state
+
+    def __call__(self, *values: Any) -> list[T]:
+        if len(values) != len(self._kinds) or any(
+            type(value) is not kind for value, kind in zip(values, self._kinds, strict=True)
+        ):
+            raise TypeError(f"Prepared query takes {self._kinds}, not {values!r}.")
+        template, compiler, sql, params, positions = self._compiled()
+        given = list(params)
+        for position, value in zip(positions, values, strict=True):
+            given[position] = value
+        answer = (sql, tuple(given))
+        # The compiler already holds what compiling it set up (its select, the related
+        # models' layout, the converters' fields): asked for its SQL, it gives the same text
+        # with this call's values; the query clone hands that compiler to Django's usual
+        # iteration, which runs it and builds the rows.
+        compiler.as_sql = lambda *args, **kwargs: answer
+        query = template._chain()
+        query.query.get_compiler = lambda *args, **kwargs: compiler
+        return list(query)

@@ -1,0 +1,128 @@
+"""Prepared queries answer as the ORM does, with each call's own values, in any thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.db.models import OuterRef, Subquery
+from django.test.utils import CaptureQueriesContext
+
+from courses.models import Assignment, Membership, Submission
+from courses.prepared import Prepared
+
+
+def _with_role(user_id: int, course_code: str, code: str):
+    role = Membership.objects.filter(course=OuterRef("course_id"), user_id=user_id).values("role")
+    return (
+        Assignment.objects.select_related("course", "release")
+        .filter(course__code=course_code, code=code)
+        .annotate(checked_role=Subquery(role[:1]))
+        .order_by()[:1]
+    )
+
+
+WITH_ROLE = Prepared(_with_role, int, str, str)
+
+
+def test_each_call_answers_with_its_own_values(released, people, unreleased):
+    sam, olga = people["sam"], people["olga"]
+    [row] = WITH_ROLE(sam.pk, "phys101", "ps1")
+    assert (row.pk, row.checked_role) == (released.pk, "student")
+    # Related rows come as select_related gives them, with the database's own types.
+    assert row.course.code == "phys101"
+    assert row.release.pk == released.release.pk
+    assert row.release.created_at == released.release.created_at
+    [other] = WITH_ROLE(olga.pk, "phys101", "ps2")
+    assert (other.pk, other.checked_role, other.release) == (unreleased.pk, None, None)
+    assert WITH_ROLE(sam.pk, "phys101", "nope") == []
+    assert WITH_ROLE(sam.pk, "chem101", "ps1") == []
+
+
+def test_a_call_is_one_query_with_its_own_values(released, people):
+    WITH_ROLE(people["sam"].pk, "phys101", "ps1")
+    with CaptureQueriesContext(connection) as first:
+        WITH_ROLE(people["tia"].pk, "phys101", "ps1")
+    with CaptureQueriesContext(connection) as second:
+        WITH_ROLE(people["ines"].pk, "phys101", "nope")
+    assert len(first) == len(second) == 1
+    assert "nope" in second[0]["sql"] and "nope" not in first[0]["sql"]
+
+
+def test_values_and_lists_of_values_work_too(released, people):
+    rows = Prepared(
+        lambda student_id: Submission.objects.filter(student_id=student_id).values_list(
+            "assignment__code", flat=True
+        ),
+        int,
+    )
+    assert rows(people["sam"].pk) == []
+    from courses import services
+    from tests.harness.uploads import make_upload
+
+    services.submit_assignment(
+        student=people["sam"], assignment=released, upload=make_upload({"a.txt": b"a"})
+    )
+    assert rows(people["sam"].pk) == ["ps1"]
+    assert rows(people["tia"].pk) == []
+
+
+def test_values_of_another_kind_are_refused(released, people):
+    with pytest.raises(TypeError):
+        WITH_ROLE(None, "phys101", "ps1")
+    with pytest.raises(TypeError):
+        WITH_ROLE(str(people["sam"].pk), "phys101", "ps1")
+    with pytest.raises(TypeError):
+        WITH_ROLE(people["sam"].pk, "phys101")
+    with pytest.raises(TypeError):
+        Prepared(lambda day: Assignment.objects.filter(due_date=day), object)
+
+
+def test_a_query_that_does_not_keep_its_values_as_parameters_fails_loudly(db):
+    twice = Prepared(
+        lambda code: Assignment.objects.filter(code=code)
+        | Assignment.objects.filter(course__code=code),
+        str,
+    )
+    with pytest.raises(ValueError, match="once"):
+        twice("ps1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_and_new_connections_each_get_their_own_answers(released, people, unreleased):
+    WITH_ROLE(people["sam"].pk, "phys101", "ps1")
+    connection.close()  # a closed connection reopens; the compiled query still answers
+    assert WITH_ROLE(people["sam"].pk, "phys101", "ps1")[0].checked_role == "student"
+    expected = {
+        "ines": (released.pk, "instructor"),
+        "gus": (released.pk, "grader"),
+        "sam": (released.pk, "student"),
+        "tia": (released.pk, "student"),
+        "olga": (unreleased.pk, None),
+    }
+    barrier = threading.Barrier(len(expected))
+    answers: dict[str, list[tuple[int, str | None]]] = {}
+    errors: list[BaseException] = []
+
+    def ask(name: str) -> None:
+        try:
+            barrier.wait()
+            code = "ps2" if name == "olga" else "ps1"
+            answers[name] = [
+                (row.pk, row.checked_role)
+                for _ in range(20)
+                for row in WITH_ROLE(people[name].pk, "phys101", code)
+            ]
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask, args=(name,)) for name in expected]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert answers == {name: [row] * 20 for name, row in expected.items()}
