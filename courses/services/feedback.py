@@ -6,14 +6,17 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from .. import grades
 from ..exceptions import NotFound
+from ..grade_models import NotebookScore
 from ..limits import audited_upload
 from ..models import Assignment, AuditEvent, Bundle, BundleEntry, Feedback, Submission
 from ..permissions import Action
+from ..prefetched import prefetch_rows
+from ..prepared import Prepared
 from . import bundles
 from .audit import record_event
 from .bundles import Upload
@@ -103,20 +106,14 @@ def fetch_feedback(
     transaction would hold SQLite's write lock across the reads (transaction_mode
     IMMEDIATE), making every student's fetch wait for every other write."""
     _require(student, assignment.course, Action.FETCH_FEEDBACK)
-    feedback = (
-        Feedback.objects.filter(submission__assignment=assignment, submission__student=student)
-        .select_related("submission", "bundle")
-        # Each bundle's files with their blobs in one query, not one per feedback.
-        .prefetch_related(
-            "scores",
-            Prefetch("bundle__entries", queryset=BundleEntry.objects.select_related("blob")),
-        )
-    )
     if submission is not None:
         if submission.student_id != student.pk or submission.assignment_id != assignment.pk:
             raise NotFound("There is no such submission of yours.")
-        feedback = feedback.filter(submission=submission)
-    result = list(feedback.order_by("submission__timestamp"))
+        result = _feedback_read(
+            Feedback.objects.filter(submission=submission).select_related("submission", "bundle")
+        )
+    else:
+        result = _all_feedback(assignment.pk, student.pk)
     record_event(
         action=AuditEvent.Action.FEEDBACK_FETCHED,
         actor=student,
@@ -125,4 +122,66 @@ def fetch_feedback(
         submission=submission,
         feedback=len(result),
     )
+    return result
+
+
+def _feedback_read(feedback: QuerySet[Feedback]) -> list[Feedback]:
+    # Each bundle's files with their blobs in one query, not one per feedback.
+    return list(
+        feedback.prefetch_related(
+            "scores",
+            Prefetch("bundle__entries", queryset=BundleEntry.objects.select_related("blob")),
+        ).order_by("submission__timestamp")
+    )
+
+
+# A student's whole feedback on an assignment (what every ``fetch_feedback`` asks, at once
+# after a release): three prepared reads (courses/prepared.py) of the feedback, its files
+# and its scores, each by the assignment and the student.
+_FEEDBACK = Prepared(
+    lambda assignment_id, student_id: Feedback.objects.filter(
+        submission__assignment_id=assignment_id, submission__student_id=student_id
+    )
+    .select_related("submission", "bundle")
+    .order_by("submission__timestamp"),
+    int,
+    int,
+)
+_FEEDBACK_FILES = Prepared(
+    lambda assignment_id, student_id: BundleEntry.objects.filter(
+        bundle__feedback__submission__assignment_id=assignment_id,
+        bundle__feedback__submission__student_id=student_id,
+    )
+    .select_related("blob")
+    .order_by("path"),
+    int,
+    int,
+)
+_FEEDBACK_SCORES = Prepared(
+    lambda assignment_id, student_id: NotebookScore.objects.filter(
+        feedback__submission__assignment_id=assignment_id,
+        feedback__submission__student_id=student_id,
+    ).order_by("notebook"),
+    int,
+    int,
+)
+
+
+def _all_feedback(assignment_id: int, student_id: int) -> list[Feedback]:
+    result = _FEEDBACK(assignment_id, student_id)
+    if not result:
+        return result
+    files: dict[int, list[BundleEntry]] = {}
+    for entry in _FEEDBACK_FILES(assignment_id, student_id):
+        files.setdefault(entry.bundle_id, []).append(entry)
+    if any(len(files.get(item.bundle_id, ())) != item.bundle.file_count for item in result):
+        # Released again between the reads: the files now belong to another bundle. Read
+        # the bundles as the first read found them.
+        return _feedback_read(Feedback.objects.filter(pk__in=[item.pk for item in result]))
+    scores: dict[int, list[NotebookScore]] = {}
+    for score in _FEEDBACK_SCORES(assignment_id, student_id):
+        scores.setdefault(score.feedback_id, []).append(score)
+    for item in result:
+        prefetch_rows(item.bundle, "entries", files.get(item.bundle_id, []))
+        prefetch_rows(item, "scores", scores.get(item.pk, []))
     return result

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from courses import blobstore, selectors, services, storage_checks
+from courses import blobstore, grades, selectors, services, storage_checks
 from courses.exceptions import BadArchive, NotFound, PermissionDenied
 from courses.models import AuditEvent, Bundle, Feedback
+from courses.services import feedback as feedback_service
 from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.storage
@@ -84,6 +85,63 @@ def test_releasing_feedback_again_replaces_it(released, people, submissions):
     assert list(storage_checks.ownerless_bundles().values_list("pk", flat=True)) == [old_bundle]
     assert storage_checks.gc_blobs(grace=dt.timedelta(0)).bundles == [old_bundle]
     assert not Bundle.objects.filter(pk=old_bundle).exists()
+
+
+def test_a_students_feedback_comes_whole_with_files_and_scores_of_each_submission(
+    released, people, submissions
+):
+    first, second = submissions["sam"]
+    for target, text in [(second, b"second"), (first, b"first")]:
+        services.release_feedback(
+            actor=people["gus"],
+            submission=target,
+            upload=make_upload({"b.html": text, "a.html": text + b"!"}),
+            scores=[grades.Score("ps1", 1.0 if target is first else 2.0, 3.0)],
+        )
+    services.release_feedback(
+        actor=people["gus"],
+        submission=submissions["tia"][0],
+        upload=make_upload({"a.html": b"tia"}),
+    )
+    mine = services.fetch_feedback(student=people["sam"], assignment=released)
+    # Oldest submission first; each with its own files (by path) and its own scores.
+    assert [f.submission_id for f in mine] == [first.pk, second.pk]
+    assert [[e.path for e in selectors.bundle_entries(f.bundle)] for f in mine] == [
+        ["a.html", "b.html"],
+        ["a.html", "b.html"],
+    ]
+    assert [grades.feedback_total(f).score for f in mine] == [1.0, 2.0]
+    assert b"".join(blobstore.iter_blob(selectors.bundle_entries(mine[0].bundle)[1].blob_id)) == (
+        b"first"
+    )
+
+
+def test_feedback_released_again_while_it_is_read_comes_whole(
+    released, people, submissions, monkeypatch
+):
+    """The files are read after the feedback rows: a release in between (another bundle)
+    must not leave the answer with no files, or with another release's files under the
+    first one's row: the feedback is read again, whole."""
+    target = submissions["tia"][0]
+    services.release_feedback(
+        actor=people["ines"], submission=target, upload=make_upload({"f.html": b"v1"})
+    )
+    read_files = feedback_service._FEEDBACK_FILES
+
+    def released_meanwhile(*values):
+        services.release_feedback(
+            actor=people["ines"],
+            submission=target,
+            upload=make_upload({"f.html": b"v2", "g.html": b"new"}),
+        )
+        return read_files(*values)
+
+    monkeypatch.setattr(feedback_service, "_FEEDBACK_FILES", released_meanwhile)
+    [item] = services.fetch_feedback(student=people["tia"], assignment=released)
+    entries = selectors.bundle_entries(item.bundle)
+    assert [e.path for e in entries] == ["f.html", "g.html"]
+    assert item.bundle.file_count == 2
+    assert b"".join(blobstore.iter_blob(entries[0].blob_id)) == b"v2"
 
 
 def test_students_cannot_release_feedback(released, people, submissions):
