@@ -26,6 +26,7 @@ from . import services
 from .exceptions import BadRequest, NotFound, PermissionDenied
 from .models import Assignment, AuditEvent, Extension, Membership
 from .permissions import Action
+from .prepared import Prepared
 from .timestamps import format_timestamp
 
 # A keyword left as UNCHANGED keeps the current value (None clears it).
@@ -59,10 +60,20 @@ def _effective(assignment: Assignment, extension: Extension | None) -> Dates:
 
 def dates_for(*, assignment: Assignment, student: AbstractBaseUser) -> Dates:
     """The student's own due date and cutoff."""
-    # At most one row (unique together); order_by(): the model's ordering would join the
-    # assignment, course and user tables to sort it.
-    extension = Extension.objects.filter(assignment=assignment, student=student).order_by().first()
-    return _effective(assignment, extension)
+    found = _EXTENSION(assignment.pk, student.pk) if assignment.pk and student.pk else []
+    return _effective(assignment, found[0] if found else None)
+
+
+# At most one row (unique together); order_by(): the model's ordering would join the
+# assignment, course and user tables to sort it. Compiled once (courses/prepared.py): every
+# submit and every read of an assignment by a student runs it.
+_EXTENSION = Prepared(
+    lambda assignment_id, student_id: Extension.objects.filter(
+        assignment_id=assignment_id, student_id=student_id
+    ).order_by()[:1],
+    int,
+    int,
+)
 
 
 def dates_for_many(

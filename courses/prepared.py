@@ -11,8 +11,9 @@ unchanged.
 
 Use it for a query whose SQL does not depend on its values: equality with an ``int`` or a
 ``str``, never ``None`` (which compiles to ``IS NULL``) and never a list (``__in`` compiles
-to one placeholder per item). Each placeholder must show up exactly once among the compiled
-query's parameters; a query that does not keep them so fails loudly on its first run.
+to one placeholder per item). Each placeholder must show up, as it is, among the compiled
+query's parameters (once or more); a query that changes one (``__contains`` wraps it in
+``%``) fails loudly on its first run.
 
 The compiled query is kept per thread and database connection (Django's connections are
 per thread; a compiler is bound to one), so threads never share one.
@@ -51,7 +52,7 @@ class Prepared(Generic[T]):
         )
         self._local = threading.local()
 
-    def _compiled(self) -> tuple[QuerySet[Any, T], Any, str, list[Any], list[int]]:
+    def _compiled(self) -> tuple[QuerySet[Any, T], Any, str, list[Any], list[list[int]]]:
         state = getattr(self._local, "state", None)
         if state is not None and state[1].connection is connections[state[0].db]:
             return state
@@ -62,12 +63,12 @@ class Prepared(Generic[T]):
         positions = []
         for placeholder in self._placeholders:
             where = [n for n, param in enumerate(params) if param == placeholder]
-            if len(where) != 1:
+            if not where:
                 raise ValueError(
-                    f"A prepared query must use each value once as a parameter; "
-                    f"{placeholder!r} is used {len(where)} times in: {sql}"
+                    f"A prepared query must pass each value as it is as a parameter; "
+                    f"{placeholder!r} is not among the parameters of: {sql}"
                 )
-            positions.append(where[0])
+            positions.append(where)
         state = (template, compiler, sql, params, positions)
         self._local.state = state
         return state
@@ -79,8 +80,9 @@ class Prepared(Generic[T]):
             raise TypeError(f"Prepared query takes {self._kinds}, not {values!r}.")
         template, compiler, sql, params, positions = self._compiled()
         given = list(params)
-        for position, value in zip(positions, values, strict=True):
-            given[position] = value
+        for places, value in zip(positions, values, strict=True):
+            for place in places:
+                given[place] = value
         answer = (sql, tuple(given))
         # The compiler already holds what compiling it set up (its select, the related
         # models' layout, the converters' fields): asked for its SQL, it gives the same text

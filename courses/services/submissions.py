@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import FilteredRelation, OuterRef, Q, Subquery
+from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .. import deadlines
@@ -21,6 +21,7 @@ from ..limits import (
 )
 from ..models import Assignment, AuditEvent, Bundle, Course, Extension, Membership, Submission
 from ..permissions import Action
+from ..prepared import Prepared
 from . import bundles
 from .audit import record_event
 from .bundles import StagedBundle, Upload
@@ -100,28 +101,30 @@ def submit_assignment(
 
 
 def _lock_membership(student: AbstractBaseUser, course: Course) -> bool:
-    # Only the pk: the row is locked, nothing of it is read. No ordering: the model's would
-    # join (and lock) the course and user rows, serialising every submit to the course.
     # course_id: a course instance deleted in this process has lost its pk (no row, then).
-    locked = (
-        Membership.objects.select_for_update()
-        .filter(user=student, course_id=course.pk)
-        .order_by()
-        .values_list("pk", flat=True)[:1]
-    )
-    return bool(list(locked))
+    return course.pk is not None and bool(_LOCKED_MEMBERSHIP(student.pk, course.pk))
 
 
-def _fresh_dates(assignment: Assignment, student: AbstractBaseUser) -> Assignment | None:
-    """The assignment's dates read again, with ``extension`` (the student's, or None) and
-    ``last`` (the student's latest submission's timestamp, or None): one row, the extension
-    joined."""
-    row = (
-        Assignment.objects.filter(pk=assignment.pk)
+# Only the pk: the row is locked, nothing of it is read. No ordering: the model's would join
+# (and lock) the course and user rows, serialising every submit to the course. Compiled
+# once (courses/prepared.py), as the dates read below: every submit runs both.
+_LOCKED_MEMBERSHIP = Prepared(
+    lambda user_id, course_id: Membership.objects.select_for_update()
+    .filter(user_id=user_id, course_id=course_id)
+    .order_by()
+    .values_list("pk", flat=True)[:1],
+    int,
+    int,
+)
+
+
+def _fresh_dates_query(assignment_id: int, student_id: int) -> QuerySet[Any]:
+    return (
+        Assignment.objects.filter(pk=assignment_id)
         .annotate(
-            own=FilteredRelation("extensions", condition=Q(extensions__student=student)),
+            own=FilteredRelation("extensions", condition=Q(extensions__student_id=student_id)),
             last=Subquery(
-                Submission.objects.filter(assignment=OuterRef("pk"), student=student)
+                Submission.objects.filter(assignment=OuterRef("pk"), student_id=student_id)
                 .order_by("-timestamp")
                 .values("timestamp")[:1]
             ),
@@ -132,7 +135,16 @@ def _fresh_dates(assignment: Assignment, student: AbstractBaseUser) -> Assignmen
         # One row by pk: the model's ordering would join the course table for nothing.
         .order_by()[:1]
     )
-    row = next(iter(row), None)
+
+
+_FRESH_DATES = Prepared(_fresh_dates_query, int, int)
+
+
+def _fresh_dates(assignment: Assignment, student: AbstractBaseUser) -> Assignment | None:
+    """The assignment's dates read again, with ``extension`` (the student's, or None) and
+    ``last`` (the student's latest submission's timestamp, or None): one row, the extension
+    joined."""
+    row = next(iter(_FRESH_DATES(assignment.pk, student.pk)), None)
     if row is None:
         return None
     due_date, accept_until, extension_pk, extension_due, extension_until, last = row
