@@ -23,6 +23,7 @@ from .models import (
 )
 from .permissions import Action, is_site_admin, may
 from .prefetched import cached_query, prefetched
+from .prepared import Prepared
 
 if TYPE_CHECKING:
     from .deadlines import Dates
@@ -119,12 +120,22 @@ def submissions_of(student: AbstractBaseUser, assignment: Assignment) -> QuerySe
 
 
 def bundle_entries(bundle: Bundle) -> QuerySet[BundleEntry]:
+    """The bundle's files with their blobs, by path (a query already answered)."""
     query = bundle.entries.select_related("blob").order_by("path")
     # A bundle just recorded (``services.record_bundle``) carries its rows.
     rows = prefetched(bundle, "entries")
     if rows is not None:
         return cached_query(query, sorted(rows, key=lambda entry: entry.path))
-    return query
+    return cached_query(query, _BUNDLE_ENTRIES(bundle.pk))
+
+
+# Every fetch reads the release's files: compiled once (courses/prepared.py).
+_BUNDLE_ENTRIES = Prepared(
+    lambda bundle_id: BundleEntry.objects.filter(bundle_id=bundle_id)
+    .select_related("blob")
+    .order_by("path"),
+    int,
+)
 
 
 @dataclass(frozen=True)
