@@ -76,7 +76,7 @@ def blob_links(request: HttpRequest, *, sha256: str, path: str) -> dict[str, str
     }
 
 
-def inline_contents(entries: Iterable[tuple[str, int]]) -> dict[str, str]:
+def inline_contents(entries: Iterable[tuple[str, int]]) -> dict[str, bytes]:
     """The base64 bytes of the small files among ``entries`` (``(sha256, size)``), by hash:
     each up to INLINE_FILE_BYTES, together up to INLINE_TOTAL_BYTES, each blob once; none
     with S3 storage. A student's feedback then comes in one answer instead of a listing
@@ -96,7 +96,7 @@ def inline_contents(entries: Iterable[tuple[str, int]]) -> dict[str, str]:
     # A blob whose length is not its recorded size is not offered inline (the client checks
     # the hash anyway; its URL answers as for any damaged blob).
     return {
-        sha256: base64.b64encode(data).decode("ascii")
+        sha256: base64.b64encode(data)
         for sha256, data in read.items()
         if len(data) == chosen[sha256]
     }

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from api import downloads
+from api.spliced_json import Spliced
 from courses import services
 from courses.models import AuditEvent
 from tests.harness.uploads import make_upload
@@ -119,3 +121,33 @@ def test_s3_keeps_urls(people, submission, client_for, s3_storage):
     )
     files = _files(client_for(people["sam"]).get(f"{URL}?inline=true"))
     assert "content" not in files["fb.html"] and files["fb.html"]["url"].startswith("http")
+
+
+def test_many_inline_files_each_come_with_their_own_bytes(people, submission, client_for):
+    files = {f"feedback/{n:03d}.html": f"<p>file {n}</p>".encode() * (n + 1) for n in range(120)}
+    services.release_feedback(actor=people["gus"], submission=submission, upload=make_upload(files))
+    answer = client_for(people["sam"]).get(f"{URL}?inline=true")
+    got = {path: base64.b64decode(f["content"]) for path, f in _files(answer).items()}
+    assert got == files
+
+
+def test_only_this_answers_placeholders_are_filled_in():
+    """The bytes go into the encoded answer in place of placeholders that carry a nonce of
+    this answer: a string that looks like one (another answer's, or made up) stays as it is."""
+    from rest_framework.renderers import JSONRenderer
+
+    spliced = Spliced()
+    real = spliced.placeholder(base64.b64encode(b"real bytes"))
+    other = Spliced().placeholder(base64.b64encode(b"other"))
+    forged = real.replace(spliced.nonce, "0" * 16)
+    second = spliced.placeholder(base64.b64encode(b"second"))
+    data = {"a": [real, second], "b": other, "c": forged, "d": "\x00spliced:", "e": "é"}
+    body = spliced.splice(JSONRenderer().render(data))
+    assert json.loads(body) == {
+        "a": [base64.b64encode(b"real bytes").decode(), base64.b64encode(b"second").decode()],
+        "b": other,
+        "c": forged,
+        "d": "\x00spliced:",
+        "e": "é",
+    }
+    assert Spliced().splice(b'{"x": 1}') == b'{"x": 1}'

@@ -36,6 +36,7 @@ from ..serializers import (
     UnreleaseQuerySerializer,
     UploadSerializer,
 )
+from ..spliced_json import Spliced, SplicedJSONRenderer
 from .uploads import UploadParsers, check_content_length, upload_of
 
 
@@ -203,6 +204,8 @@ class CollectView(APIView):
 
 
 class AssignmentFeedbackView(UploadParsers, APIView):
+    renderer_classes = [SplicedJSONRenderer]
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -223,13 +226,19 @@ class AssignmentFeedbackView(UploadParsers, APIView):
         given.is_valid(raise_exception=True)
         feedback = services.fetch_feedback(student=request.user, assignment=assignment)
         context: dict[str, Any] = {"request": request}
+        spliced = None
         if given.validated_data["inline"]:
-            context["inline"] = inline_contents(
+            contents = inline_contents(
                 (entry.blob_id, entry.blob.size)
                 for item in feedback
                 for entry in selectors.bundle_entries(item.bundle)
             )
-        return Response(FeedbackSerializer(feedback, many=True, context=context).data)
+            # The base64 goes into the encoded answer afterwards (api/spliced_json.py).
+            spliced = Spliced()
+            context["inline"] = {sha: spliced.placeholder(text) for sha, text in contents.items()}
+        response = Response(FeedbackSerializer(feedback, many=True, context=context).data)
+        response.spliced = spliced
+        return response
 
     @extend_schema(
         request={"multipart/form-data": FeedbackBatchSerializer},
