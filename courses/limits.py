@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from .exceptions import ExchangeError, NotFound, PermissionDenied, TooLarge, TooManyRequests
 from .models import AuditEvent, Blob, BundleEntry, Course
+from .prepared import Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -114,13 +115,25 @@ def submission_usage(*, student: AbstractBaseUser, course: Course) -> int:
     return int(total or 0)
 
 
-def quota_files(*, student: AbstractBaseUser, course: Course) -> QuerySet[Any]:
-    """The query ``check_submission_quota`` runs: the distinct files of the student's
-    submissions in the course (with their sizes) and of the course's releases, in one
-    statement. Built once, it can be run again (``.all()``) without being built again."""
-    return _entry_sizes(_own_entries(student, course), released=False).union(
-        _entry_sizes(_released_entries(course), released=True)
+def _quota_files_query(student_id: int, course_id: int) -> QuerySet[Any]:
+    own = BundleEntry.objects.filter(
+        bundle__submission__student_id=student_id,
+        bundle__submission__assignment__course_id=course_id,
     )
+    released = BundleEntry.objects.filter(bundle__released_assignment__course_id=course_id)
+    return _entry_sizes(own, released=False).union(_entry_sizes(released, released=True))
+
+
+# Every submit reads it twice (before the bytes, under the lock): compiled once
+# (courses/prepared.py).
+_QUOTA_FILES = Prepared(_quota_files_query, int, int)
+
+
+def quota_files(*, student: AbstractBaseUser, course: Course) -> list[tuple[str, int, bool]]:
+    """What ``check_submission_quota`` counts: the distinct files of the student's
+    submissions in the course (with their sizes) and of the course's releases, in one
+    statement, as ``(sha256, size, is_release)``."""
+    return _QUOTA_FILES(student.pk, course.pk)
 
 
 def check_submission_quota(
@@ -128,12 +141,10 @@ def check_submission_quota(
     student: AbstractBaseUser,
     course: Course,
     entries: Iterable[Any],
-    files: QuerySet[Any],
 ) -> None:
     """TooLarge (``quota_exceeded``) when the files of this submission that the student's
     earlier submissions and the releases do not hold yet would take the student past
-    EXCHANGE_SUBMISSION_QUOTA in the course. ``entries`` have ``sha256`` and ``size``;
-    ``files`` is ``quota_files`` of the same student and course (built once per upload)."""
+    EXCHANGE_SUBMISSION_QUOTA in the course. ``entries`` have ``sha256`` and ``size``."""
     quota = settings.EXCHANGE_SUBMISSION_QUOTA
     if not quota:
         return
@@ -141,7 +152,7 @@ def check_submission_quota(
     # What is counted here from ``quota_files`` is what ``submission_usage`` counts in SQL.
     own: dict[str, int] = {}
     released: set[str] = set()
-    for sha, size, is_release in files.all():
+    for sha, size, is_release in quota_files(student=student, course=course):
         if is_release:
             released.add(sha)
         else:

@@ -17,7 +17,6 @@ from ..limits import (
     audited_upload,
     check_submission_quota,
     check_submission_rate,
-    quota_files,
 )
 from ..models import Assignment, AuditEvent, Bundle, Course, Extension, Membership, Submission
 from ..permissions import Action
@@ -56,11 +55,8 @@ def submit_assignment(
         Submission.objects.filter(assignment=assignment, student=student).values("bundle_id"),
     )
 
-    # The quota's query is built once and run twice (before the bytes, under the lock).
-    quota_query = quota_files(student=student, course=course)
-
     def within_quota(entries: list[ManifestEntry]) -> None:
-        check_submission_quota(student=student, course=course, entries=entries, files=quota_query)
+        check_submission_quota(student=student, course=course, entries=entries)
 
     staged = bundles.stage_bundle(
         upload=upload, readable_shas=readable, check_manifest=within_quota
