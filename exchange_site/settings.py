@@ -165,7 +165,7 @@ else:
     if not _bucket:
         raise ImproperlyConfigured("EXCHANGE_STORAGE=s3 needs EXCHANGE_S3_BUCKET")
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "courses.s3_backend.ExchangeS3Storage",
         "OPTIONS": {
             "bucket_name": _bucket,
             "endpoint_url": env_str("EXCHANGE_S3_ENDPOINT_URL") or None,

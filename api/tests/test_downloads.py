@@ -48,7 +48,7 @@ def test_s3_storage_gets_presigned_urls_that_never_pass_through_the_service(rele
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            "BACKEND": "courses.s3_backend.ExchangeS3Storage",
             "OPTIONS": {
                 "bucket_name": "exchange",
                 "endpoint_url": "http://127.0.0.1:9",

@@ -191,3 +191,49 @@ def test_skip_postgres_leaves_postgresql_and_loaded_modules_alone():
         sys.modules.pop(lean.POSTGRES_ONLY, None)
         if saved is not None:
             sys.modules[lean.POSTGRES_ONLY] = saved
+
+
+S3_HOOK = """
+import json, os, sys
+
+def post_request(worker, req, environ, resp):
+    backend = sys.modules.get("courses.s3_backend")
+    with open({path!r} + ".part", "w") as out:
+        json.dump({{"path": req.path, "sessions": len(backend._SESSIONS) if backend else 0}}, out)
+    os.replace({path!r} + ".part", {path!r})
+"""
+
+
+def test_a_worker_on_s3_makes_its_client_as_it_starts(seaweedfs, tmp_path):
+    """Before any request touches storage, the worker has made its S3 session: the first
+    student after a deployment does not wait for boto3 (courses/s3_backend.py)."""
+    import requests
+
+    record = tmp_path / "sessions.json"
+    (tmp_path / "hook.py").write_text(S3_HOOK.format(path=str(record)))
+    env = {
+        **seaweedfs.env(),
+        "GUNICORN_CMD_ARGS": f"--config {tmp_path / 'hook.py'}",
+    }
+    with LiveServer(workers=1, threads=2, env=env) as server:
+        deadline = time.monotonic() + 30
+        while True:
+            # A path that reads no file and no storage: only the warm-up can make a session.
+            path = f"/api/v1/courses/warm{int(time.monotonic() * 1000)}"
+            assert requests.get(f"{server.url}{path}", timeout=30).status_code in (401, 404)
+            sessions = recorded_path(record, path)["sessions"]
+            if sessions or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert sessions == 1
+
+
+def recorded_path(record: Path, path: str) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        if record.exists():
+            written = json.loads(record.read_text())
+            if written["path"] == path:
+                return written
+        assert time.monotonic() < deadline, f"no record of {path}"
+        time.sleep(0.05)

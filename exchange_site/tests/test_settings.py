@@ -134,7 +134,7 @@ def test_s3_storage(load):
         EXCHANGE_S3_ENDPOINT_URL="http://127.0.0.1:8333",
     )
     options = values["STORAGES"]["default"]["OPTIONS"]
-    assert values["STORAGES"]["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert values["STORAGES"]["default"]["BACKEND"] == "courses.s3_backend.ExchangeS3Storage"
     assert options["bucket_name"] == "exchange" and options["endpoint_url"].endswith(":8333")
 
 

@@ -64,7 +64,7 @@ class SeaweedFS(ManagedProcess):
     def storage_options(self, location: str = "", bucket: str | None = None) -> dict:
         """Django STORAGES["default"] for this store, as settings.py builds it."""
         return {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            "BACKEND": "courses.s3_backend.ExchangeS3Storage",
             "OPTIONS": {
                 "bucket_name": bucket or self.bucket,
                 "endpoint_url": self.endpoint,
