@@ -12,7 +12,8 @@ after seeing the bytes under the shared lock). A removal is a move to ``gc-quara
 bracketed by two database round trips: if the second fails (the connection and with it the
 lock were lost, so an upload may have recorded the blob meanwhile), the bytes are moved
 back. Leftovers of a killed collection are put back (row present) or deleted (no row) by the
-next one.
+next one. Collections run one at a time and mark themselves running, so an upload asks
+storage about its bytes only if one may have run since it began (``collection_epoch.py``).
 """
 
 from __future__ import annotations

@@ -247,3 +247,13 @@ def test_a_collection_on_another_connection_between_puts_and_record_makes_the_up
     asked.clear()
     _submit(people, released, "sent again")
     assert asked == [] and Submission.objects.count() == 1
+
+
+def test_an_install_where_only_a_collection_ran_is_still_empty_for_a_restore(db):
+    """The record describes this install's collections, not data: backups leave it out,
+    and a new install where ``gc_blobs`` already ran still takes a restore."""
+    from courses.backup.verify import existing_rows
+
+    storage_checks.gc_blobs(grace=NOW)
+    assert CollectionRecord.objects.get().epoch == 1
+    assert existing_rows() == {}
