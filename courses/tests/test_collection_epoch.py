@@ -109,6 +109,7 @@ def test_a_collection_started_after_the_ticket_makes_recording_ask(
 
 def test_a_killed_collection_makes_uploads_ask_until_a_later_one_finishes(released, people, asked):
     collection_epoch._start()  # killed after its mark: running stays set
+    assert str(CollectionRecord.objects.get()) == "collection 1 (running)"
     first = _submit(people, released, "after the kill")
     assert sorted(asked) == sorted(first.bundle.entries.values_list("blob_id", flat=True))
     asked.clear()
@@ -150,7 +151,7 @@ def test_a_collection_that_fails_part_way_finishes_its_record(released, people, 
     with pytest.raises(OSError):
         storage_checks.gc_blobs(grace=NOW)
     record = CollectionRecord.objects.get()
-    assert (record.epoch, record.running) == (1, False)
+    assert (record.epoch, record.running, str(record)) == (1, False, "collection 1")
 
 
 def _end_not_recorded(execute, sql, params, many, context):
