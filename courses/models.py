@@ -379,5 +379,6 @@ class AuditEvent(models.Model):
 
 
 # Registered with the app here; their own modules hold them (see those modules' docstrings).
+from .collection_models import CollectionRecord  # noqa: E402, F401
 from .grade_models import NotebookScore  # noqa: E402, F401
 from .regrade_models import RegradeRequest  # noqa: E402, F401

@@ -12,7 +12,8 @@ after seeing the bytes under the shared lock). A removal is a move to ``gc-quara
 bracketed by two database round trips: if the second fails (the connection and with it the
 lock were lost, so an upload may have recorded the blob meanwhile), the bytes are moved
 back. Leftovers of a killed collection are put back (row present) or deleted (no row) by the
-next one.
+next one. Collections run one at a time and mark themselves running, so an upload asks
+storage about its bytes only if one may have run since it began (``collection_epoch.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import datetime as dt
 import fcntl
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -28,6 +30,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from . import blobstore
+from .collection_epoch import collection_run
 from .models import Assignment, Blob, Bundle, BundleEntry, Feedback, Submission, blob_storage_name
 from .progress import Progress, quiet
 from .storage_locks import _collecting, gc_guard, io_threads
@@ -277,7 +280,16 @@ def gc_blobs(
     progress: Progress = quiet,
 ) -> GcReport:
     """Delete ownerless bundles, blobs no bundle references, orphan bytes and upload
-    temporary files, each only when older than ``grace``."""
+    temporary files, each only when older than ``grace``.
+
+    One collection runs at a time, recorded as running from before its first deletion to
+    after its last, so uploads that began before it ended confirm their bytes
+    (``courses/collection_epoch.py``); a dry run deletes and records nothing."""
+    with nullcontext() if dry_run else collection_run():
+        return _collect(grace=grace, dry_run=dry_run, progress=progress)
+
+
+def _collect(*, grace: dt.timedelta, dry_run: bool, progress: Progress) -> GcReport:
     report = GcReport(dry_run=dry_run)
     now = timezone.now()
     cutoff = now - grace

@@ -8,6 +8,9 @@
   ``flock`` on a file beside the database.
 - ``gc_blobs`` takes both exclusively, only by trying (never queueing: a queued exclusive
   request would hold up every upload behind it while a long backup runs).
+- ``collector_lock()``: held by a collection for its whole run, so collections run one at a
+  time (the record of collections, ``courses/collection_epoch.py``, relies on it). A second
+  collection is refused at once.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from . import blobstore
 from .exceptions import Unavailable
 
 # Arbitrary constant naming the collection lock among PostgreSQL advisory locks.
 GC_LOCK_KEY = 7_307_211_042
+GC_RUN_LOCK_KEY = 7_307_211_043
 GC_LOCK_WAIT_SECONDS = 600
 IO_THREADS = 8
 
@@ -61,13 +65,13 @@ def gc_guard(*, exclusive: bool = False) -> Iterator[None]:
     yield
 
 
-def _lock_file_path() -> Path:
+def _lock_file_path(kind: str = "gc") -> Path:
     """The SQLite database's lock file: beside a database file, or per process in the temp
     directory for an in-memory database (tests)."""
     name = str(connection.settings_dict["NAME"])
     if connection.is_in_memory_db():
-        return Path(tempfile.gettempdir()) / f"exchange-gc-{os.getpid()}.lock"
-    return Path(name + ".gc-lock")
+        return Path(tempfile.gettempdir()) / f"exchange-{kind}-{os.getpid()}.lock"
+    return Path(f"{name}.{kind}-lock")
 
 
 @contextmanager
@@ -114,6 +118,41 @@ def gc_reader_lock() -> Iterator[None]:
             yield
         return
     yield  # pragma: no cover - other databases
+
+
+def _already_running() -> Unavailable:
+    return Unavailable("Another collection is running; run gc_blobs again once it has finished.")
+
+
+@contextmanager
+def collector_lock() -> Iterator[None]:
+    """Held for a whole collection, outside its transactions: a PostgreSQL session-level
+    advisory lock, or on SQLite an ``flock`` on a second file beside the database. Either
+    goes with the collection's process (or connection) when it is killed. Only tried:
+    Unavailable when another collection holds it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [GC_RUN_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                raise _already_running()
+        try:
+            yield
+        finally:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [GC_RUN_LOCK_KEY])
+            except DatabaseError:  # pragma: no cover - the lock went with the connection
+                pass
+        return
+    fd = os.open(_lock_file_path("gc-run"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _already_running() from None
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
 
 
 @contextmanager

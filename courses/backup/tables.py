@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 FORMAT = "nbgrader-exchange-backup"
 VERSION = 1
 MANIFEST = "manifest.json"
-EXCLUDED = {"contenttypes.contenttype", "auth.permission", "sessions.session"}
+# The record of collections describes this install's own collections, not data: a
+# restored copy would only make a target where gc ran look "not empty".
+EXCLUDED = {
+    "contenttypes.contenttype",
+    "auth.permission",
+    "sessions.session",
+    "courses.collectionrecord",
+}
 BATCH = 1000
 # Archives named by the service itself (a directory or an S3 prefix given): sortable by time.
 ARCHIVE_PREFIX = "exchange-"

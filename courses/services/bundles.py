@@ -11,8 +11,9 @@ from typing import IO, Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from .. import blobstore
+from .. import blobstore, collection_epoch
 from ..archive import Limits, ManifestEntry, iter_archive, parse_manifest
+from ..collection_epoch import Ticket
 from ..exceptions import BadArchive, Conflict
 from ..models import Blob, Bundle, BundleEntry
 from ..prefetched import prefetch_rows
@@ -42,6 +43,9 @@ class StagedBundle:
     sizes: dict[str, int]
     # Hashes whose bytes this upload sent (and so measured).
     received: frozenset[str] = frozenset()
+    # The record of collections read before any of these bytes were put or found: with no
+    # collection since, recording asks storage nothing. None (imports): it always asks.
+    ticket: Ticket | None = None
 
     @property
     def total_size(self) -> int:
@@ -61,6 +65,9 @@ def stage_bundle(
     file listed in the manifest is accepted without bytes only if its hash is among them and
     the manifest gives the stored file's own size. ``check_manifest`` may refuse the
     manifest before a byte is stored (a quota).
+
+    The record of collections is read (the bundle's ticket, ``courses/collection_epoch.py``)
+    with the stored sizes, before any byte is put.
     """
     limits = Limits.from_settings()
     entries = parse_manifest(upload.manifest, limits)
@@ -68,7 +75,7 @@ def stage_bundle(
         check_manifest(entries)
     by_path = {entry.path: entry for entry in entries}
     wanted = {entry.sha256 for entry in entries}
-    known = _known_shas(wanted, readable_shas)
+    known, ticket = _known_shas(wanted, readable_shas)
     sizes: dict[str, int] = {}
     if upload.archive is not None:
         sizes = _stage_archive(upload.archive, by_path, limits)
@@ -90,7 +97,7 @@ def stage_bundle(
                 code="bad_manifest",
             )
         sizes[entry.sha256] = known[entry.sha256]
-    return StagedBundle(entries=entries, sizes=sizes, received=received)
+    return StagedBundle(entries=entries, sizes=sizes, received=received, ticket=ticket)
 
 
 def _stage_archive(
@@ -135,32 +142,51 @@ def _stage_archive(
 
 def _known_shas(
     wanted: set[str], readable_shas: Iterable[str] | QuerySet[Any] | None
-) -> dict[str, int]:
-    """The stored size of each wanted hash the uploader may reference without bytes.
+) -> tuple[dict[str, int], Ticket]:
+    """The stored size of each wanted hash the uploader may reference without bytes, and the
+    record of collections read in the same statement (so a row found here had its bytes
+    unless that record says a collection was running).
 
     ``readable_shas`` given as a query (of blob ids) becomes a subquery of this one read."""
     if readable_shas is None:
-        return {}
-    known = Blob.objects.filter(sha256__in=wanted).filter(sha256__in=readable_shas)
-    return dict(known.values_list("sha256", "size"))
+        return {}, collection_epoch.take_ticket()
+    known = (
+        Blob.objects.filter(sha256__in=wanted)
+        .filter(sha256__in=readable_shas)
+        .annotate(known=collection_epoch.known_flag())
+        .values_list("sha256", "size", "known")
+    )
+    rows, ticket = collection_epoch.split(collection_epoch.with_record(known))
+    return {sha: size for sha, size, _ in rows}, ticket
 
 
 def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
-    """The bundle's rows; call inside the transaction that records what owns it."""
+    """The bundle's rows; call inside the transaction that records what owns it.
+
+    Storage is asked whether the bytes are there only when a collection may have removed
+    some since the bundle's ticket was taken (``courses/collection_epoch.py``)."""
     sizes = staged.sizes
     # Held until the transaction ends: gc_blobs cannot delete what this bundle references.
     with gc_guard():
-        # One read: each blob's row (its recorded size) and whether a bundle references it.
-        rows = {
-            sha: (size, referenced)
-            for sha, size, referenced in Blob.objects.filter(sha256__in=list(sizes))
-            .annotate(referenced=Exists(BundleEntry.objects.filter(blob_id=OuterRef("pk"))))
-            .values_list("sha256", "size", "referenced")
-        }
+        # One read: each blob's row (its recorded size), whether a bundle references it, and
+        # the record of collections.
+        read, now = collection_epoch.split(
+            collection_epoch.with_record(
+                Blob.objects.filter(sha256__in=list(sizes))
+                .annotate(referenced=Exists(BundleEntry.objects.filter(blob_id=OuterRef("pk"))))
+                .values_list("sha256", "size", "referenced")
+            )
+        )
+        rows = {sha: (size, bool(referenced)) for sha, size, referenced in read}
         # Bytes a collection may have removed since they were staged or found: those with no
         # row, and those whose row no bundle references (a collection's next candidates).
         # Their bytes must be in storage now; under the lock they then stay.
-        if blobstore.missing(sorted(sha for sha in sizes if not rows.get(sha, (0, False))[1])):
+        unsure = sorted(sha for sha in sizes if not rows.get(sha, (0, False))[1])
+        if (
+            unsure
+            and collection_epoch.may_have_removed(staged.ticket, now)
+            and blobstore.missing(unsure)
+        ):
             raise Conflict(
                 "Some files of this upload were removed from storage while it was being "
                 "recorded; send it again.",

@@ -135,6 +135,7 @@ def _part_of(staged: StagedBundle, entries: list[ManifestEntry]) -> StagedBundle
         entries=entries,
         sizes={sha: staged.sizes[sha] for sha in shas},
         received=staged.received & shas,
+        ticket=staged.ticket,
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from courses import backup, blobstore, services, storage_checks, storage_locks
+from courses import backup, blobstore, collection_epoch, services, storage_checks, storage_locks
 from courses.exceptions import Conflict, Unavailable
 from courses.models import Blob, Bundle, BundleEntry
 from tests.harness.uploads import make_upload
@@ -130,7 +130,10 @@ def test_reused_bytes_of_an_unreferenced_row_are_confirmed_when_recording(
     data = b'{"cells": []}'
     [sha] = [s for s in _unreferenced(released, people) if blobstore.open_blob(s).read() == data]
     staged = services.stage_bundle(upload=make_upload({"ps1.ipynb": data}))
-    blobstore.delete(sha)  # what the killed collection did, its row rolled back
+    # What the killed collection did: marked itself running (after the upload's ticket),
+    # then removed the bytes, its row rolled back.
+    collection_epoch._start()
+    blobstore.delete(sha)
     with pytest.raises(Conflict, match="send it again"), transaction.atomic():
         services.record_bundle(kind="submission", staged=staged)
 

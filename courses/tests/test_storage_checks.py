@@ -177,9 +177,10 @@ def test_gc_on_an_empty_install_does_nothing(backend, db):
 
 
 def test_upload_whose_bytes_vanish_before_recording_is_refused(backend, released, people):
-    """What a collection racing an upload would cause: the upload fails, records nothing."""
+    """A collection racing an upload removes its bytes (orphans until recorded): the upload
+    fails, records nothing."""
     staged = services.stage_bundle(upload=make_upload({"new.txt": b"fresh bytes"}))
-    blobstore.delete(staged.entries[0].sha256)
+    assert storage_checks.gc_blobs(grace=NOW).files == [staged.entries[0].sha256]
     with pytest.raises(Conflict, match="send it again"), transaction.atomic():
         services.record_bundle(kind="submission", staged=staged)
     assert not Blob.objects.filter(sha256=staged.entries[0].sha256).exists()
