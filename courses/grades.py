@@ -113,15 +113,28 @@ def replace_scores(*, feedback: Feedback, scores: Sequence[Score], replacing: bo
 
     The rows written are left on ``feedback`` as its prefetched ``scores``, so that the
     answer reads none back."""
-    if replacing:
-        NotebookScore.objects.filter(feedback=feedback).delete()
+    replace_scores_many([(feedback, scores, replacing)])
+
+
+def replace_scores_many(items: Sequence[tuple[Feedback, Sequence[Score], bool]]) -> None:
+    """``replace_scores`` for many feedbacks at once: one delete, one insert."""
+    replaced = [feedback.pk for feedback, _, replacing in items if replacing]
+    if replaced:
+        NotebookScore.objects.filter(feedback_id__in=replaced).delete()
     rows = [
-        NotebookScore(feedback=feedback, notebook=s.notebook, score=s.score, max_score=s.max_score)
-        for s in scores
+        [
+            NotebookScore(
+                feedback=feedback, notebook=s.notebook, score=s.score, max_score=s.max_score
+            )
+            for s in scores
+        ]
+        for feedback, scores, _ in items
     ]
-    if rows:
-        NotebookScore.objects.bulk_create(rows)
-    prefetch_rows(feedback, "scores", rows)
+    written = [row for rows_of in rows for row in rows_of]
+    if written:
+        NotebookScore.objects.bulk_create(written)
+    for (feedback, _, _), rows_of in zip(items, rows, strict=True):
+        prefetch_rows(feedback, "scores", rows_of)
 
 
 # --- reads --------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from courses import services
 from courses.models import AuditEvent, Bundle, Feedback, NotebookScore
@@ -288,3 +290,39 @@ def test_a_submission_removed_while_the_bytes_arrive_releases_nothing(
     assert response.status_code == 404
     assert f"Submission {two[1].pk} was deleted" in response.json()["detail"]
     nothing_recorded()
+
+
+@pytest.mark.django_db
+def test_a_batch_runs_as_many_statements_for_six_students_as_for_two(
+    people, course, released, client_for
+):
+    """Files, bundles, feedback, scores and audit events are each written once per batch:
+    first releases and releases again alike; each student ends with their own."""
+    subs = [
+        services.submit_assignment(
+            student=services.add_member(course=course, username=f"s{n}", role="student").user,
+            assignment=released,
+            upload=make_upload(SUBMITTED),
+        )
+        for n in range(8)
+    ]
+
+    def statements(batch: list[FeedbackRelease]) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert post(client_for(people["gus"]), form(batch)).status_code == 201
+        return len(queries)
+
+    def batch(subs: list[Any], text: bytes) -> list[FeedbackRelease]:
+        return [release_of(s, text + s.student.username.encode(), SCORES) for s in subs]
+
+    assert statements(batch(subs[:2], b"first ")) == statements(batch(subs[2:8], b"first "))
+    assert statements(batch(subs[:2], b"again ")) == statements(batch(subs[2:8], b"again "))
+    for sub in subs:
+        own = client_for(sub.student).get(f"/api/v1/submissions/{sub.pk}/feedback").json()
+        [html] = [f for f in own["files"] if f["path"] == "ps1.html"]
+        got = client_for(sub.student).get(html["url"]).getvalue()
+        assert got == b"again " + sub.student.username.encode()
+        assert [s["score"] for s in own["scores"]] == [3.0]
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.FEEDBACK_RELEASED)
+    assert events.count() == 16
+    assert sorted({e.student_name for e in events}) == sorted(s.student.username for s in subs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -21,9 +22,39 @@ def record_event(
     submission: Submission | None = None,
     **detail: Any,
 ) -> AuditEvent:
+    """Record one event."""
+    event = audit_event(
+        action=action,
+        actor=actor,
+        course=course,
+        assignment=assignment,
+        student=student,
+        submission=submission,
+        **detail,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def record_events(events: Sequence[AuditEvent]) -> None:
+    """Record events made by ``audit_event``, in one insert."""
+    AuditEvent.objects.bulk_create(events)
+
+
+def audit_event(
+    *,
+    action: str,
+    actor: AbstractBaseUser | None,
+    course: Course | None = None,
+    assignment: Assignment | None = None,
+    student: AbstractBaseUser | None = None,
+    submission: Submission | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """An event, not saved yet."""
     if assignment is not None and course is None:
         course = assignment.course
-    return AuditEvent.objects.create(
+    return AuditEvent(
         action=action,
         actor=actor if actor is not None and actor.pk else None,
         actor_name=actor.get_username() if actor is not None else "system",

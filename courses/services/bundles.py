@@ -5,10 +5,11 @@ staged in the blob store outside any transaction (``stage_bundle``), then record
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .. import blobstore, collection_epoch
@@ -161,12 +162,23 @@ def _known_shas(
 
 
 def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
-    """The bundle's rows; call inside the transaction that records what owns it.
+    """The bundle's rows; call inside the transaction that records what owns it."""
+    return record_bundles(kind=kind, staged=[staged])[0]
+
+
+def record_bundles(*, kind: str, staged: Sequence[StagedBundle]) -> list[Bundle]:
+    """The rows of bundles staged together (a batch of feedback): one read and one insert
+    of their blob rows, one insert of the bundles and one of their files, whatever their
+    number. Call inside the transaction that records what owns them.
 
     Storage is asked whether the bytes are there only when a collection may have removed
-    some since the bundle's ticket was taken (``courses/collection_epoch.py``)."""
-    sizes = staged.sizes
-    # Held until the transaction ends: gc_blobs cannot delete what this bundle references.
+    some since the bundles' ticket was taken (``courses/collection_epoch.py``)."""
+    sizes = {sha: size for part in staged for sha, size in part.sizes.items()}
+    received = frozenset().union(*(part.received for part in staged))
+    tickets = {part.ticket for part in staged}
+    # Parts staged apart (with tickets of their own) are checked as if they had none.
+    ticket = tickets.pop() if len(tickets) == 1 else None
+    # Held until the transaction ends: gc_blobs cannot delete what these bundles reference.
     with gc_guard():
         # One read: each blob's row (its recorded size), whether a bundle references it, and
         # the record of collections.
@@ -182,11 +194,7 @@ def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
         # row, and those whose row no bundle references (a collection's next candidates).
         # Their bytes must be in storage now; under the lock they then stay.
         unsure = sorted(sha for sha in sizes if not rows.get(sha, (0, False))[1])
-        if (
-            unsure
-            and collection_epoch.may_have_removed(staged.ticket, now)
-            and blobstore.missing(unsure)
-        ):
+        if unsure and collection_epoch.may_have_removed(ticket, now) and blobstore.missing(unsure):
             raise Conflict(
                 "Some files of this upload were removed from storage while it was being "
                 "recorded; send it again.",
@@ -199,20 +207,31 @@ def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
         )
     # Rows written before manifests were checked may hold a wrong size; only then the
     # correction (which locks and reads them again) runs.
-    if any(sha in rows and rows[sha][0] != sizes[sha] for sha in staged.received):
-        _correct_sizes(staged)
-    bundle = Bundle.objects.create(
-        kind=kind, file_count=len(staged.entries), total_size=staged.total_size
-    )
+    if any(sha in rows and rows[sha][0] != sizes[sha] for sha in received):
+        _correct_sizes(StagedBundle(entries=[], sizes=sizes, received=received))
+    bundles = [
+        Bundle(kind=kind, file_count=len(part.entries), total_size=part.total_size)
+        for part in staged
+    ]
+    if len(bundles) > 1 and connection.features.can_return_rows_from_bulk_insert:
+        # Their ids come back from the one insert (PostgreSQL, SQLite 3.35+).
+        Bundle.objects.bulk_create(bundles)
+    else:
+        for bundle in bundles:
+            bundle.save()
     blobs = {sha: Blob(sha256=sha, size=size) for sha, size in sizes.items()}
     entries = [
-        BundleEntry(bundle=bundle, path=entry.path, blob=blobs[entry.sha256])
-        for entry in staged.entries
+        [
+            BundleEntry(bundle=bundle, path=entry.path, blob=blobs[entry.sha256])
+            for entry in part.entries
+        ]
+        for bundle, part in zip(bundles, staged, strict=True)
     ]
-    BundleEntry.objects.bulk_create(entries)
+    BundleEntry.objects.bulk_create([entry for rows_of in entries for entry in rows_of])
     # The answer lists these rows: handed on, not read back.
-    prefetch_rows(bundle, "entries", entries)
-    return bundle
+    for bundle, rows_of in zip(bundles, entries, strict=True):
+        prefetch_rows(bundle, "entries", rows_of)
+    return bundles
 
 
 def _correct_sizes(staged: StagedBundle) -> None:

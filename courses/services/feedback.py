@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from ..permissions import Action
 from ..prefetched import prefetch_rows
 from ..prepared import Prepared
 from . import bundles
-from .audit import record_event
+from .audit import audit_event, record_event, record_events
 from .bundles import Upload
 from .guards import _hold_course, _require, _require_course
 
@@ -62,6 +63,16 @@ def release_feedback(
         )
 
 
+@dataclass(frozen=True)
+class FeedbackPart:
+    """One submission's feedback in a release of many: ``old`` is its feedback until now."""
+
+    submission: Submission
+    old: Feedback | None
+    staged: bundles.StagedBundle
+    scores: Sequence[grades.Score]
+
+
 def write_feedback(
     *,
     actor: AbstractBaseUser | None,
@@ -72,29 +83,64 @@ def write_feedback(
 ) -> Feedback:
     """The rows of one release of feedback (``old``: the submission's feedback until now),
     inside the caller's transaction, with the submission locked and the role checked."""
-    bundle = bundles.record_bundle(kind=Bundle.Kind.FEEDBACK, staged=staged)
-    if old is None:
-        feedback = Feedback.objects.create(submission=submission, bundle=bundle, released_by=actor)
+    part = FeedbackPart(submission=submission, old=old, staged=staged, scores=scores)
+    return write_feedback_many(actor=actor, parts=[part])[0]
+
+
+def write_feedback_many(
+    *, actor: AbstractBaseUser | None, parts: Sequence[FeedbackPart]
+) -> list[Feedback]:
+    """``write_feedback`` for many submissions at once: a few statements for the whole
+    batch (bundles, files, feedback, scores and audit events each written together)."""
+    made = bundles.record_bundles(kind=Bundle.Kind.FEEDBACK, staged=[p.staged for p in parts])
+    result: list[Feedback] = []
+    new: list[Feedback] = []
+    replaced: list[Feedback] = []
+    for part, bundle in zip(parts, made, strict=True):
+        if part.old is None:
+            feedback = Feedback(submission=part.submission, bundle=bundle, released_by=actor)
+            new.append(feedback)
+        else:
+            # The replaced bundle stays (ownerless) until gc_blobs, as a replaced release
+            # does: a collect or a page that read the old feedback an instant ago still
+            # lists it.
+            feedback = part.old
+            feedback.submission = part.submission  # read already: the answer needs no query
+            feedback.bundle = bundle
+            feedback.released_by = actor
+            feedback.released_at = timezone.now()
+            replaced.append(feedback)
+        result.append(feedback)
+    if len(new) > 1 and connection.features.can_return_rows_from_bulk_insert:
+        Feedback.objects.bulk_create(new)  # their ids come back, as create's do
     else:
-        # The replaced bundle stays (ownerless) until gc_blobs, as a replaced release does:
-        # a collect or a page that read the old feedback an instant ago still lists it.
-        old.submission = submission  # already read: the answer's timestamp needs no query
-        old.bundle = bundle
-        old.released_by = actor
-        old.released_at = timezone.now()
-        old.save(update_fields=["bundle", "released_by", "released_at"])
-        feedback = old
-    grades.replace_scores(feedback=feedback, scores=scores, replacing=old is not None)
-    record_event(
-        action=AuditEvent.Action.FEEDBACK_RELEASED,
-        actor=actor,
-        assignment=submission.assignment,
-        student=submission.student,
-        submission=submission,
-        files=len(staged.entries),
-        scores=len(scores),
+        for feedback in new:
+            feedback.save(force_insert=True)
+    if len(replaced) > 1:
+        Feedback.objects.bulk_update(replaced, ["bundle", "released_by", "released_at"])
+    elif replaced:
+        replaced[0].save(update_fields=["bundle", "released_by", "released_at"])
+    grades.replace_scores_many(
+        [
+            (feedback, part.scores, part.old is not None)
+            for feedback, part in zip(result, parts, strict=True)
+        ]
     )
-    return feedback
+    record_events(
+        [
+            audit_event(
+                action=AuditEvent.Action.FEEDBACK_RELEASED,
+                actor=actor,
+                assignment=part.submission.assignment,
+                student=part.submission.student,
+                submission=part.submission,
+                files=len(part.staged.entries),
+                scores=len(part.scores),
+            )
+            for part in parts
+        ]
+    )
+    return result
 
 
 def fetch_feedback(

@@ -25,7 +25,7 @@ from ..models import Assignment, Feedback, Submission
 from ..permissions import Action
 from . import bundles
 from .bundles import StagedBundle, Upload, _shas_of
-from .feedback import write_feedback
+from .feedback import FeedbackPart, write_feedback_many
 from .guards import _require, _require_course
 
 # At most this many submissions in one request: a bad batch costs at most this much work,
@@ -117,16 +117,18 @@ def release_feedback_many(
                     "was released."
                 )
         old = {f.submission_id: f for f in Feedback.objects.filter(submission_id__in=ids)}
-        return [
-            write_feedback(
-                actor=actor,
-                submission=found[item.submission_id],
-                old=old.get(item.submission_id),
-                staged=_part_of(staged, item.entries),
-                scores=item.scores,
-            )
-            for item in items
-        ]
+        return write_feedback_many(
+            actor=actor,
+            parts=[
+                FeedbackPart(
+                    submission=found[item.submission_id],
+                    old=old.get(item.submission_id),
+                    staged=_part_of(staged, item.entries),
+                    scores=item.scores,
+                )
+                for item in items
+            ],
+        )
 
 
 def _part_of(staged: StagedBundle, entries: list[ManifestEntry]) -> StagedBundle:
