@@ -24,6 +24,7 @@ import unicodedata
 import zlib
 from pathlib import Path
 
+import pytest
 from django.conf import settings as django_settings
 from django.test import override_settings
 from hypothesis import HealthCheck, assume, given, settings
@@ -323,6 +324,7 @@ def test_decompression_bombs_and_lying_headers_stop_at_the_limits(declared, zero
         pass
 
 
+@pytest.mark.django_db  # staging reads the record of collections (its ticket)
 @FUZZ
 @given(manifest=st.lists(st.tuples(raw_path | clean_path, st.binary(max_size=300)), max_size=4))
 def test_staging_any_upload_leaves_only_blobs_in_storage(manifest):
