@@ -241,9 +241,18 @@ def iter_blob(sha256: str) -> Iterator[bytes]:
 
 def read_small(shas: Iterable[str]) -> dict[str, bytes]:
     """The whole bytes of each blob (callers keep to small ones), by hash; a blob that
-    cannot be read is left out (its caller offers it another way)."""
+    cannot be read is left out (its caller offers it another way). An object store is
+    asked with one plain GET per blob, several at once."""
+    shas = list(dict.fromkeys(shas))
+    storage = get_storage()
+    client = _s3_client(storage)
+    if client is not None:
+        from .s3_requests import read
+
+        got = _io_pool().map(lambda sha: read(storage, client, name=blob_storage_name(sha)), shas)
+        return {sha: data for sha, data in zip(shas, got, strict=True) if data is not None}
     found: dict[str, bytes] = {}
-    for sha256 in dict.fromkeys(shas):
+    for sha256 in shas:
         try:
             with open_blob(sha256) as handle:
                 found[sha256] = handle.read()
@@ -253,7 +262,11 @@ def read_small(shas: Iterable[str]) -> dict[str, bytes]:
 
 
 def exists(sha256: str) -> bool:
-    return get_storage().exists(blob_storage_name(sha256))
+    storage = get_storage()
+    client = _s3_client(storage)
+    if client is None:
+        return storage.exists(blob_storage_name(sha256))
+    return _s3_exists(storage, client, sha256)
 
 
 def _s3_client(storage: Storage) -> Any:
@@ -263,27 +276,12 @@ def _s3_client(storage: Storage) -> Any:
     return storage.connection.meta.client  # type: ignore[attr-defined]
 
 
-def _s3_key(storage: Storage, name: str) -> str:
-    from storages.utils import clean_name  # only with an object store configured
-
-    return storage._normalize_name(clean_name(name))  # type: ignore[attr-defined]
-
-
 def _s3_exists(storage: Storage, client: Any, sha256: str) -> bool:
-    """``storage.exists`` through a given client (any thread)."""
+    """``storage.exists`` through a given client (any thread), one plain HEAD."""
     # Imported only with an object store configured (a local server never loads boto).
-    from botocore.exceptions import ClientError
-    from storages.backends.s3 import _filter_download_params
+    from . import s3_requests
 
-    key = _s3_key(storage, blob_storage_name(sha256))
-    params = _filter_download_params(storage.get_object_parameters(key))  # type: ignore[attr-defined]
-    try:
-        client.head_object(Bucket=storage.bucket_name, Key=key, **params)  # type: ignore[attr-defined]
-    except ClientError as err:
-        if err.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
-            return False
-        raise
-    return True
+    return s3_requests.exists(storage, client, name=blob_storage_name(sha256))
 
 
 def _s3_put(storage: Storage, client: Any, staged: StagedFile) -> None:
@@ -292,21 +290,26 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile) -> None:
 
     A small blob is one PUT, whether or not it is there already: the same name always
     holds the same bytes, and asking first (a HEAD) would cost as much as sending them,
-    while s3transfer's machinery costs more CPU than the request. A large one is asked
-    for first and sent by s3transfer (multipart, in parallel) only if it is missing."""
+    while s3transfer's machinery (and boto3's, see ``s3_requests``) costs more CPU than the
+    request. A large one is asked for first and sent by s3transfer (multipart, in
+    parallel) only if it is missing."""
+    from . import s3_requests
+
     try:
-        key = _s3_key(storage, blob_storage_name(staged.sha256))
+        key = s3_requests.object_key(storage, blob_storage_name(staged.sha256))
         small = staged.size <= S3_SINGLE_PUT_BYTES
         if not small and _s3_exists(storage, client, staged.sha256):
             return
         with open(staged.temp_path, "rb") as handle:
             params = storage._get_write_parameters(key, File(handle))  # type: ignore[attr-defined]
             if small:
-                client.put_object(
-                    Bucket=storage.bucket_name,  # type: ignore[attr-defined]
-                    Key=key,
-                    Body=handle.read(),
-                    **params,
+                s3_requests.put(
+                    storage,
+                    client,
+                    key=key,
+                    body=handle.read(),
+                    sha256=staged.sha256,
+                    params=params,
                 )
                 return
             client.upload_fileobj(

@@ -1,5 +1,6 @@
 """A student's feedback in one request: ``GET .../feedback?inline=true`` answers small files'
-bytes in the listing itself (base64 ``content``), larger ones keep their URLs."""
+bytes in the listing itself (base64 ``content``), larger ones keep their URLs, with local
+storage and S3 alike."""
 
 from __future__ import annotations
 
@@ -22,14 +23,8 @@ SMALL = b"<p>good work, sam</p>" * 10
 LARGE = b"<p>" + b"x" * 3000 + b"</p>"
 
 
-@pytest.fixture(autouse=True)
-def _local_storage():
-    """Files come inline from local storage only (with S3 the answer keeps presigned URLs:
-    test_s3_keeps_urls)."""
-    from courses import blobstore
-
-    if not blobstore.is_local():
-        pytest.skip("inline files need local storage")
+# Local files and S3 alike (``make test-s3`` runs these on SeaweedFS too).
+pytestmark = pytest.mark.storage
 
 
 @pytest.fixture
@@ -115,12 +110,20 @@ def test_feedback_on_several_submissions_costs_no_query_per_submission(
     assert len(three) == len(one)
 
 
-def test_s3_keeps_urls(people, submission, client_for, s3_storage):
+def test_s3_answers_small_files_inline_and_large_ones_by_presigned_url(
+    people, submission, client_for, s3_storage, monkeypatch
+):
+    monkeypatch.setattr(downloads, "INLINE_FILE_BYTES", 1000)
     services.release_feedback(
-        actor=people["gus"], submission=submission, upload=make_upload({"fb.html": SMALL})
+        actor=people["gus"],
+        submission=submission,
+        upload=make_upload({"fb.html": SMALL, "plots.html": LARGE}),
     )
     files = _files(client_for(people["sam"]).get(f"{URL}?inline=true"))
-    assert "content" not in files["fb.html"] and files["fb.html"]["url"].startswith("http")
+    assert base64.b64decode(files["fb.html"]["content"]) == SMALL and "url" not in files["fb.html"]
+    url = files["plots.html"]["url"]
+    assert "content" not in files["plots.html"] and url.startswith(s3_storage.endpoint + "/")
+    assert "X-Amz-Signature=" in url
 
 
 def test_many_inline_files_each_come_with_their_own_bytes(people, submission, client_for):
