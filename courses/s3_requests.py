@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import urllib3
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.httpsession import URLLib3Session, get_cert_path
 
 from . import blobstore
@@ -139,6 +139,8 @@ def _make_plan(storage: Any, client: Any) -> Plan | None:
     http = client._endpoint.http_session
     if type(http) is not URLLib3Session or http._cert_file or http._key_file:
         return None
+    if client._request_signer._credentials is None:
+        return None  # the client raises NoCredentialsError itself
     # One HEAD prepared (endpoint rules, addressing style, signing region) and not sent.
     probe = f"{_PROBE_KEY}-{uuid.uuid4().hex}"
     seen: list[Any] = []
@@ -224,8 +226,10 @@ def _send(
 ) -> urllib3.BaseHTTPResponse | None:
     """One signed request, or None when it could not be sent (the caller asks boto3)."""
     lean = plan(storage, client)
-    credentials = client._request_signer._credentials
-    if lean is None or credentials is None or not set(key) <= _PLAIN_KEY:
+    if lean is None or not set(key) <= _PLAIN_KEY:
+        return None
+    credentials = client._request_signer._credentials  # the plan found them there
+    if credentials is None:
         return None
     path = lean.base_path + key
     request = AWSRequest(method=method, url=lean.origin + path, data=body, headers=headers)
@@ -315,4 +319,7 @@ def read(storage: Any, client: Any, *, name: str) -> bytes | None:
     except ClientError as err:
         if err.response["ResponseMetadata"]["HTTPStatusCode"] != 404:
             logger.warning("S3 GET %s failed: %s", key, err)
+        return None
+    except BotoCoreError as err:  # the store unreachable: the caller offers another way
+        logger.warning("S3 GET %s failed: %s", key, err)
         return None
