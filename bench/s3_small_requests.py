@@ -35,14 +35,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     django.setup()
     import requests
-    from storages.backends.s3 import S3Storage
 
     from courses import s3_requests
+    from courses.s3_backend import ExchangeS3Storage
     from tests.harness.seaweedfs import SeaweedFS
 
     server = SeaweedFS(Path(tempfile.mkdtemp(prefix="s3-small-")) / "weed").start()
     try:
-        storage = S3Storage(**server.storage_options()["OPTIONS"])
+        storage = ExchangeS3Storage(**server.storage_options()["OPTIONS"])
         client = storage.connection.meta.client
         bucket = storage.bucket_name
         body = os.urandom(args.size)

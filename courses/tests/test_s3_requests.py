@@ -51,9 +51,9 @@ def _boto_sends(client) -> list[str]:
 
 
 def _storage(seaweedfs, **options):
-    from storages.backends.s3 import S3Storage
+    from courses.s3_backend import ExchangeS3Storage
 
-    return S3Storage(
+    return ExchangeS3Storage(
         **{**seaweedfs.storage_options(location=unique_prefix())["OPTIONS"], **options}
     )
 
