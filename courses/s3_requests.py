@@ -1,9 +1,10 @@
 """Small S3 objects (one PUT, HEAD or GET each) sent without botocore's client pipeline.
 
 A boto3 client spends about 1.2 ms of CPU on each small request (parameter validation,
-event hooks, endpoint rules, response parsing), twice what signing the request and
-sending it costs. For the blobs' small requests this module signs with botocore's own
-SigV4 signer and sends through one urllib3 pool per process, shared by every thread.
+event hooks, endpoint rules, response parsing), two to three times what signing the
+request and sending it costs (bench/s3_small_requests.py). For the blobs' small requests
+this module signs with botocore's own SigV4 signer and sends through one urllib3 pool per
+process, shared by every thread.
 
 What it does not reproduce exactly goes through the storage's boto3 client as before:
 a plan (where requests go, how they are signed, the TLS settings) is taken once per
