@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
 from .. import blobstore, collection_epoch
 from ..archive import Limits, ManifestEntry, iter_archive, parse_manifest
@@ -213,12 +213,7 @@ def record_bundles(*, kind: str, staged: Sequence[StagedBundle]) -> list[Bundle]
         Bundle(kind=kind, file_count=len(part.entries), total_size=part.total_size)
         for part in staged
     ]
-    if len(bundles) > 1 and connection.features.can_return_rows_from_bulk_insert:
-        # Their ids come back from the one insert (PostgreSQL, SQLite 3.35+).
-        Bundle.objects.bulk_create(bundles)
-    else:
-        for bundle in bundles:
-            bundle.save()
+    create_all(bundles)
     blobs = {sha: Blob(sha256=sha, size=size) for sha, size in sizes.items()}
     entries = [
         [
@@ -232,6 +227,16 @@ def record_bundles(*, kind: str, staged: Sequence[StagedBundle]) -> list[Bundle]
     for bundle, rows_of in zip(bundles, entries, strict=True):
         prefetch_rows(bundle, "entries", rows_of)
     return bundles
+
+
+def create_all(rows: Sequence[Model]) -> None:
+    """Insert new rows of one model, each getting its id: in one statement where the
+    database hands the ids back (PostgreSQL, SQLite 3.35+), else one by one."""
+    if len(rows) > 1 and connection.features.can_return_rows_from_bulk_insert:
+        type(rows[0]).objects.bulk_create(rows)
+    else:
+        for row in rows:
+            row.save(force_insert=True)
 
 
 def _correct_sizes(staged: StagedBundle) -> None:

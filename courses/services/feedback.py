@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
@@ -111,11 +111,7 @@ def write_feedback_many(
             feedback.released_at = timezone.now()
             replaced.append(feedback)
         result.append(feedback)
-    if len(new) > 1 and connection.features.can_return_rows_from_bulk_insert:
-        Feedback.objects.bulk_create(new)  # their ids come back, as create's do
-    else:
-        for feedback in new:
-            feedback.save(force_insert=True)
+    bundles.create_all(new)
     if len(replaced) > 1:
         Feedback.objects.bulk_update(replaced, ["bundle", "released_by", "released_at"])
     elif replaced:
