@@ -100,8 +100,19 @@ class SubmissionQuerySerializer(serializers.Serializer):
     student = serializers.CharField(required=False, max_length=150)
 
 
-class InlineQuerySerializer(serializers.Serializer):
-    inline = serializers.BooleanField(required=False, default=False)
+_INLINE = serializers.BooleanField()
+
+
+def inline_wanted(query: Any) -> bool:
+    """``?inline=``, read as DRF reads a boolean (absent: false); a bad value is a 400 that
+    names it. A function, not a serializer: every student's feedback fetch reads it."""
+    given = query.get("inline")
+    if given is None:
+        return False
+    try:
+        return _INLINE.to_internal_value(given)
+    except serializers.ValidationError as error:
+        raise serializers.ValidationError({"inline": error.detail}) from None
 
 
 class CollectInputSerializer(serializers.Serializer):

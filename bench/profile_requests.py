@@ -43,6 +43,7 @@ KINDS = (
     "feedback_batch",
     "feedback_read",
     "feedback_inline",
+    "feedback_inline_cold",
     "submit",
 )
 # Students per feedback_batch request: the plugin's default batch.
@@ -98,6 +99,7 @@ def setup() -> None:
 
 
 def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
+    from django.core.cache import cache
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -266,6 +268,12 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
         r = student.get(f"{a}/feedback?inline=true")
         assert r.status_code == 200 and "content" in r.json()[0]["files"][0], r.content
 
+    def feedback_inline_cold() -> None:
+        # The same with the token not in the cache: in a rush each student's first request
+        # to a worker, or the first after EXCHANGE_API_TOKEN_CACHE_SECONDS.
+        cache.clear()
+        feedback_inline()
+
     def submit() -> None:
         counter[0] += 1
         form = ready["submit"].pop()
@@ -283,6 +291,7 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
         "feedback_batch": feedback_batch,
         "feedback_read": feedback_read,
         "feedback_inline": feedback_inline,
+        "feedback_inline_cold": feedback_inline_cold,
         "submit": submit,
     }
     prepare: dict[str, Callable[[], None]] = {"feedback_batch": prepare_batch}

@@ -31,6 +31,7 @@ from .workload import (
     NOTEBOOKS,
     Workload,
     check_directory,
+    digests,
     parallel,
 )
 
@@ -286,6 +287,7 @@ def run_rush(
     end(phase)
 
     # 6. every student fetches their feedback
+    expected = {student: digests(work.feedback(student)) for student in names}
     phase = begin("fetch_feedback")
 
     def fetch_feedback(student: str) -> tuple[int, Path]:
@@ -301,7 +303,7 @@ def run_rush(
         try:
             if count != 1:
                 raise AssertionError(f"{student} sees {count} feedback bundles, not 1")
-            check_directory(dest, work.feedback(student), f"{student}'s feedback")
+            check_directory(dest, expected[student], f"{student}'s feedback")
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 

@@ -39,6 +39,30 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 log = logging.getLogger(__name__)
 
 
+class _Session(requests.Session):
+    """requests' session, reading the environment's proxy and CA bundle settings once per
+    origin rather than on every request (requests walks the whole environment twice a
+    request; a Kubernetes pod has a handful of variables for every service in its
+    namespace). The environment of a running notebook server does not change them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: dict[tuple[str, str, bool], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        if proxies or verify is not None or cert is not None:  # given: nothing to remember
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, bool(stream))
+        settings = self._settings.get(key)
+        if settings is None:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._settings[key] = settings
+        return dict(settings, proxies=dict(settings["proxies"]))
+
+
 class ExchangeClient(BundleTransfers):
     """One user's connection to the exchange service (thread-safe for parallel downloads)."""
 
@@ -73,7 +97,7 @@ class ExchangeClient(BundleTransfers):
         self.workers = max(1, workers)
         self.report = report
         self.progress_threshold = progress_threshold
-        self.session = requests.Session()
+        self.session = _Session()
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.workers + 2)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -164,7 +188,7 @@ class ExchangeClient(BundleTransfers):
 
     def _fresh_session(self) -> requests.Session:
         """A session like ours but with no connections yet."""
-        fresh = requests.Session()
+        fresh = _Session()
         for name in ("headers", "hooks", "auth", "proxies", "verify", "cert", "trust_env"):
             setattr(fresh, name, getattr(self.session, name))
         return fresh

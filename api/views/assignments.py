@@ -26,7 +26,6 @@ from ..serializers import (
     FeedbackBatchSerializer,
     FeedbackReleasedSerializer,
     FeedbackSerializer,
-    InlineQuerySerializer,
     ReleaseInputSerializer,
     ReleaseManifestSerializer,
     SubmissionListSerializer,
@@ -35,6 +34,7 @@ from ..serializers import (
     SubmissionWithFilesSerializer,
     UnreleaseQuerySerializer,
     UploadSerializer,
+    inline_wanted,
 )
 from ..spliced_json import Spliced, SplicedJSONRenderer
 from .uploads import UploadParsers, check_content_length, upload_of
@@ -222,12 +222,11 @@ class AssignmentFeedbackView(UploadParsers, APIView):
         assignment, _ = get_assignment_for(
             request.user, course_id, assignment_id, Action.FETCH_FEEDBACK
         )
-        given = InlineQuerySerializer(data=request.query_params)
-        given.is_valid(raise_exception=True)
+        inline = inline_wanted(request.query_params)
         feedback = services.fetch_feedback(student=request.user, assignment=assignment)
         context: dict[str, Any] = {"request": request}
         spliced = None
-        if given.validated_data["inline"]:
+        if inline:
             contents = inline_contents(
                 (entry.blob_id, entry.blob.size)
                 for item in feedback
@@ -236,7 +235,8 @@ class AssignmentFeedbackView(UploadParsers, APIView):
             # The base64 goes into the encoded answer afterwards (api/spliced_json.py).
             spliced = Spliced()
             context["inline"] = {sha: spliced.placeholder(text) for sha, text in contents.items()}
-        response = Response(FeedbackSerializer(feedback, many=True, context=context).data)
+        answer = FeedbackSerializer(context=context)  # one for all: no ListSerializer walk
+        response = Response([answer.to_representation(item) for item in feedback])
         response.spliced = spliced
         return response
 

@@ -8,8 +8,12 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from ..models import Assignment, AuditEvent, Course, Submission
+from ..prepared import PreparedInsert
 
 # --- audit --------------------------------------------------------------------------------
+
+# Every fetch writes one: compiled once per thread.
+_insert_event = PreparedInsert(AuditEvent)
 
 
 def record_event(
@@ -32,7 +36,7 @@ def record_event(
         submission=submission,
         **detail,
     )
-    event.save(force_insert=True)
+    _insert_event(event)
     return event
 
 

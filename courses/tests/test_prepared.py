@@ -9,8 +9,9 @@ from django.db import connection
 from django.db.models import OuterRef, Subquery
 from django.test.utils import CaptureQueriesContext
 
-from courses.models import Assignment, Membership, Submission
-from courses.prepared import Prepared
+from courses.models import Assignment, AuditEvent, Membership, Submission
+from courses.prepared import Prepared, PreparedInsert
+from courses.services.audit import audit_event
 
 
 def _with_role(user_id: int, course_code: str, code: str):
@@ -132,3 +133,71 @@ def test_threads_and_new_connections_each_get_their_own_answers(released, people
         thread.join()
     assert errors == []
     assert answers == {name: [row] * 20 for name, row in expected.items()}
+
+
+# --- inserts ------------------------------------------------------------------------------
+
+INSERT_EVENT = PreparedInsert(AuditEvent)
+
+
+def _event(people, released, **detail):
+    return audit_event(
+        action=AuditEvent.Action.FEEDBACK_FETCHED,
+        actor=people["sam"],
+        assignment=released,
+        student=people["sam"],
+        **detail,
+    )
+
+
+def test_a_prepared_insert_writes_what_save_writes_and_gives_the_id(released, people):
+    saved = _event(people, released, feedback=2, note="ü ' \" ; --")
+    saved.save(force_insert=True)
+    INSERT_EVENT(_event(people, released))  # compiled with another row's values
+    with CaptureQueriesContext(connection) as captured:
+        inserted = _event(people, released, feedback=2, note="ü ' \" ; --")
+        inserted.at = saved.at
+        INSERT_EVENT(inserted)
+    assert len(captured) == 1
+    assert inserted.pk is not None and inserted.pk not in (saved.pk, None)
+    assert not inserted._state.adding and inserted._state.db == "default"
+    rows = {
+        row.pop("id"): row
+        for row in AuditEvent.objects.filter(pk__in=[saved.pk, inserted.pk]).values()
+    }
+    assert rows[inserted.pk] == rows[saved.pk]
+    assert rows[inserted.pk]["detail"] == {"feedback": 2, "note": "ü ' \" ; --"}
+    assert rows[inserted.pk]["course_id"] == released.course_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_inserts_from_threads_each_get_their_own_row(released, people):
+    errors: list[BaseException] = []
+    ids: list[int] = []
+    # One insert at a time: the suite's in-memory SQLite locks a table against other
+    # connections' writes; each thread still compiles on, and writes through, its own.
+    one_at_a_time = threading.Lock()
+
+    def insert(number: int) -> None:
+        try:
+            for step in range(10):
+                event = _event(people, released, thread=number, step=step)
+                with one_at_a_time:
+                    INSERT_EVENT(event)
+                ids.append(event.pk)
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=insert, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(ids)) == 40
+    stored = {
+        (e.pk, e.detail["thread"], e.detail["step"]) for e in AuditEvent.objects.filter(pk__in=ids)
+    }
+    assert len(stored) == 40 and {thread for _, thread, _ in stored} == {0, 1, 2, 3}

@@ -142,6 +142,31 @@ def test_the_token_is_never_sent_to_another_host(scripted, tmp_path):
     assert "Authorization" not in storage.requests[0].headers
 
 
+def test_the_environments_proxy_is_used_for_every_request_and_no_proxy_respected(
+    scripted, tmp_path, monkeypatch
+):
+    """The proxy settings are read once per origin (not on every request), and still
+    decide every request: the API through the proxy, the storage host named in NO_PROXY
+    directly."""
+    proxy = scripted((200, {"username": "sam"}), (200, {"username": "sam"}))
+    storage = scripted((200, b"hello"))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    client = ExchangeClient("http://exchange.example", "nbx_secret")
+    for _ in range(2):
+        assert client.get("me", what="ask who I am") == {"username": "sam"}
+    assert [r.path for r in proxy.requests] == ["http://exchange.example/api/v1/me"] * 2
+    entry = {
+        "path": "h.txt",
+        "size": 5,
+        "sha256": hashlib.sha256(b"hello").hexdigest(),
+        "url": storage.url + "/bucket/blob",
+    }
+    client.download_bundle([entry], tmp_path, what="fetch")
+    assert [r.path for r in storage.requests] == ["/bucket/blob"]
+    assert len(proxy.requests) == 2
+
+
 def test_a_download_that_breaks_off_is_retried(scripted, tmp_path):
     server = scripted(("cut", b"hel"), (200, b"hello"))
     entry = {
