@@ -139,6 +139,27 @@ def counting_client(url: str, token: str, phase_ref: Callable[[], Phase], **opti
     return client
 
 
+# Where the students' own files go: each student of a rush stands for a notebook server in
+# a pod of its own, with a disk of its own. Written to this machine's disk, 200 students'
+# file writes and deletes (kernel time on the same two CPUs, the same journal as the
+# server's blob store) were counted against the server; ngshare's rush client keeps what
+# it fetches in memory and writes no file at all. "memory" puts them in /dev/shm.
+CLIENT_FILES = ("memory", "disk")
+
+
+def client_files_dir(where: str, prefix: str) -> Path:
+    """A new directory for the clients' files: in memory (/dev/shm) or on disk (the
+    temporary directory's file system)."""
+    if where not in CLIENT_FILES:
+        raise ValueError(f"client files go to {' or '.join(CLIENT_FILES)}, not {where!r}")
+    memory = Path("/dev/shm")
+    if where == "memory" and not (memory.is_dir() and os.access(memory, os.W_OK)):
+        raise SystemExit(
+            "--client-files memory needs a writable /dev/shm; use --client-files disk."
+        )
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=memory if where == "memory" else None))
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """Rows as a Markdown table (columns of the first row)."""
     if not rows:

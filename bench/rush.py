@@ -23,7 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import Phase, Target, counting_client, machine, server_under_test
+from .common import (
+    CLIENT_FILES,
+    Phase,
+    Target,
+    client_files_dir,
+    counting_client,
+    machine,
+    server_under_test,
+)
 from .report import Report
 from .workload import (
     ASSIGNMENT,
@@ -362,8 +370,16 @@ def main(argv: list[str] | None = None) -> int:
         help="graders sending feedback batches at once (1: one batch after another, as "
         "nbgrader release_feedback does)",
     )
+    parser.add_argument(
+        "--client-files",
+        choices=CLIENT_FILES,
+        default="memory",
+        help="where the students' fetched and collected files go (bench/common.py says why "
+        "memory is the default)",
+    )
     parser.add_argument("--json", type=Path, help="also write the report here as JSON")
     args = parser.parse_args(argv)
+    scratch = client_files_dir(args.client_files, "exchange-rush-")
     with server_under_test(
         database=args.database,
         storage=args.storage,
@@ -377,8 +393,10 @@ def main(argv: list[str] | None = None) -> int:
             students=args.students,
             concurrency=args.concurrency,
             feedback_graders=args.feedback_graders,
+            workdir=scratch,
         )
         report.settings.update(
+            client_files=args.client_files,
             feedback_graders=args.feedback_graders,
             database=args.database,
             storage=args.storage,
