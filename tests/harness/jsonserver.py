@@ -4,13 +4,15 @@ Runs in a thread of the test process and remembers the requests it was sent.
 
 The function returns ``(status, body)`` or ``(status, body, headers)``. A body that is
 ``bytes`` is sent as it is, anything else as JSON; the status ``"cut"`` promises more bytes
-than it sends and hangs up (a connection lost mid-answer).
+than it sends and hangs up (a connection lost mid-answer); ``"stall"`` does the same after
+a second of silence (a server that stops sending).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,12 +74,14 @@ class JsonServer:
                 seen.append(request)
                 status, body, headers = (*respond(request), {})[:3]
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                if status == "cut":
+                if status in ("cut", "stall"):
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(data) + 100))
                     self.end_headers()
                     self.wfile.write(data)
                     self.wfile.flush()
+                    if status == "stall":
+                        time.sleep(1)
                     self.close_connection = True
                     return
                 self.send_response(status)

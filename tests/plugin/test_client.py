@@ -75,6 +75,30 @@ def test_a_429_is_one_sentence_with_the_wait_and_never_retried(scripted, answer,
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (("cut", b'{"user'), "could not be reached (ChunkedEncodingError)"),
+        (("stall", b'{"user'), "is not reachable (the connection failed)"),
+        ((200, b"not gzip", {"Content-Encoding": "gzip"}), "(ContentDecodingError)"),
+    ],
+    ids=["cut-off", "stalled", "undecodable"],
+)
+def test_a_json_answer_that_breaks_while_read_is_retried_then_one_sentence(
+    scripted, broken, reason
+):
+    server = scripted(broken, (200, {"username": "sam"}))
+    client = ExchangeClient(server.url, "nbx_token", retries=2, backoff=0.01, timeout=0.3)
+    assert client.get("me", what="ask who I am") == {"username": "sam"}
+    assert len(server.requests) == 2
+    server = scripted(broken, broken)
+    client = ExchangeClient(server.url, "nbx_token", retries=1, backoff=0.01, timeout=0.3)
+    with pytest.raises(ServiceError) as caught:
+        client.get("me", what="ask who I am")
+    assert f"Could not ask who I am: the exchange server at {server.url} " in str(caught.value)
+    assert reason in str(caught.value)
+
+
 def test_retries_give_up_with_the_last_answer(scripted):
     server = scripted((504, b""), (504, b""), (504, b""))
     with pytest.raises(ServiceError, match="unavailable \\(HTTP 504\\)"):
