@@ -108,6 +108,29 @@ def test_the_ngshare_side_of_the_comparison_runs_every_phase():
     assert all(row["ops"] == 2 for row in report["phases"] if row["phase"] != "release")
 
 
+def test_the_feedback_phase_alone_runs_again_with_every_byte_checked(target, tmp_path):
+    from bench.feedback_phase import repeat_phase
+
+    work = small(3)
+    report = run_rush(
+        target,
+        students=3,
+        concurrency=2,
+        workload=work,
+        workdir=tmp_path / "rush",
+        course="smoke3",
+        log=lambda line: None,
+    )
+    assert report.ok, report.markdown()
+    (tmp_path / "again").mkdir()
+    rows = repeat_phase(
+        target, work, concurrency=2, repeat=2, pause=0, scratch=tmp_path / "again", course="smoke3"
+    )
+    assert len(rows) == 2
+    assert all(row["wall_s"] > 0 and row["server"] > 0 and row["clients"] > 0 for row in rows)
+    assert list((tmp_path / "again").iterdir()) == []  # each student's files checked, removed
+
+
 def test_idle_rss_measures_the_master_and_every_worker(target):
     from bench.idle_rss import memory
 

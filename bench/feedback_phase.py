@@ -1,0 +1,163 @@
+"""The rush's fetch-feedback phase alone, run again and again: where its time goes.
+
+    python -m bench.feedback_phase --repeat 4 [--database postgres --storage s3]
+
+One N=200, C=16 rush first (so the course, submissions and feedback are those of the
+rush), then the phase ``--repeat`` times, each after ``--pause`` seconds (longer than
+EXCHANGE_API_TOKEN_CACHE_SECONDS, so that tokens are out of the cache as in the rush). For
+each run: the wall time, and the CPU per student of the server (gunicorn's processes), of
+the clients (this process) and of the machine's SeaweedFS and PostgreSQL processes
+(``weed``, ``postgres``; give them the machine alone). The clients are those of
+``bench.rush``: the plugin's, one per student, checking every byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from .common import (
+    CLIENT_FILES,
+    Phase,
+    Target,
+    client_files_dir,
+    counting_client,
+    server_under_test,
+)
+from .rush import run_rush
+from .workload import ASSIGNMENT, COURSE, Workload, check_directory, digests, parallel
+
+NAMES = ("weed", "postgres")
+
+
+def _others() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each of the machine's SeaweedFS and PostgreSQL processes."""
+    found: dict[int, tuple[str, float]] = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        name = next((n for n in NAMES if n in (process.info["name"] or "")), None)
+        times = process.info["cpu_times"]
+        if name and times is not None:
+            found[process.pid] = (name, times.user + times.system)
+    return found
+
+
+def _others_since(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """Their CPU since ``before``: a process started since counts whole, one that ended is
+    left out (a PostgreSQL backend that exits takes its figure with it)."""
+    spent = dict.fromkeys(NAMES, 0.0)
+    for pid, (name, cpu) in _others().items():
+        earlier = before.get(pid)
+        spent[name] += cpu - (earlier[1] if earlier and earlier[0] == name else 0.0)
+    return spent
+
+
+def repeat_phase(
+    target: Target,
+    work: Workload,
+    *,
+    concurrency: int,
+    repeat: int,
+    pause: float,
+    scratch: Path,
+    course: str = COURSE,
+) -> list[dict[str, float]]:
+    """The fetch-feedback phase ``repeat`` times on a course a rush has run on: per run the
+    wall time (``wall_s``) and the CPU ms per student of each kind of process. Raises
+    AssertionError, with the first failures' sentences, on any failure or byte that differs."""
+    n = len(work.names)
+    tokens = target.tokens(dict.fromkeys(work.names, False))
+    expected = {student: digests(work.feedback(student)) for student in work.names}
+    url = f"courses/{course}/assignments/{ASSIGNMENT}"
+    rows = []
+    for _ in range(repeat):
+        time.sleep(pause)
+        phase = Phase("fetch_feedback")
+
+        def fetch(student: str, phase: Phase = phase) -> Path:
+            dest = scratch / student
+            with counting_client(target.url, tokens[student], lambda: phase) as http:
+                for feedback in http.get(f"{url}/feedback?inline=true"):
+                    http.download_bundle(feedback["files"], dest)
+            return dest
+
+        def check(student: str, dest: Path) -> None:
+            try:
+                check_directory(dest, expected[student], f"{student}'s feedback")
+            finally:
+                shutil.rmtree(dest, ignore_errors=True)
+
+        others = _others()
+        server = target.sampler.cpu_seconds()
+        client = time.process_time()
+        started = time.perf_counter()
+        parallel(
+            concurrency,
+            work.names,
+            lambda s, p=phase: p.run(lambda: fetch(s), lambda d: check(s, d)),
+        )
+        wall = time.perf_counter() - started
+        if phase.errors:
+            raise AssertionError(phase.errors[:3])
+        spent = {
+            "server": target.sampler.cpu_seconds() - server,
+            "clients": time.process_time() - client,
+            **_others_since(others),
+        }
+        rows.append({"wall_s": wall, **{k: v / n * 1000 for k, v in spent.items()}})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.feedback_phase")
+    parser.add_argument("--students", "-n", type=int, default=200)
+    parser.add_argument("--concurrency", "-c", type=int, default=16)
+    parser.add_argument("--database", choices=["postgres", "sqlite"], default="sqlite")
+    parser.add_argument("--storage", choices=["local", "s3"], default="local")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--pause", type=float, default=11.0, help="seconds before each run")
+    parser.add_argument("--client-files", choices=CLIENT_FILES, default="memory")
+    args = parser.parse_args(argv)
+    with server_under_test(
+        database=args.database,
+        storage=args.storage,
+        workers=2,
+        threads=args.threads,
+        env={"GUNICORN_CMD_ARGS": "--keep-alive 75"},
+    ) as target:
+        work = Workload(args.students)
+        report = run_rush(
+            target, students=args.students, concurrency=args.concurrency, workload=work
+        )
+        if not report.ok:
+            print("the rush failed; no phase measured", file=sys.stderr)
+            return 1
+        scratch = client_files_dir(args.client_files, "exchange-feedback-phase-")
+        try:
+            rows = repeat_phase(
+                target,
+                work,
+                concurrency=args.concurrency,
+                repeat=args.repeat,
+                pause=args.pause,
+                scratch=scratch,
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    for number, row in enumerate(rows):
+        print(
+            f"run {number}: {row['wall_s']:.2f} s; CPU ms per student: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in row.items() if k != "wall_s")
+        )
+    print(f"median {statistics.median(r['wall_s'] for r in rows):.2f} s over {len(rows)} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
