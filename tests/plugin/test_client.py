@@ -151,16 +151,16 @@ def test_a_damaged_download_is_refused_and_leaves_nothing(scripted, tmp_path):
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
+def hello_at(url: str) -> dict[str, Any]:
+    """The manifest entry of a file ``h.txt`` holding ``hello``, to download from ``url``."""
+    return {"path": "h.txt", "size": 5, "sha256": hashlib.sha256(b"hello").hexdigest(), "url": url}
+
+
 def test_the_token_is_never_sent_to_another_host(scripted, tmp_path):
     storage = scripted((200, b"hello"))
     api = scripted()
     client = ExchangeClient(api.url, "nbx_secret")
-    entry = {
-        "path": "h.txt",
-        "size": 5,
-        "sha256": hashlib.sha256(b"hello").hexdigest(),
-        "url": storage.url + "/bucket/blob",
-    }
+    entry = hello_at(storage.url + "/bucket/blob")
     client.download_bundle([entry], tmp_path, what="fetch")
     assert (tmp_path / "h.txt").read_bytes() == b"hello"
     assert "Authorization" not in storage.requests[0].headers
@@ -180,12 +180,7 @@ def test_the_environments_proxy_is_used_for_every_request_and_no_proxy_respected
     for _ in range(2):
         assert client.get("me", what="ask who I am") == {"username": "sam"}
     assert [r.path for r in proxy.requests] == ["http://exchange.example/api/v1/me"] * 2
-    entry = {
-        "path": "h.txt",
-        "size": 5,
-        "sha256": hashlib.sha256(b"hello").hexdigest(),
-        "url": storage.url + "/bucket/blob",
-    }
+    entry = hello_at(storage.url + "/bucket/blob")
     client.download_bundle([entry], tmp_path, what="fetch")
     assert [r.path for r in storage.requests] == ["/bucket/blob"]
     assert len(proxy.requests) == 2
@@ -193,12 +188,7 @@ def test_the_environments_proxy_is_used_for_every_request_and_no_proxy_respected
 
 def test_a_download_that_breaks_off_is_retried(scripted, tmp_path):
     server = scripted(("cut", b"hel"), (200, b"hello"))
-    entry = {
-        "path": "h.txt",
-        "size": 5,
-        "sha256": hashlib.sha256(b"hello").hexdigest(),
-        "url": f"{server.url}/f",
-    }
+    entry = hello_at(f"{server.url}/f")
     with quick_client(server.url) as client:
         client.download_bundle([entry], tmp_path)
     assert (tmp_path / "h.txt").read_bytes() == b"hello"
