@@ -10,7 +10,7 @@ pytest.importorskip("nbgrader_exchange.client")
 
 from bench.common import server_under_test
 from bench.rush import run_rush
-from bench.workload import NOTEBOOKS, Workload
+from bench.workload import NOTEBOOKS, Workload, check_directory, digests
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -95,6 +95,20 @@ def test_the_rush_refuses_to_report_success_when_a_byte_differs(target, tmp_path
     [error] = next(p for p in report.phases if p.name == "collect").errors
     assert f"{NOTEBOOKS[0]} differs" in error
     assert "RESULT: FAILED" in report.markdown()
+
+
+def test_a_check_against_digests_finds_a_changed_byte_or_a_missing_file(tmp_path):
+    files = {"a.html": b"<p>one</p>", "sub/b.html": b"<p>two</p>"}
+    for path, data in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    check_directory(tmp_path, digests(files), "feedback")
+    (tmp_path / "sub/b.html").write_bytes(b"<p>twO</p>")
+    with pytest.raises(AssertionError, match=r"feedback: sub/b\.html differs"):
+        check_directory(tmp_path, digests(files), "feedback")
+    (tmp_path / "sub/b.html").unlink()
+    with pytest.raises(AssertionError, match="files"):
+        check_directory(tmp_path, digests(files), "feedback")
 
 
 def test_the_ngshare_side_of_the_comparison_runs_every_phase():
