@@ -147,9 +147,11 @@ def counting_client(url: str, token: str, phase_ref: Callable[[], Phase], **opti
 CLIENT_FILES = ("memory", "disk")
 
 
-def client_files_dir(where: str, prefix: str) -> Path:
-    """A new directory for the clients' files: in memory (/dev/shm) or on disk (the
-    temporary directory's file system)."""
+@contextmanager
+def client_files(where: str, prefix: str) -> Iterator[Path]:
+    """A new directory for the clients' files, in memory (/dev/shm) or on disk (the
+    temporary directory's file system), removed with all it holds when the block ends,
+    however it ends (in memory, a leftover would hold RAM until the machine restarts)."""
     if where not in CLIENT_FILES:
         raise ValueError(f"client files go to {' or '.join(CLIENT_FILES)}, not {where!r}")
     memory = Path("/dev/shm")
@@ -157,7 +159,11 @@ def client_files_dir(where: str, prefix: str) -> Path:
         raise SystemExit(
             "--client-files memory needs a writable /dev/shm; use --client-files disk."
         )
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=memory if where == "memory" else None))
+    scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=memory if where == "memory" else None))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def table(rows: list[dict[str, Any]]) -> str:

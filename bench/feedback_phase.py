@@ -26,7 +26,7 @@ from .common import (
     CLIENT_FILES,
     Phase,
     Target,
-    client_files_dir,
+    client_files,
     counting_client,
     server_under_test,
 )
@@ -138,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if not report.ok:
             print("the rush failed; no phase measured", file=sys.stderr)
             return 1
-        scratch = client_files_dir(args.client_files, "exchange-feedback-phase-")
-        try:
+        with client_files(args.client_files, "exchange-feedback-phase-") as scratch:
             rows = repeat_phase(
                 target,
                 work,
@@ -148,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
                 pause=args.pause,
                 scratch=scratch,
             )
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
     for number, row in enumerate(rows):
         print(
             f"run {number}: {row['wall_s']:.2f} s; CPU ms per student: "

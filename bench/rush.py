@@ -27,7 +27,7 @@ from .common import (
     CLIENT_FILES,
     Phase,
     Target,
-    client_files_dir,
+    client_files,
     counting_client,
     machine,
     server_under_test,
@@ -379,25 +379,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the report here as JSON")
     args = parser.parse_args(argv)
-    scratch = client_files_dir(args.client_files, "exchange-rush-")
-    try:
-        with server_under_test(
+    with (
+        client_files(args.client_files, "exchange-rush-") as scratch,
+        server_under_test(
             database=args.database,
             storage=args.storage,
             workers=args.workers,
             threads=args.threads,
             # As the image and the chart run it (exchange_site/gunicorn_conf.py says why).
             env={"GUNICORN_CMD_ARGS": "--keep-alive 75"},
-        ) as target:
-            report = run_rush(
-                target,
-                students=args.students,
-                concurrency=args.concurrency,
-                feedback_graders=args.feedback_graders,
-                workdir=scratch,
-            )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)  # in memory (/dev/shm): never left behind
+        ) as target,
+    ):
+        report = run_rush(
+            target,
+            students=args.students,
+            concurrency=args.concurrency,
+            feedback_graders=args.feedback_graders,
+            workdir=scratch,
+        )
     report.settings.update(
         client_files=args.client_files,
         feedback_graders=args.feedback_graders,

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("nbgrader_exchange.client")
 
-from bench.common import server_under_test
+from bench.common import client_files, server_under_test
 from bench.rush import run_rush
 from bench.workload import NOTEBOOKS, Workload, check_directory, digests
 
@@ -109,6 +109,19 @@ def test_a_check_against_digests_finds_a_changed_byte_or_a_missing_file(tmp_path
     (tmp_path / "sub/b.html").unlink()
     with pytest.raises(AssertionError, match="files"):
         check_directory(tmp_path, digests(files), "feedback")
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_the_clients_files_are_removed_even_when_the_run_fails(where):
+    with pytest.raises(RuntimeError), client_files(where, "exchange-smoke-") as scratch:
+        (scratch / "alice").mkdir()
+        (scratch / "alice" / "ps1.ipynb").write_bytes(b"x" * 1000)
+        raise RuntimeError("a phase failed")
+    assert not scratch.exists()
+    if where == "memory":
+        assert scratch.parent.as_posix() == "/dev/shm"
+    with pytest.raises(ValueError, match="memory or disk"), client_files("tape", "x-"):
+        pass
 
 
 def test_the_ngshare_side_of_the_comparison_runs_every_phase():
