@@ -14,11 +14,11 @@ the clients (this process) and of the machine's SeaweedFS and PostgreSQL process
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -30,8 +30,8 @@ from .common import (
     counting_client,
     server_under_test,
 )
-from .rush import run_rush
-from .workload import ASSIGNMENT, COURSE, Workload, check_directory, digests, parallel
+from .rush import fetch_feedback_phase, run_rush
+from .workload import ASSIGNMENT, COURSE, Workload, digests
 
 NAMES = ("weed", "postgres")
 
@@ -79,34 +79,28 @@ def repeat_phase(
         time.sleep(pause)
         phase = Phase("fetch_feedback")
 
-        def fetch(student: str, phase: Phase = phase) -> Path:
-            dest = scratch / student
-            with counting_client(target.url, tokens[student], lambda: phase) as http:
-                for feedback in http.get(f"{url}/feedback?inline=true"):
-                    http.download_bundle(feedback["files"], dest)
-            return dest
-
-        def check(student: str, dest: Path) -> None:
-            try:
-                check_directory(dest, expected[student], f"{student}'s feedback")
-            finally:
-                shutil.rmtree(dest, ignore_errors=True)
+        def client(student: str, phase: Phase = phase) -> Any:
+            return counting_client(target.url, tokens[student], lambda: phase)
 
         others = _others()
         server = target.sampler.cpu_seconds()
-        client = time.process_time()
+        clients = time.process_time()
         started = time.perf_counter()
-        parallel(
-            concurrency,
+        fetch_feedback_phase(
+            phase,
+            client,
             work.names,
-            lambda s, p=phase: p.run(lambda: fetch(s), lambda d: check(s, d)),
+            assignment_url=url,
+            scratch=scratch,
+            expected=expected,
+            concurrency=concurrency,
         )
         wall = time.perf_counter() - started
         if phase.errors:
             raise AssertionError(phase.errors[:3])
         spent = {
             "server": target.sampler.cpu_seconds() - server,
-            "clients": time.process_time() - client,
+            "clients": time.process_time() - clients,
             **_others_since(others),
         }
         rows.append({"wall_s": wall, **{k: v / n * 1000 for k, v in spent.items()}})
@@ -132,20 +126,24 @@ def main(argv: list[str] | None = None) -> int:
         env={"GUNICORN_CMD_ARGS": "--keep-alive 75"},
     ) as target:
         work = Workload(args.students)
-        report = run_rush(
-            target, students=args.students, concurrency=args.concurrency, workload=work
-        )
-        if not report.ok:
-            print("the rush failed; no phase measured", file=sys.stderr)
-            return 1
         with client_files(args.client_files, "exchange-feedback-phase-") as scratch:
+            report = run_rush(
+                target,
+                students=args.students,
+                concurrency=args.concurrency,
+                workload=work,
+                workdir=scratch / "rush",
+            )
+            if not report.ok:
+                print("the rush failed; no phase measured", file=sys.stderr)
+                return 1
             rows = repeat_phase(
                 target,
                 work,
                 concurrency=args.concurrency,
                 repeat=args.repeat,
                 pause=args.pause,
-                scratch=scratch,
+                scratch=scratch / "again",
             )
     for number, row in enumerate(rows):
         print(

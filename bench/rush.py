@@ -37,6 +37,7 @@ from .workload import (
     ASSIGNMENT,
     COURSE,
     NOTEBOOKS,
+    Digest,
     Workload,
     check_directory,
     digests,
@@ -298,32 +299,20 @@ def run_rush(
     expected = {student: digests(work.feedback(student)) for student in names}
     phase = begin("fetch_feedback")
 
-    def fetch_feedback(student: str) -> tuple[int, Path]:
-        dest = scratch / "feedback" / student
-        with client(student) as http:
-            released = http.get(f"{assignment_url}/feedback?inline=true", what="fetch feedback")
-            for feedback in released:
-                http.download_bundle(feedback["files"], dest, what="fetch feedback")
-        return len(released), dest
-
-    def check_feedback(student: str, result: tuple[int, Path]) -> None:
-        count, dest = result
-        try:
-            if count != 1:
-                raise AssertionError(f"{student} sees {count} feedback bundles, not 1")
-            check_directory(dest, expected[student], f"{student}'s feedback")
-        finally:
-            shutil.rmtree(dest, ignore_errors=True)
-
-    parallel(
-        concurrency,
+    fetch_feedback_phase(
+        phase,
+        client,
         names,
-        lambda s: phase.run(lambda: fetch_feedback(s), lambda r: check_feedback(s, r)),
+        assignment_url=assignment_url,
+        scratch=scratch / "feedback",
+        expected=expected,
+        concurrency=concurrency,
     )
     end(phase)
 
     instructor.close()
-    shutil.rmtree(scratch, ignore_errors=True)
+    if workdir is None:  # a directory given is its caller's to remove
+        shutil.rmtree(scratch, ignore_errors=True)
     stored = target.bytes_stored()
     totals = {
         "wall_s": round(sum(p.wall for p in phases), 1),
@@ -351,6 +340,41 @@ def run_rush(
         totals=totals,
         problems=problems,
     )
+
+
+def fetch_feedback_phase(
+    phase: Phase,
+    client: Callable[[str], Any],
+    names: list[str],
+    *,
+    assignment_url: str,
+    scratch: Path,
+    expected: dict[str, dict[str, Digest]],
+    concurrency: int,
+) -> None:
+    """Every student fetches their feedback as the plugin does (its files inline, in one
+    request), ``concurrency`` at a time, through ``client(student)``: each student's one
+    bundle is checked against ``expected`` (sizes and SHA-256s made before the clock starts)
+    and removed. Failures are the phase's errors."""
+
+    def fetch(student: str) -> tuple[int, Path]:
+        dest = scratch / student
+        with client(student) as http:
+            released = http.get(f"{assignment_url}/feedback?inline=true", what="fetch feedback")
+            for feedback in released:
+                http.download_bundle(feedback["files"], dest, what="fetch feedback")
+        return len(released), dest
+
+    def check(student: str, result: tuple[int, Path]) -> None:
+        count, dest = result
+        try:
+            if count != 1:
+                raise AssertionError(f"{student} sees {count} feedback bundles, not 1")
+            check_directory(dest, expected[student], f"{student}'s feedback")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+
+    parallel(concurrency, names, lambda s: phase.run(lambda: fetch(s), lambda r: check(s, r)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,8 +154,20 @@ def test_the_feedback_phase_alone_runs_again_with_every_byte_checked(target, tmp
         target, work, concurrency=2, repeat=2, pause=0, scratch=tmp_path / "again", course="smoke3"
     )
     assert len(rows) == 2
-    assert all(row["wall_s"] > 0 and row["server"] > 0 and row["clients"] > 0 for row in rows)
+    assert [set(row) for row in rows] == [{"wall_s", "server", "clients", "weed", "postgres"}] * 2
     assert list((tmp_path / "again").iterdir()) == []  # each student's files checked, removed
+    # Checked against what was released: other feedback than the rush's fails the run.
+    other = Workload(3, notebook_size=20_000, data_size=300_000, feedback_size=5_001)
+    with pytest.raises(AssertionError, match=r"student000\d's feedback: .* differs"):
+        repeat_phase(
+            target,
+            other,
+            concurrency=2,
+            repeat=1,
+            pause=0,
+            scratch=tmp_path / "again",
+            course="smoke3",
+        )
 
 
 def test_idle_rss_measures_the_master_and_every_worker(target):
