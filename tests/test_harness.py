@@ -3,6 +3,7 @@ starts from the migrated copy, and uploads are the plugin's own."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ import pytest
 
 from nbgrader_exchange.files import scan_directory
 from tests.harness import live
+from tests.harness.forkserver import ForkServer
 from tests.harness.live import REPO
 from tests.harness.process import alive
 from tests.harness.uploads import manifest_of
@@ -127,3 +129,34 @@ def test_no_module_imports_a_conftest_or_a_retired_harness_module():
         for match in RETIRED.finditer((REPO / path).read_text(errors="replace"))
     ]
     assert offenders == [], "import from tests.harness instead:\n" + "\n".join(offenders)
+
+
+def test_a_forked_nbgrader_command_answers_as_the_nbgrader_script_does(tmp_path):
+    """The plugin's CLI tests run nbgrader as children of one process that imported it: each
+    command gets its own directory and HOME, and the status and output the script gives."""
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    forks = ForkServer([sys.executable], env)
+    try:
+        made = forks.run(["generate_config"], env=env, cwd=first, timeout=60)
+        again = forks.run(["generate_config"], env=env, cwd=first, timeout=60)
+        elsewhere = forks.run(["generate_config", "--debug"], env=env, cwd=second, timeout=60)
+    finally:
+        forks.stop()
+    script = subprocess.run(
+        [str(Path(sys.executable).parent / "nbgrader"), "generate_config"],
+        cwd=first,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    assert made[0] == 0 and "New config file saved" in made[1]
+    assert again == (script.returncode, script.stdout)
+    assert again[0] == 1 and "already exists" in again[1]
+    assert elsewhere[0] == 0 and (second / "nbgrader_config.py").exists()
+    assert str(tmp_path / ".jupyter") in elsewhere[1]  # where --debug says it looked: our HOME
+    assert not alive(forks.pid)

@@ -18,6 +18,7 @@ from typing import Any
 import nbformat
 import requests
 
+from tests.harness.forkserver import ForkServer
 from tests.harness.live import LiveServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,38 +133,36 @@ class Person:
         return self.home / ".local" / "share" / "jupyter" / "nbgrader_cache"
 
     def env(self) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("JUPYTER", "NBGRADER_", "COV_CORE", "COVERAGE_"))
-        }
-        env.update(
-            {
-                "HOME": str(self.home),
-                "PATH": os.pathsep.join([str(BIN), env.get("PATH", "")]),
-                "NBGRADER_EXCHANGE_URL": self.url,
-                "NBGRADER_EXCHANGE_TOKEN": self.token,
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-            }
+        env = _environment(
+            HOME=str(self.home),
+            NBGRADER_EXCHANGE_URL=self.url,
+            NBGRADER_EXCHANGE_TOKEN=self.token,
         )
         env.update(self.env_extra)
         return env
 
     def nbgrader(self, *args: str, check: bool = True, timeout: float = 300) -> Result:
         """Run ``nbgrader <args>`` in this person's working directory."""
-        command, env = _measured([str(BIN / "nbgrader"), *args], self.env())
-        done = subprocess.run(
-            command,
-            cwd=self.work,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-        )
-        result = Result(done.returncode, done.stdout)
+        forks = _fork_server()
+        if forks is not None:
+            status, output = forks.run(list(args), env=self.env(), cwd=self.work, timeout=timeout)
+            result = Result(status, output)
+        else:
+            python, env = _python(self.env())
+            done = subprocess.run(
+                [*python, str(BIN / "nbgrader"), *args],
+                cwd=self.work,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+            )
+            result = Result(done.returncode, done.stdout)
         if check and not result.ok:
-            raise AssertionError(f"nbgrader {' '.join(args)} failed as {self.name}:\n{done.stdout}")
+            raise AssertionError(
+                f"nbgrader {' '.join(args)} failed as {self.name}:\n{result.output}"
+            )
         return result
 
     def list_json(self, *args: str) -> list[dict[str, Any]]:
@@ -173,28 +172,60 @@ class Person:
         return json.loads(output[start : output.rindex("]") + 1])
 
 
-def _measured(command: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """The command run under coverage when the tests are measured, else unchanged."""
+def _environment(**settings: str) -> dict[str, str]:
+    """This process's environment without Jupyter's, nbgrader's or coverage's settings, with
+    this checkout first on the paths, and ``settings``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("JUPYTER", "NBGRADER_", "COV_CORE", "COVERAGE_"))
+    }
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(settings)
+    return env
+
+
+def _python(env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """How to start Python: under coverage when the tests are measured, else plainly."""
     try:
         import coverage
     except ImportError:  # pragma: no cover
-        return command, env
+        return [sys.executable], env
     current = coverage.Coverage.current()
     if current is None:
-        return command, env
+        return [sys.executable], env
     env = {**env, "COVERAGE_FILE": str(Path(current.config.data_file).absolute())}
     rcfile = REPO / "pyproject.toml"
-    script = command[0]
-    return [
-        sys.executable,
-        "-m",
-        "coverage",
-        "run",
-        "--parallel-mode",
-        f"--rcfile={rcfile}",
-        script,
-        *command[1:],
-    ], env
+    return [sys.executable, "-m", "coverage", "run", "--parallel-mode", f"--rcfile={rcfile}"], env
+
+
+class _Forks:
+    """The fork server ``Person.nbgrader`` uses once ``fork_nbgrader()`` has been called
+    (tests/plugin/conftest.py does for the plugin's tests): started by the first command."""
+
+    enabled = False
+    server: ForkServer | None = None
+
+
+def fork_nbgrader() -> None:
+    """Run every later ``Person.nbgrader`` command as a child of one process that has
+    imported nbgrader already (tests/harness/forkserver.py)."""
+    _Forks.enabled = True
+
+
+def stop_forking_nbgrader() -> None:
+    """Stop the fork server, if one started; later commands start their own processes."""
+    _Forks.enabled = False
+    if _Forks.server is not None:
+        _Forks.server.stop()
+        _Forks.server = None
+
+
+def _fork_server() -> ForkServer | None:
+    if _Forks.enabled and _Forks.server is None:
+        _Forks.server = ForkServer(*_python(_environment()))
+    return _Forks.server
 
 
 # --- in-process: the exchange classes as nbgrader's applications call them -------------------

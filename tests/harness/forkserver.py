@@ -1,0 +1,194 @@
+"""The real ``nbgrader`` CLI without its three seconds of imports on every command.
+
+``nbgrader`` spends most of a short command importing (nbconvert, jupyter_server, tornado,
+SQLAlchemy): about 3 s of a 4 s ``nbgrader list`` on a 2-core machine, more under coverage.
+The plugin's end-to-end tests run about a hundred commands, so a process here imports
+nbgrader once and forks a child for each command. The child takes the command's arguments,
+environment and working directory, runs nbgrader's own entry point
+(``NbGraderApp.launch_instance``, what the ``nbgrader`` script calls) with its output in a
+file, and exits with nbgrader's status. Nothing but the imports is shared: each command has a
+fresh process, its own HOME and cache, and no application instance left from another.
+
+The server listens on a Unix socket in a private directory and is stopped by its pid. Under
+coverage each child saves its own data file before it exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .process import die_with_this_process, terminate
+
+_INT = struct.Struct("!i")  # the child sends its pid, then its exit status
+
+
+class ForkServer:
+    """A process that has imported nbgrader, forking one child per ``run``."""
+
+    def __init__(self, command_prefix: list[str], env: dict[str, str]) -> None:
+        """``command_prefix`` starts Python (``[sys.executable]``, or coverage's runner);
+        ``env`` is the server's own environment (each command brings its own), with its
+        private directory as HOME, so that nothing imported can read a person's files."""
+        self._dir = Path(tempfile.mkdtemp(prefix="nbgrader-forks-"))
+        env = {**env, "HOME": str(self._dir)}
+        self.socket_path = self._dir / "socket"
+        self._log = self._dir / "log"
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(
+                [*command_prefix, "-m", "tests.harness.forkserver", str(self.socket_path)],
+                env=env,
+                cwd=self._dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_this_process(),
+            )
+        ready = self._dir / "ready"
+        for _ in range(1200):  # the imports: up to a minute on a loaded machine
+            if ready.exists():
+                return
+            if self._process.poll() is not None:
+                break
+            self._process_wait(0.05)
+        self.stop()
+        raise RuntimeError(f"the nbgrader fork server did not start:\n{self._log.read_text()}")
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def _process_wait(self, seconds: float) -> None:
+        try:
+            self._process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def run(
+        self, args: list[str], *, env: dict[str, str], cwd: Path, timeout: float
+    ) -> tuple[int, str]:
+        """``nbgrader <args>`` in ``cwd`` with exactly ``env``: its exit status and its output
+        (stdout and stderr together). A command still running after ``timeout`` seconds is
+        killed and raises ``TimeoutError``."""
+        with tempfile.NamedTemporaryFile(dir=self._dir, suffix=".out") as out:
+            request = json.dumps(
+                {"args": args, "env": env, "cwd": str(cwd), "output": out.name}
+            ).encode()
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(timeout)
+                conn.connect(str(self.socket_path))
+                conn.sendall(request)
+                conn.shutdown(socket.SHUT_WR)
+                pid = _INT.unpack(_receive(conn, _INT.size))[0]
+                try:
+                    status = _INT.unpack(_receive(conn, _INT.size))[0]
+                except TimeoutError:
+                    os.kill(pid, signal.SIGKILL)
+                    raise TimeoutError(f"nbgrader {' '.join(args)} ran over {timeout} s") from None
+            return status, Path(out.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        terminate(self._process, timeout=10)
+        for path in self._dir.iterdir():
+            path.unlink()
+        self._dir.rmdir()
+
+
+def _receive(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the nbgrader fork server closed the connection")
+        data += chunk
+    return data
+
+
+# --- the server side -------------------------------------------------------------------------
+
+
+def _child(conn: socket.socket) -> int:
+    """Run one command as its request says; the exit status nbgrader's script would give."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # nbgrader waits for its kernels
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    data = b""
+    while chunk := conn.recv(65536):
+        data += chunk
+    request: dict[str, Any] = json.loads(data)
+    conn.sendall(_INT.pack(os.getpid()))
+    output = os.open(request["output"], os.O_WRONLY | os.O_TRUNC)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = ["nbgrader", *request["args"]]
+
+    from nbgrader.apps.nbgraderapp import main
+
+    try:
+        main()
+        status = 0
+    except SystemExit as exit:
+        if exit.code is None or isinstance(exit.code, int):
+            status = exit.code or 0
+        else:
+            print(exit.code, file=sys.stderr)
+            status = 1
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    return status
+
+
+def _finish(conn: socket.socket, status: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        import coverage
+
+        current = coverage.Coverage.current()
+        if current is not None:
+            current.stop()
+            current.save()
+    except ImportError:  # pragma: no cover
+        pass
+    conn.sendall(_INT.pack(status))
+
+
+def serve(path: str) -> None:
+    import nbgrader.apps.nbgraderapp  # noqa: F401 - the slow part, done once
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    Path(path).with_name("ready").touch()
+    while True:
+        conn, _ = listener.accept()
+        if os.fork() == 0:
+            listener.close()
+            status = 1
+            try:
+                status = _child(conn)
+            finally:
+                try:
+                    _finish(conn, status)
+                finally:
+                    os._exit(status if 0 <= status < 256 else 1)
+        conn.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
