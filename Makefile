@@ -98,7 +98,7 @@ format: $(VENV)/.installed-dev
 
 test-sqlite: $(VENV)/.installed-dev
 	$(BIN)/pytest --cov --cov-branch --cov-report=term-missing:skip-covered \
-		--cov-fail-under=95 $(PYTEST_ARGS)
+		--cov-fail-under=95 --durations=25 $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.installed-dev
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
