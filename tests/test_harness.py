@@ -131,6 +131,13 @@ def test_no_module_imports_a_conftest_or_a_retired_harness_module():
     assert offenders == [], "import from tests.harness instead:\n" + "\n".join(offenders)
 
 
+def _runs_in(process: Path, directory: Path) -> bool:
+    try:
+        return (process / "cwd").resolve() == directory
+    except OSError:  # gone, or not ours
+        return False
+
+
 def test_a_forked_nbgrader_command_answers_as_the_nbgrader_script_does(tmp_path):
     """The plugin's CLI tests run nbgrader as children of one process that imported it: each
     command gets its own directory and HOME, and the status and output the script gives."""
@@ -139,10 +146,16 @@ def test_a_forked_nbgrader_command_answers_as_the_nbgrader_script_does(tmp_path)
     first.mkdir()
     second.mkdir()
     forks = ForkServer([sys.executable], env)
+    stuck = tmp_path / "stuck"
+    stuck.mkdir()
+    (stuck / "nbgrader_config.py").write_text("import time\ntime.sleep(600)\n")
     try:
         made = forks.run(["generate_config"], env=env, cwd=first, timeout=60)
         again = forks.run(["generate_config"], env=env, cwd=first, timeout=60)
         elsewhere = forks.run(["generate_config", "--debug"], env=env, cwd=second, timeout=60)
+        with pytest.raises(TimeoutError, match="ran over 2 s"):
+            forks.run(["list"], env=env, cwd=stuck, timeout=2)
+        after = forks.run(["generate_config"], env=env, cwd=first, timeout=60)
     finally:
         forks.stop()
     script = subprocess.run(
@@ -159,4 +172,6 @@ def test_a_forked_nbgrader_command_answers_as_the_nbgrader_script_does(tmp_path)
     assert again[0] == 1 and "already exists" in again[1]
     assert elsewhere[0] == 0 and (second / "nbgrader_config.py").exists()
     assert str(tmp_path / ".jupyter") in elsewhere[1]  # where --debug says it looked: our HOME
+    assert after == again  # a command killed at its timeout leaves the server working
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _runs_in(p, stuck)]
     assert not alive(forks.pid)

@@ -15,6 +15,7 @@ coverage each child saves its own data file before it exits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -59,19 +61,13 @@ class ForkServer:
                 return
             if self._process.poll() is not None:
                 break
-            self._process_wait(0.05)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"the nbgrader fork server did not start:\n{self._log.read_text()}")
 
     @property
     def pid(self) -> int:
         return self._process.pid
-
-    def _process_wait(self, seconds: float) -> None:
-        try:
-            self._process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            pass
 
     def run(
         self, args: list[str], *, env: dict[str, str], cwd: Path, timeout: float
@@ -92,7 +88,8 @@ class ForkServer:
                 try:
                     status = _INT.unpack(_receive(conn, _INT.size))[0]
                 except TimeoutError:
-                    os.kill(pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):  # it ended just now
+                        os.kill(pid, signal.SIGKILL)
                     raise TimeoutError(f"nbgrader {' '.join(args)} ran over {timeout} s") from None
             return status, Path(out.name).read_text(errors="replace")
 
