@@ -136,11 +136,11 @@ def _child(conn: socket.socket) -> int:
     try:
         main()
         status = 0
-    except SystemExit as exit:
-        if exit.code is None or isinstance(exit.code, int):
-            status = exit.code or 0
+    except SystemExit as stop:  # as the interpreter reads sys.exit's argument
+        if stop.code is None or isinstance(stop.code, int):
+            status = stop.code or 0
         else:
-            print(exit.code, file=sys.stderr)
+            print(stop.code, file=sys.stderr)
             status = 1
     except BaseException:
         traceback.print_exc()
@@ -158,7 +158,7 @@ def _finish(conn: socket.socket, status: int) -> None:
         if current is not None:
             current.stop()
             current.save()
-    except ImportError:  # pragma: no cover
+    except ImportError:  # not measured
         pass
     conn.sendall(_INT.pack(status))
 
