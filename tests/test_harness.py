@@ -145,10 +145,11 @@ def test_a_forked_nbgrader_command_answers_as_the_nbgrader_script_does(tmp_path)
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
-    forks = ForkServer([sys.executable], env)
     stuck = tmp_path / "stuck"
     stuck.mkdir()
     (stuck / "nbgrader_config.py").write_text("import time\ntime.sleep(600)\n")
+    forks = ForkServer([sys.executable], env).start()
+    pid = forks.process.pid
     try:
         made = forks.run(["generate_config"], env=env, cwd=first, timeout=60)
         again = forks.run(["generate_config"], env=env, cwd=first, timeout=60)
@@ -174,4 +175,4 @@ def test_a_forked_nbgrader_command_answers_as_the_nbgrader_script_does(tmp_path)
     assert str(tmp_path / ".jupyter") in elsewhere[1]  # where --debug says it looked: our HOME
     assert after == again  # a command killed at its timeout leaves the server working
     assert not [p for p in Path("/proc").glob("[0-9]*") if _runs_in(p, stuck)]
-    assert not alive(forks.pid)
+    assert not alive(pid)

@@ -9,8 +9,9 @@ environment and working directory, runs nbgrader's own entry point
 file, and exits with nbgrader's status. Nothing but the imports is shared: each command has a
 fresh process, its own HOME and cache, and no application instance left from another.
 
-The server listens on a Unix socket in a private directory and is stopped by its pid. Under
-coverage each child saves its own data file before it exits.
+The server (a ``ManagedProcess``: started, waited for and stopped by its pid like the others)
+listens on a Unix socket in a private directory. Under coverage each child saves its own
+data file before it exits.
 """
 
 from __future__ import annotations
@@ -18,56 +19,50 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from .process import die_with_this_process, terminate
+from .process import ManagedProcess
 
 _INT = struct.Struct("!i")  # the child sends its pid, then its exit status
 
 
-class ForkServer:
+class ForkServer(ManagedProcess):
     """A process that has imported nbgrader, forking one child per ``run``."""
+
+    kind = "nbgrader fork server"
 
     def __init__(self, command_prefix: list[str], env: dict[str, str]) -> None:
         """``command_prefix`` starts Python (``[sys.executable]``, or coverage's runner);
         ``env`` is the server's own environment (each command brings its own), with its
         private directory as HOME, so that nothing imported can read a person's files."""
         self._dir = Path(tempfile.mkdtemp(prefix="nbgrader-forks-"))
-        env = {**env, "HOME": str(self._dir)}
+        self._prefix = command_prefix
+        self._env = {**env, "HOME": str(self._dir)}
         self.socket_path = self._dir / "socket"
-        self._log = self._dir / "log"
-        with self._log.open("wb") as log:
-            self._process = subprocess.Popen(
-                [*command_prefix, "-m", "tests.harness.forkserver", str(self.socket_path)],
-                env=env,
-                cwd=self._dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_this_process(),
-            )
-        ready = self._dir / "ready"
-        for _ in range(1200):  # the imports: up to a minute on a loaded machine
-            if ready.exists():
-                return
-            if self._process.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the nbgrader fork server did not start:\n{self._log.read_text()}")
+        self.log_path = self._dir / "log"
 
-    @property
-    def pid(self) -> int:
-        return self._process.pid
+    def command(self) -> list[str]:
+        return [*self._prefix, "-m", "tests.harness.forkserver", str(self.socket_path)]
+
+    def environment(self) -> dict[str, str]:
+        return self._env
+
+    def workdir(self) -> Path:
+        return self._dir
+
+    def is_ready(self) -> bool:
+        return (self._dir / "ready").exists()
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def run(
         self, args: list[str], *, env: dict[str, str], cwd: Path, timeout: float
@@ -92,12 +87,6 @@ class ForkServer:
                         os.kill(pid, signal.SIGKILL)
                     raise TimeoutError(f"nbgrader {' '.join(args)} ran over {timeout} s") from None
             return status, Path(out.name).read_text(errors="replace")
-
-    def stop(self) -> None:
-        terminate(self._process, timeout=10)
-        for path in self._dir.iterdir():
-            path.unlink()
-        self._dir.rmdir()
 
 
 def _receive(conn: socket.socket, size: int) -> bytes:

@@ -224,7 +224,7 @@ def stop_forking_nbgrader() -> None:
 
 def _fork_server() -> ForkServer | None:
     if _Forks.enabled and _Forks.server is None:
-        _Forks.server = ForkServer(*_python(_environment()))
+        _Forks.server = ForkServer(*_python(_environment())).start()
     return _Forks.server
 
 
