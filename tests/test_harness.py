@@ -132,8 +132,10 @@ def test_no_module_imports_a_conftest_or_a_retired_harness_module():
 
 
 def _runs_in(process: Path, directory: Path) -> bool:
+    """Whether the process with this /proc entry works in ``directory`` (both resolved, or
+    a temporary directory behind a symlink would never match and the check could not fail)."""
     try:
-        return (process / "cwd").resolve() == directory
+        return (process / "cwd").resolve() == directory.resolve()
     except OSError:  # gone, or not ours
         return False
 
