@@ -40,15 +40,39 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 log = logging.getLogger(__name__)
 
 
+class _NoNetrc(requests.auth.AuthBase):
+    """Credentials that add nothing: set on the session, they keep requests from reading
+    ``~/.netrc`` on every request, whose entry for the exchange's host would replace the
+    token (``Authorization: Basic ...``, answered 401) and whose entry for the object
+    store's would go with every presigned URL."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class _Session(requests.Session):
     """requests' session, reading the environment's proxy and CA bundle settings once per
     origin rather than on every request (requests walks the whole environment twice a
     request; a Kubernetes pod has a handful of variables for every service in its
-    namespace). The environment of a running notebook server does not change them."""
+    namespace). The environment of a running notebook server does not change them.
+
+    The only credential it sends is the exchange token the client puts in each request's
+    headers: never one from ``~/.netrc`` (``_NoNetrc``), on a redirect either."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.auth = _NoNetrc()
         self._settings: dict[tuple[str, str, bool], dict[str, Any]] = {}
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        # As requests' own, less the ``~/.netrc`` lookup for the new host.
+        headers = prepared_request.headers
+        if "Authorization" in headers and self.should_strip_auth(
+            response.request.url, prepared_request.url
+        ):
+            del headers["Authorization"]
 
     def merge_environment_settings(
         self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any

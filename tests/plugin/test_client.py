@@ -166,6 +166,28 @@ def test_the_token_is_never_sent_to_another_host(scripted, tmp_path):
     assert "Authorization" not in storage.requests[0].headers
 
 
+def test_a_netrc_entry_never_replaces_the_token_nor_goes_to_storage(
+    scripted, tmp_path, monkeypatch
+):
+    """A student's ``~/.netrc`` naming the exchange's host (and a default entry) changes
+    nothing: the API gets the token, the store and a redirect's target get no credentials."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(
+        "machine 127.0.0.1 login alice password secret\ndefault login bob password x\n"
+    )
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    storage = scripted((200, b"hello"), (200, {"moved": True}))
+    api = scripted((200, {"username": "sam"}), (302, b"", {"Location": storage.url + "/moved"}))
+    client = ExchangeClient(api.url, "nbx_secret")
+    assert client.get("me", what="ask who I am") == {"username": "sam"}
+    client.download_bundle([hello_at(storage.url + "/bucket/blob")], tmp_path / "f", what="fetch")
+    assert client.get("elsewhere", what="follow a redirect") == {"moved": True}
+    assert api.requests[0].headers["Authorization"] == "token nbx_secret"
+    assert [r.headers.get("Authorization") for r in storage.requests] == [None, None]
+    assert (tmp_path / "f" / "h.txt").read_bytes() == b"hello"
+
+
 def test_the_environments_proxy_is_used_for_every_request_and_no_proxy_respected(
     scripted, tmp_path, monkeypatch
 ):
