@@ -142,6 +142,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "EXCHANGE_DB_PREPARED_STATEMENTS", True
+):
+    # A statement sent five times on a connection is prepared there: PostgreSQL plans it
+    # once, not on every call. Planning the joins of a request's few reads (the assignment
+    # with the caller's role, a feedback's files) costs the server ten times running them
+    # (bench/RESULTS.md). Django turns this off by default for the sake of connection
+    # poolers that cannot follow a prepared statement from one connection to the next.
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+    }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

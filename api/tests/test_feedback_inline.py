@@ -154,3 +154,22 @@ def test_only_this_answers_placeholders_are_filled_in():
         "e": "é",
     }
     assert Spliced().splice(b'{"x": 1}') == b'{"x": 1}'
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_fetchs_reads_are_planned_once_per_connection(
+    people, released_feedback, client_for
+):
+    """Asked again and again (every student at once after a release), the fetch's reads are
+    prepared statements whose generic plan PostgreSQL keeps, not planned on every call."""
+    sam = client_for(people["sam"])
+    for _ in range(12):
+        assert sam.get(f"{URL}?inline=true").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans FROM pg_prepared_statements")
+        prepared = cursor.fetchall()
+    planned = {
+        table: max((plans for sql, plans in prepared if f'FROM "{table}"' in sql), default=-1)
+        for table in ("courses_assignment", "courses_feedback", "courses_bundleentry")
+    }
+    assert all(plans > 0 for plans in planned.values()), planned

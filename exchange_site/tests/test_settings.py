@@ -21,6 +21,7 @@ OURS = [
     "SECRET_KEY",
     "SECRET_KEY_FILE",
     "DATABASE_URL",
+    "EXCHANGE_DB_PREPARED_STATEMENTS",
     "ALLOWED_HOSTS",
     "EXCHANGE_STORAGE",
     "EXCHANGE_CACHE_URL",
@@ -121,10 +122,24 @@ def test_unreadable_secret_file_is_a_clear_error(load, tmp_path):
 
 
 def test_postgres_url(load):
-    values = load(DATABASE_URL="postgres://u:p@db.example:5432/exchange")
+    values = load(DATABASE_URL="postgres://u:p@db.example:5432/exchange?sslmode=require")
     db = values["DATABASES"]["default"]
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert db["HOST"] == "db.example" and db["CONN_HEALTH_CHECKS"] is True
+    assert db["OPTIONS"] == {
+        "sslmode": "require",
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+    }
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(load):
+    values = load(
+        DATABASE_URL="postgres://u:p@pgbouncer:6432/exchange",
+        EXCHANGE_DB_PREPARED_STATEMENTS="false",
+    )
+    options = values["DATABASES"]["default"].get("OPTIONS", {})
+    assert "server_side_binding" not in options and "prepare_threshold" not in options
 
 
 def test_s3_storage(load):

@@ -193,6 +193,7 @@ def test_replicated_values_reach_the_server_environment():
     assert plain["EXCHANGE_SESSION_SECONDS"] == "3600"
     assert plain["EXCHANGE_API_TOKEN_DAYS"] == "30"
     assert plain["EXCHANGE_API_TOKEN_CACHE_SECONDS"] == "5"
+    assert plain["EXCHANGE_DB_PREPARED_STATEMENTS"] == "true"
     # hub.publicUrl is https://: Secure cookies and HSTS.
     assert plain["EXCHANGE_HTTPS"] == "true"
     assert plain["EXCHANGE_HSTS_SECONDS"] == "63072000"
@@ -221,6 +222,15 @@ def test_replicated_values_reach_the_server_environment():
     command = server["command"]
     assert command[:2] == ["gunicorn", "exchange_site.wsgi"]
     assert {"--workers=4", "--threads=8", "--timeout=300"} <= set(command)
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler():
+    values = values_file(REPLICATED)
+    values["database"]["preparedStatements"] = False
+    server = one(manifests(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(server)["EXCHANGE_DB_PREPARED_STATEMENTS"]["value"] == "false"
+    sqlite = one(manifests({}), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "EXCHANGE_DB_PREPARED_STATEMENTS" not in env_of(sqlite)
 
 
 def test_secret_holds_the_values_given_and_generates_the_rest():

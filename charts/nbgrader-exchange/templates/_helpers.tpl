@@ -225,6 +225,8 @@ need, from the Secret named. */}}
     secretKeyRef:
       name: {{ $secret }}
       key: DATABASE_URL
+- name: EXCHANGE_DB_PREPARED_STATEMENTS
+  value: {{ $v.database.preparedStatements | toString | quote }}
 {{- end }}
 - name: ALLOWED_HOSTS
   value: {{ include "nbgrader-exchange.allowedHosts" $root | quote }}
