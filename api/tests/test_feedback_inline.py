@@ -157,7 +157,7 @@ def test_only_this_answers_placeholders_are_filled_in():
 
 
 @pytest.mark.postgres_only
-def test_on_postgresql_a_fetchs_reads_are_planned_once_per_connection(
+def test_on_postgresql_the_reads_of_a_fetch_are_planned_once_per_connection(
     people, released_feedback, client_for
 ):
     """Asked again and again (every student at once after a release), the fetch's reads are
