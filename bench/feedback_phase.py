@@ -123,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         storage=args.storage,
         workers=2,
         threads=args.threads,
-        env={"GUNICORN_CMD_ARGS": "--keep-alive 75"},
     ) as target:
         work = Workload(args.students)
         with client_files(args.client_files, "exchange-feedback-phase-") as scratch:

@@ -410,8 +410,6 @@ def main(argv: list[str] | None = None) -> int:
             storage=args.storage,
             workers=args.workers,
             threads=args.threads,
-            # As the image and the chart run it (exchange_site/gunicorn_conf.py says why).
-            env={"GUNICORN_CMD_ARGS": "--keep-alive 75"},
         ) as target,
     ):
         report = run_rush(

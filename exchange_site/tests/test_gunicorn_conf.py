@@ -4,6 +4,7 @@ it serves, with one sentence and exit status 1 (what JupyterHub's log then shows
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -183,3 +184,26 @@ def test_a_kept_alive_connection_survives_a_pause_between_requests():
                 assert response.status == 200
         finally:
             connection.close()
+
+
+def test_every_way_of_starting_the_service_keeps_idle_connections_alike():
+    """``make run``, the image, the chart and the test suite's server keep idle connections
+    open as long as gunicorn_conf.py says: a test server with gunicorn's 2 s default closed
+    a connection a test was sending on after a pause ("Remote end closed connection
+    without response"), a failure no deployment would show."""
+    from tests.harness.live import LiveServer
+
+    wanted = str(gunicorn_conf.keepalive)
+    sources = {
+        "Makefile": (REPO / "Makefile").read_text(),
+        "Dockerfile": (REPO / "Dockerfile").read_text(),
+        "chart": (REPO / "charts/nbgrader-exchange/templates/deployment.yaml").read_text(),
+    }
+    for name, text in sources.items():
+        found = re.findall(r'--keep-alive[ =",]+(\d+)', text)
+        assert found == [wanted], (name, found)
+    server = LiveServer()
+    try:
+        assert server.env["GUNICORN_CMD_ARGS"].split() == ["--keep-alive", wanted]
+    finally:
+        server.cleanup()

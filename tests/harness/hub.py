@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from .live import BIN, REPO, exchange_environment, migrated_sqlite, run_manage
+from .live import BIN, KEEP_ALIVE, REPO, exchange_environment, migrated_sqlite, run_manage
 from .ports import free_port
 from .process import ManagedProcess, stop_pid_file
 
@@ -153,6 +153,8 @@ class JupyterHub(HubAdminAPI, ManagedProcess):
                 "2",
                 "--threads",
                 "4",
+                "--keep-alive",
+                str(KEEP_ALIVE),
                 "--pid",
                 str(self.dir / "gunicorn.pid"),
                 "--access-logfile",

@@ -29,10 +29,13 @@ from typing import Any
 
 import requests
 
+from exchange_site import gunicorn_conf
+
 from .ports import free_port
 from .process import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[2]
+KEEP_ALIVE = gunicorn_conf.keepalive
 BIN = Path(sys.executable).parent
 
 # Users and API tokens in one `manage.py shell` run, by the service's own functions.
@@ -149,6 +152,11 @@ class LiveServer(ManagedProcess):
                 # Tests and benchmarks submit as one person many times a minute; the rate's
                 # own tests set it.
                 "EXCHANGE_UPLOADS_PER_MINUTE": "0",
+                # Idle connections kept open as every deployment keeps them (make run, the
+                # image, the chart): with gunicorn's 2 s a client that paused a little longer
+                # could send on a connection the server was closing ("Remote end closed
+                # connection without response"). A caller's GUNICORN_CMD_ARGS replaces it.
+                "GUNICORN_CMD_ARGS": f"--keep-alive {KEEP_ALIVE}",
             }
         )
         self.env.update(env or {})
