@@ -163,7 +163,8 @@ def run_rush(
     end(phase)
 
     # 4. the instructor collects the latest submission of every student, as the plugin does:
-    # one request for the list, then each submission's files, each distinct file once.
+    # one request for the list, then each submission's files, each distinct file once, into
+    # a staging directory renamed into place (nbgrader_exchange/collect.py).
     phase = begin("collect")
     stats = DownloadStats()
     collected: dict[str, dict[str, Any]] = {}
@@ -171,13 +172,17 @@ def run_rush(
     def collect() -> None:
         records = instructor.post(f"{assignment_url}/collect", {"latest": True}, what="collect")
         cache = BlobCache()
+        (scratch / "collect").mkdir(parents=True, exist_ok=True)
         for record in records:
             collected[record["student"]] = record
             dest = scratch / "collect" / record["student"]
             start = time.perf_counter()
-            instructor.download_bundle(
-                record["files"], dest, what="collect", cache=cache, stats=stats
+            staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=scratch / "collect"))
+            written = instructor.download_bundle(
+                record["files"], staging, what="collect", cache=cache, stats=stats
             )
+            staging.rename(dest)
+            cache.moved(staging, dest, written)
             phase.notes.setdefault("_per_submission", []).append(time.perf_counter() - start)
         phase.ended = time.perf_counter()  # the checks below are not the collect's time
 

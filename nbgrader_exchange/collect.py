@@ -154,11 +154,13 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
             if files is None:
                 files = self.client.get(f"submissions/{rec['id']}", what=self.what)["files"]
             files = [f for f in files if f["path"] != "timestamp.txt"]
-            self.client.download_bundle(files, staging, what=self.what, cache=cache, stats=stats)
+            written = self.client.download_bundle(
+                files, staging, what=self.what, cache=cache, stats=stats
+            )
             (staging / "timestamp.txt").write_text(rec["timestamp"])
             if replace:
                 shutil.rmtree(dest)
             staging.rename(dest)
-            cache.moved(staging, dest)
+            cache.moved(staging, dest, written)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

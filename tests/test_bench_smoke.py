@@ -4,6 +4,8 @@ uploaded makes the run fail."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytest.importorskip("nbgrader_exchange.client")
@@ -177,3 +179,13 @@ def test_idle_rss_measures_the_master_and_every_worker(target):
     assert len(figures["per_process_rss_MB"]) == 1 + target.workers
     assert figures["rss_MB"] >= figures["pss_MB"] >= figures["uss_MB"] > 10
     assert abs(sum(figures["per_process_rss_MB"]) - figures["rss_MB"]) < 1
+
+
+def test_the_collect_bookkeeping_benchmark_writes_its_figures(tmp_path, capsys):
+    from bench.collect_cache import main
+
+    assert main(["--students", "50", "--json", str(tmp_path / "cache.json")]) == 0
+    report = json.loads((tmp_path / "cache.json").read_text())
+    assert (report["students"], report["files_per_student"]) == (50, 3)
+    assert report["moved_ms_last_students"] >= 0 and report["cpu_s"] >= 0
+    assert json.loads(capsys.readouterr().out) == report

@@ -253,8 +253,40 @@ def test_blob_cache_offers_local_files_and_follows_moves(tmp_path):
     assert cache.get(sha) == tmp_path / "a" / "x.txt"
     (tmp_path / "a").rename(tmp_path / "b")
     assert sha not in cache
-    cache.moved(tmp_path / "a", tmp_path / "b")
+    cache.moved(tmp_path / "a", tmp_path / "b", [tmp_path / "a" / "x.txt"])
     assert cache.get(sha) == tmp_path / "b" / "x.txt"
+
+
+def test_a_collect_reuses_the_files_it_moved_into_place(clients, tmp_path):
+    """As ``nbgrader collect`` does for each student: download into a staging directory,
+    rename it into place, tell the cache. A file that the next student also handed in is
+    copied from the first student's collected copy, not downloaded again, and what the
+    cache held elsewhere stays where it was. (``bench.collect_cache`` times the bookkeeping
+    for 2000 students.)"""
+    ines = clients[INES]
+    shared = os.urandom(20_000)
+    files = [entry_from_bytes("ps1.ipynb", b"{}"), entry_from_bytes("data/shared.bin", shared)]
+    url = f"courses/{COURSE}/assignments/moves/release"
+    ines.upload_bundle(url, files, what="release", fields={"force": "true"})
+    manifest = ines.get(f"{url}/files", what="files")["files"]
+    cache, stats = BlobCache(), DownloadStats()
+    elsewhere = tmp_path / "release" / "other.txt"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"not moved")
+    cache.add(hashlib.sha256(b"not moved").hexdigest(), elsewhere)
+
+    staging, dest = tmp_path / "s1" / ".collect-1", tmp_path / "s1" / "ps1"
+    written = ines.download_bundle(manifest, staging, what="collect", cache=cache, stats=stats)
+    staging.rename(dest)
+    cache.moved(staging, dest, written)
+    assert cache.get(hashlib.sha256(shared).hexdigest()) == dest / "data" / "shared.bin"
+    assert cache.get(hashlib.sha256(b"not moved").hexdigest()) == elsewhere
+
+    ines.download_bundle(
+        manifest, tmp_path / "s2" / "ps1", what="collect", cache=cache, stats=stats
+    )
+    assert (stats.downloaded_files, stats.reused_files) == (2, 2)
+    assert (tmp_path / "s2" / "ps1" / "data" / "shared.bin").read_bytes() == shared
 
 
 def test_unsafe_paths_from_a_server_are_refused(tmp_path):
