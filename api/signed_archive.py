@@ -125,7 +125,7 @@ def serve_archive(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"error": unavailable.code, "detail": unavailable.detail},
             status=unavailable.status_code,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            headers={"Retry-After": str(unavailable.retry_after or RETRY_AFTER_SECONDS)},
         )
     length = sum(BLOCK + -(-size // BLOCK) * BLOCK for _, _, size in paths.values()) + 2 * BLOCK
     response = StreamingHttpResponse(

@@ -55,7 +55,7 @@ def serve_signed(signed: str) -> HttpResponse:
         unavailable = as_unavailable(exc)
         if unavailable is None:
             raise
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        headers = {"Retry-After": str(unavailable.retry_after or RETRY_AFTER_SECONDS)}
         return _error(unavailable.code, unavailable.detail, unavailable.status_code, headers)
     # FileResponse takes Content-Length from the open file, and its file reaches the WSGI
     # server's file_wrapper (sendfile) untouched.

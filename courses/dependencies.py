@@ -11,7 +11,13 @@ import errno
 import logging
 import sys
 
-from django.db import InterfaceError, OperationalError
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    NotSupportedError,
+    OperationalError,
+    connections,
+)
 
 from .exceptions import Unavailable
 
@@ -39,10 +45,33 @@ def _is_storage_server_error(exc: BaseException) -> bool:
     return isinstance(status, int) and status >= 500
 
 
+# PostgreSQL's refusal of a statement prepared on this connection before a migration changed
+# the type of a column it returns (settings: EXCHANGE_DB_PREPARED_STATEMENTS).
+_STALE_PREPARED_STATEMENT = "cached plan must not change result type"
+
+
+def _is_stale_prepared_statement(exc: BaseException) -> bool:
+    return isinstance(exc, NotSupportedError) and _STALE_PREPARED_STATEMENT in str(exc)
+
+
 def as_unavailable(exc: BaseException) -> Unavailable | None:
     """The 503 that stands for ``exc`` when it means a dependency is away; None otherwise."""
     if isinstance(exc, Unavailable):
         return exc
+    if _is_stale_prepared_statement(exc):
+        # The connection would refuse the statement on every request until it is closed (up
+        # to CONN_MAX_AGE): closed now, with its prepared statements; the next request opens
+        # a new one. Happens once per connection of a pod still running while an upgrade's
+        # migration changes a column.
+        logger.warning(
+            "The database's schema changed under a prepared statement (%s): reconnecting.", exc
+        )
+        connections[DEFAULT_DB_ALIAS].close()
+        return Unavailable(
+            "The exchange's database was changed by an upgrade during this request; nothing "
+            "was recorded. Try again.",
+            retry_after=1,
+        )
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("The database is unavailable: %s", exc)
         return Unavailable(

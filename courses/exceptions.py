@@ -66,7 +66,14 @@ class TooManyRequests(ExchangeError):
 
 
 class Unavailable(ExchangeError):
-    """A dependency (database, storage, JupyterHub) does not answer."""
+    """A dependency (database, storage, JupyterHub) does not answer; ``retry_after``, when
+    given, is the seconds after which trying again should work (else the service's usual)."""
 
     status_code = 503
     code = "unavailable"
+
+    def __init__(
+        self, detail: str, *, code: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after

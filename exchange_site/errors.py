@@ -86,5 +86,5 @@ class DependencyUnavailableMiddleware:
             response = HttpResponse(
                 unavailable.detail, status=503, content_type="text/plain; charset=utf-8"
             )
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(unavailable.retry_after or RETRY_AFTER_SECONDS)
         return response
