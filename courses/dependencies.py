@@ -68,8 +68,7 @@ def as_unavailable(exc: BaseException) -> Unavailable | None:
         )
         connections[DEFAULT_DB_ALIAS].close()
         return Unavailable(
-            "The exchange's database was changed by an upgrade during this request; nothing "
-            "was recorded. Try again.",
+            "The exchange's database was changed by an upgrade during this request. Try again.",
             retry_after=1,
         )
     if isinstance(exc, (OperationalError, InterfaceError)):
