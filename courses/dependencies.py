@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import sys
+from typing import Any
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -49,9 +50,28 @@ def _is_storage_server_error(exc: BaseException) -> bool:
 # the type of a column it returns (settings: EXCHANGE_DB_PREPARED_STATEMENTS).
 _STALE_PREPARED_STATEMENT = "cached plan must not change result type"
 
+# How many such refusals this process has seen. Its other connections prepared their
+# statements before the change too: each is closed at the start of its next request
+# instead of failing one.
+_schema_changes = 0
+
 
 def _is_stale_prepared_statement(exc: BaseException) -> bool:
     return isinstance(exc, NotSupportedError) and _STALE_PREPARED_STATEMENT in str(exc)
+
+
+def note_new_connection(connection: Any, **kwargs: Any) -> None:
+    """``connection_created``: the connection prepares its statements from now on."""
+    connection.exchange_schema_changes = _schema_changes
+
+
+def close_if_prepared_before_a_schema_change(**kwargs: Any) -> None:
+    """``request_started``: a connection opened before a refusal this process has seen
+    since is closed; the request opens a new one."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    seen = getattr(connection, "exchange_schema_changes", _schema_changes)
+    if connection.connection is not None and seen < _schema_changes:
+        connection.close()
 
 
 def as_unavailable(exc: BaseException) -> Unavailable | None:
@@ -60,9 +80,11 @@ def as_unavailable(exc: BaseException) -> Unavailable | None:
         return exc
     if _is_stale_prepared_statement(exc):
         # The connection would refuse the statement on every request until it is closed (up
-        # to CONN_MAX_AGE): closed now, with its prepared statements; the next request opens
-        # a new one. Happens once per connection of a pod still running while an upgrade's
-        # migration changes a column.
+        # to CONN_MAX_AGE): closed now, with its prepared statements, and the process's other
+        # connections at their next request. Happens once per worker process of a pod still
+        # running while an upgrade's migration changes a column.
+        global _schema_changes
+        _schema_changes += 1
         logger.warning(
             "The database's schema changed under a prepared statement (%s): reconnecting.", exc
         )
