@@ -3,9 +3,9 @@
 - ``notebook_scores``: each notebook's score and max score of a student's graded submission,
   sent by ``release_feedback`` beside the feedback (the service's ``scores`` field).
 - ``sync_students``: the service's roster (first name, last name, email, LMS id) written
-  into the gradebook with ``update_or_create_student``, so the formgrader and
-  ``nbgrader export`` name the students; ``collect`` does it for the students it collects,
-  ``python -m nbgrader_exchange.sync_roster`` for the whole roster.
+  into the gradebook as ``update_or_create_student`` would, in one transaction, so the
+  formgrader and ``nbgrader export`` name the students; ``collect`` does it for the
+  students it collects, ``python -m nbgrader_exchange.sync_roster`` for the whole roster.
 
 An sqlite gradebook that does not exist yet is not created to read from it.
 """
@@ -25,6 +25,8 @@ STUDENT_FIELDS = {
     "email": "email",
     "lms_user_id": "lms_user_id",
 }
+# Student ids per ``IN (...)`` query: SQLite allows 999 bound values in older builds.
+_IN_BATCH = 500
 
 
 def gradebook_exists(db_url: str) -> bool:
@@ -81,12 +83,30 @@ def sync_students(
         for m in members
         if m.get("role", "student") == "student" and (only is None or m["username"] in only)
     ]
-    written = []
+    if not students:
+        return []
+    from nbgrader.api import Student
+
+    names = list(dict.fromkeys(m["username"] for m in students))
     with open_gradebook(db_url, course_id) as gb:
-        for member in students:
-            fields = {
-                column: member[key] for key, column in STUDENT_FIELDS.items() if member.get(key)
-            }
-            gb.update_or_create_student(member["username"], **fields)
-            written.append(member["username"])
-    return written
+        # What ``update_or_create_student`` does (this gradebook has no authenticator), in
+        # one transaction: it commits once per student, and 2000 commits took 12 s of a
+        # collect on a local disk (bench.collect_cache --gradebook).
+        known: dict[str, Any] = {}
+        for start in range(0, len(names), _IN_BATCH):
+            chunk = names[start : start + _IN_BATCH]
+            known.update((s.id, s) for s in gb.db.query(Student).filter(Student.id.in_(chunk)))
+        try:
+            for member in students:
+                student = known.get(member["username"])
+                if student is None:
+                    student = known[member["username"]] = Student(id=member["username"])
+                    gb.db.add(student)
+                for key, column in STUDENT_FIELDS.items():
+                    if member.get(key):
+                        setattr(student, column, member[key])
+            gb.db.commit()
+        except Exception:
+            gb.db.rollback()
+            raise
+    return [m["username"] for m in students]

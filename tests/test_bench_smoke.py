@@ -184,8 +184,10 @@ def test_idle_rss_measures_the_master_and_every_worker(target):
 def test_the_collect_bookkeeping_benchmark_writes_its_figures(tmp_path, capsys):
     from bench.collect_cache import main
 
-    assert main(["--students", "50", "--json", str(tmp_path / "cache.json")]) == 0
+    assert main(["--students", "50", "--gradebook", "--json", str(tmp_path / "cache.json")]) == 0
     report = json.loads((tmp_path / "cache.json").read_text())
     assert (report["students"], report["files_per_student"]) == (50, 3)
     assert report["moved_ms_last_students"] >= 0 and report["cpu_s"] >= 0
+    assert report["gradebook_new_students_wall_s"] > 0
+    assert report["gradebook_nothing_changes_cpu_s"] >= 0
     assert json.loads(capsys.readouterr().out) == report

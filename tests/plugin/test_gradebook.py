@@ -44,3 +44,19 @@ def test_no_gradebook_means_no_due_date_and_no_scores(tmp_path):
         gb.add_assignment("ps1")
         assert notebook_scores(gb, "ps1", "amy", ["ps1"]) is None
     assert assignment_duedate(f"sqlite:///{tmp_path / 'g.db'}", "c1", "ps9") is None
+
+
+def test_a_large_roster_is_written_in_one_go_and_updated_in_place(tmp_path):
+    """More students than one lookup asks for at once (500): the second sync finds every
+    one of them, whichever lookup they fall in, and updates them instead of adding them
+    again (which the gradebook would refuse)."""
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    names = [f"s{n:04d}" for n in range(1200)]
+    first = [{"username": name, "first_name": "Old"} for name in names]
+    assert sync_students(db, "c1", first) == names
+    second = [{"username": name, "first_name": "New", "last_name": name} for name in names]
+    assert sync_students(db, "c1", second + second[:1]) == names + names[:1]
+    with Gradebook(db, "c1") as gb:
+        students = gb.students
+        assert len(students) == 1200
+        assert {(s.first_name, s.last_name == s.id) for s in students} == {("New", True)}
