@@ -5,8 +5,8 @@ Run in the course directory (where ``nbgrader_config.py`` is), as an instructor 
     python -m nbgrader_exchange.sync_roster [--course=COURSE_ID]
 
 Every student of the course on the exchange gets their first name, last name, email and
-LMS id in the gradebook (``update_or_create_student``); a field the roster leaves empty keeps
-what the gradebook has. ``collect`` does the same for the students it collects.
+LMS id in the gradebook (``gradebook.sync_students``, in one transaction); a field the roster
+leaves empty keeps what the gradebook has. ``collect`` does the same for the students it collects.
 """
 
 from __future__ import annotations
