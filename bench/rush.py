@@ -164,7 +164,7 @@ def run_rush(
 
     # 4. the instructor collects the latest submission of every student, as the plugin does:
     # one request for the list, then each submission's files, each distinct file once, into
-    # a staging directory renamed into place (nbgrader_exchange/collect.py).
+    # a staging directory renamed into place (``download_into_place``, as collect.py does).
     phase = begin("collect")
     stats = DownloadStats()
     collected: dict[str, dict[str, Any]] = {}
@@ -177,12 +177,9 @@ def run_rush(
             collected[record["student"]] = record
             dest = scratch / "collect" / record["student"]
             start = time.perf_counter()
-            staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=scratch / "collect"))
-            written = instructor.download_bundle(
-                record["files"], staging, what="collect", cache=cache, stats=stats
+            instructor.download_into_place(
+                record["files"], dest, what="collect", cache=cache, stats=stats
             )
-            staging.rename(dest)
-            cache.moved(staging, dest, written)
             phase.notes.setdefault("_per_submission", []).append(time.perf_counter() - start)
         phase.ended = time.perf_counter()  # the checks below are not the collect's time
 

@@ -9,8 +9,6 @@ written into the gradebook (``nbgrader_exchange.gradebook.sync_students``).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -147,20 +145,15 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
     def _download(
         self, rec: dict[str, Any], dest: Path, cache: Any, stats: DownloadStats, replace: bool
     ) -> None:
-        staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=dest.parent))
-        staging.chmod(0o755)
-        try:
-            files = rec.get("files")
-            if files is None:
-                files = self.client.get(f"submissions/{rec['id']}", what=self.what)["files"]
-            files = [f for f in files if f["path"] != "timestamp.txt"]
-            written = self.client.download_bundle(
-                files, staging, what=self.what, cache=cache, stats=stats
-            )
-            (staging / "timestamp.txt").write_text(rec["timestamp"])
-            if replace:
-                shutil.rmtree(dest)
-            staging.rename(dest)
-            cache.moved(staging, dest, written)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        files = rec.get("files")
+        if files is None:
+            files = self.client.get(f"submissions/{rec['id']}", what=self.what)["files"]
+        self.client.download_into_place(
+            [f for f in files if f["path"] != "timestamp.txt"],
+            dest,
+            what=self.what,
+            cache=cache,
+            stats=stats,
+            also={"timestamp.txt": rec["timestamp"]},
+            replace=replace,
+        )

@@ -367,6 +367,33 @@ class BundleTransfers:
         stats.files += len(written)
         return written
 
+    def download_into_place(
+        self,
+        files: Sequence[dict[str, Any]],
+        dest: Path,
+        *,
+        what: str,
+        cache: BlobCache,
+        stats: DownloadStats,
+        also: dict[str, str] | None = None,
+        replace: bool = False,
+    ) -> None:
+        """``download_bundle`` into a staging directory beside ``dest`` (with the text files
+        ``also``), then renamed to ``dest``, replacing it when ``replace``: ``dest`` is whole
+        or absent, never half-written. ``cache`` is told where the files went."""
+        staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=dest.parent))
+        staging.chmod(0o755)
+        try:
+            written = self.download_bundle(files, staging, what=what, cache=cache, stats=stats)
+            for name, text in (also or {}).items():
+                (staging / name).write_text(text)
+            if replace:
+                shutil.rmtree(dest)
+            staging.rename(dest)
+            cache.moved(staging, dest, written)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
     def _download_file(
         self, entry: dict[str, Any], target: Path, *, what: str, progress: Progress
     ) -> None:

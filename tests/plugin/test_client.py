@@ -258,11 +258,11 @@ def test_blob_cache_offers_local_files_and_follows_moves(tmp_path):
 
 
 def test_a_collect_reuses_the_files_it_moved_into_place(clients, tmp_path):
-    """As ``nbgrader collect`` does for each student: download into a staging directory,
-    rename it into place, tell the cache. A file that the next student also handed in is
-    copied from the first student's collected copy, not downloaded again, and what the
-    cache held elsewhere stays where it was. (``bench.collect_cache`` times the bookkeeping
-    for 2000 students.)"""
+    """As ``nbgrader collect`` does for each student (``download_into_place``): download
+    into a staging directory, rename it into place, tell the cache. A file that the next
+    student also handed in is copied from the first student's collected copy, not downloaded
+    again, and what the cache held elsewhere stays where it was. (``bench.collect_cache``
+    times the bookkeeping for 2000 students.)"""
     ines = clients[INES]
     shared = os.urandom(20_000)
     files = [entry_from_bytes("ps1.ipynb", b"{}"), entry_from_bytes("data/shared.bin", shared)]
@@ -275,10 +275,13 @@ def test_a_collect_reuses_the_files_it_moved_into_place(clients, tmp_path):
     elsewhere.write_bytes(b"not moved")
     cache.add(hashlib.sha256(b"not moved").hexdigest(), elsewhere)
 
-    staging, dest = tmp_path / "s1" / ".collect-1", tmp_path / "s1" / "ps1"
-    written = ines.download_bundle(manifest, staging, what="collect", cache=cache, stats=stats)
-    staging.rename(dest)
-    cache.moved(staging, dest, written)
+    dest = tmp_path / "s1" / "ps1"
+    dest.parent.mkdir()
+    ines.download_into_place(
+        manifest, dest, what="collect", cache=cache, stats=stats, also={"timestamp.txt": "t"}
+    )
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["ps1"]  # no staging left
+    assert (dest / "timestamp.txt").read_text() == "t"
     assert cache.get(hashlib.sha256(shared).hexdigest()) == dest / "data" / "shared.bin"
     assert cache.get(hashlib.sha256(b"not moved").hexdigest()) == elsewhere
 
