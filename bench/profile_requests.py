@@ -1,8 +1,16 @@
 """Server CPU and database queries per request kind, measured in one process: the full
 Django stack (every middleware, the URL resolver, DRF) through Django's test client, on a
-fresh SQLite database and local files, without HTTP or other load in the way.
+fresh database and storage, without HTTP or other load in the way.
 
     python -m bench.profile_requests --repeat 200 [--profile download]
+        [--database postgres] [--storage s3]
+
+SQLite and local files by default; ``--database postgres`` a throwaway PostgreSQL cluster,
+``--storage s3`` a throwaway SeaweedFS (both the tests' own, tests/harness). The CPU is this
+process's, its I/O threads included (the S3 requests' signing and parsing); PostgreSQL's
+and SeaweedFS's own processes are not counted (``bench.feedback_phase`` counts them). With
+S3 the three download kinds are left out: clients download from presigned URLs, and the
+bytes never pass through the service.
 
 ``downloads_3x50k`` is three signed single-file downloads of 50 KB (one sample for all
 three), ``archive_3x50k`` the same three files in one ``POST files/archive``.
@@ -18,18 +26,21 @@ per student before the listing carried the secrets.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import hashlib
 import io
 import json
 import os
 import pstats
+import shutil
 import statistics
 import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 KINDS = (
@@ -76,29 +87,55 @@ def _form(files: dict[str, bytes], *, known: set[str] = frozenset()) -> dict[str
     }
 
 
-def setup() -> None:
-    """Settings for a throwaway data directory, before Django is imported."""
-    data = tempfile.mkdtemp(prefix="exchange-profile-")
-    os.environ["EXCHANGE_DATA_DIR"] = data
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
-    os.environ.setdefault("EXCHANGE_UPLOADS_PER_MINUTE", "0")
-    # The secret key of the throwaway data directory, made as manage.py makes it.
-    from exchange_site.env import prepare_data_dir
-
-    prepare_data_dir()
-    import django
-
-    from exchange_site.env import prepare_data_dir
-
-    prepare_data_dir()  # the secret key the settings read, as manage.py makes it
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+# Request kinds that serve files' bytes from local storage (signed URLs and archives).
+LOCAL_ONLY = frozenset({"download", "downloads_3x50k", "archive_3x50k"})
 
 
-def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
+@contextlib.contextmanager
+def setup(database: str = "sqlite", storage: str = "local") -> Iterator[None]:
+    """Settings for a throwaway data directory (and database and object store when asked),
+    before Django is imported; the servers are stopped at the end."""
+    with contextlib.ExitStack() as servers:
+        data = tempfile.mkdtemp(prefix="exchange-profile-")
+        servers.callback(shutil.rmtree, data, ignore_errors=True)
+        os.environ["EXCHANGE_DATA_DIR"] = data
+        os.environ.pop("DATABASE_URL", None)
+        if database == "postgres":
+            from tests.harness.postgres import ThrowawayPostgres
+
+            postgres = ThrowawayPostgres().start()
+            servers.callback(postgres.stop)
+            os.environ["DATABASE_URL"] = postgres.url
+        if storage == "s3":
+            from tests.harness.seaweedfs import SeaweedFS
+
+            store = SeaweedFS(Path(data) / "seaweedfs").start()
+            servers.callback(store.stop)
+            # Its volumes are made on the first write: before the clock, as in a store in use.
+            store.client().put_object(Bucket=store.bucket, Key="warm-up", Body=b"x" * 65536)
+            os.environ.update(store.env())
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
+        os.environ.setdefault("EXCHANGE_UPLOADS_PER_MINUTE", "0")
+        import django
+
+        from exchange_site.env import prepare_data_dir
+
+        prepare_data_dir()  # the secret key the settings read, as manage.py makes it
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        try:
+            yield
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+
+def measure(
+    repeat: int, profile: str | None, *, storage: str = "local"
+) -> dict[str, dict[str, Any]]:
     from django.core.cache import cache
     from django.db import connection
     from django.test import Client
@@ -156,9 +193,10 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
     r = teacher.post(f"{api}/courses/prof101/assignments/ps2/release", _form(small))
     assert r.status_code == 201, r.content
     small_files = student.get(f"{api}/courses/prof101/assignments/ps2/release/files").json()
-    small_paths = [f["url"].split("localhost", 1)[1] for f in small_files["files"]]
-    archive_path = small_files["files"][0]["archive_url"].split("localhost", 1)[1]
-    archive_body = json.dumps({"tokens": [f["token"] for f in small_files["files"]]})
+    if storage == "local":
+        small_paths = [f["url"].split("localhost", 1)[1] for f in small_files["files"]]
+        archive_path = small_files["files"][0]["archive_url"].split("localhost", 1)[1]
+        archive_body = json.dumps({"tokens": [f["token"] for f in small_files["files"]]})
 
     # Every student submits once, so that the lists have rows.
     known = {f["sha256"] for f in files}
@@ -301,6 +339,8 @@ def measure(repeat: int, profile: str | None) -> dict[str, dict[str, Any]]:
     }
     results: dict[str, dict[str, Any]] = {}
     for kind, work in kinds.items():
+        if storage != "local" and kind in LOCAL_ONLY:
+            continue
         n = repeat if kind not in ("feedback_upload", "submit") else max(20, repeat // 4)
         if kind == "feedback_batch":
             n = max(5, repeat // 40)
@@ -347,9 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--profile", choices=KINDS)
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--storage", choices=["local", "s3"], default="local")
     args = parser.parse_args(argv)
-    setup()
-    results = measure(args.repeat, args.profile)
+    with setup(args.database, args.storage):
+        results = measure(args.repeat, args.profile, storage=args.storage)
     print("| request | n | CPU ms (median) | CPU ms (p90) | queries |")
     print("|---|---|---|---|---|")
     for kind, row in results.items():
