@@ -4,6 +4,9 @@ personas (the pytest plugin ``tests.harness.personas``)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,30 @@ pytest_plugins = ["tests.harness.personas"]
 # `make test-s3` sets EXCHANGE_TEST_STORAGE=s3: every test then stores its files on a
 # SeaweedFS S3 store (tests/harness/seaweedfs.py) under a prefix of its own.
 TEST_STORAGE = os.environ.get("EXCHANGE_TEST_STORAGE", "local")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temp_directory_of_the_run(tmp_path_factory):
+    """What the run's processes put in the temp directory (the servers' lock files and
+    preview scratch, SeaweedFS's logs and sockets, Chromium's profiles, ...) goes into one
+    directory of the run's own, removed at the end, so a run leaves nothing behind in /tmp.
+    pytest's ``tmp_path`` directories stay where pytest keeps them (the last three runs',
+    for looking into a failure)."""
+    tmp_path_factory.getbasetemp()
+    own = Path(tempfile.mkdtemp(prefix="exchange-tests-"))
+    # Throwaway PostgreSQL clusters made under it run as postgres (tests/harness/postgres.py).
+    own.chmod(0o755)
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = str(own)
+    try:
+        yield own
+    finally:
+        if saved[0] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[0]
+        tempfile.tempdir = saved[1]
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

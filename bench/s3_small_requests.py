@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     from courses.s3_backend import ExchangeS3Storage
     from tests.harness.seaweedfs import SeaweedFS
 
-    server = SeaweedFS(Path(tempfile.mkdtemp(prefix="s3-small-")) / "weed").start()
+    workdir = Path(tempfile.mkdtemp(prefix="s3-small-"))
+    server = SeaweedFS(workdir / "weed").start()
     try:
         storage = ExchangeS3Storage(**server.storage_options()["OPTIONS"])
         client = storage.connection.meta.client
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         run(f"following a presigned URL {kb} (requests)", lambda i: session.get(urls[i]).content)
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

