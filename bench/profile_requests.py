@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
     args = parser.parse_args(argv)
+    if args.storage != "local" and args.profile in LOCAL_ONLY:
+        parser.error(f"--profile {args.profile} measures local storage's downloads only")
     with setup(args.database, args.storage):
         results = measure(args.repeat, args.profile, storage=args.storage)
     print("| request | n | CPU ms (median) | CPU ms (p90) | queries |")

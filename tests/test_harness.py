@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -200,8 +201,6 @@ def test_seaweedfs_keeps_its_logs_and_sockets_in_its_own_directory(tmp_path, mon
 def test_the_run_keeps_its_temporary_files_in_a_directory_of_its_own():
     # The root conftest's session fixture: the servers, SeaweedFS, Chromium and the
     # previews' lock files of a run go there, and the directory goes at the end of the run.
-    import tempfile
-
     own = Path(tempfile.gettempdir())
     assert own.name.startswith("exchange-tests-") and own.is_dir()
     assert os.environ["TMPDIR"] == str(own)
