@@ -150,9 +150,19 @@ class SeaweedFS(ManagedProcess):
         return self.directory
 
     def environment(self) -> dict[str, str]:
-        # The sockets it makes in the temp directory go beside it, removed with it.
+        # What it makes in the temp directory goes beside it, removed with it.
         (self.directory / "tmp").mkdir(exist_ok=True)
         return {**os.environ, "TMPDIR": str(self.directory / "tmp")}
+
+    @property
+    def admin_socket(self) -> Path:
+        """The admin server's socket, which ``weed mini`` makes in /tmp whatever TMPDIR
+        says, and removes only when it exits cleanly."""
+        return Path(f"/tmp/seaweedfs-admin-grpc-{self.ports['admin'] + 10000}.sock")
+
+    def cleanup(self) -> None:
+        if "admin" in self.ports:
+            self.admin_socket.unlink(missing_ok=True)
 
     def is_ready(self) -> bool:
         """S3 answers and lists the bucket ``weed mini`` was told to make."""
