@@ -116,6 +116,8 @@ class JupyterHub(HubAdminAPI, ManagedProcess):
         self.servers_dir.mkdir()
         self.exchange_env = {
             "PATH": os.environ.get("PATH", ""),
+            # The test run's own temp directory (conftest.py): the hub passes on no other.
+            "TMPDIR": tempfile.gettempdir(),
             "EXCHANGE_DATA_DIR": str(self.exchange_data),
             "DATABASE_URL": f"sqlite:///{self.exchange_data / 'db.sqlite3'}",
             "SECRET_KEY": "hub-test-" + self.admin_token,

@@ -50,6 +50,9 @@ if _os.geteuid() == 0:
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 c.JupyterHub.services[0]["command"] += ["--pid", {gunicorn_pid!r}]
+if "TMPDIR" in _os.environ:  # the test run's own (conftest.py): the hub passes on no other
+    c.Spawner.environment["TMPDIR"] = _os.environ["TMPDIR"]
+    c.JupyterHub.services[0].setdefault("environment", {{}})["TMPDIR"] = _os.environ["TMPDIR"]
 c.JupyterHub.services.append({{"name": "test-admin", "api_token": {admin_token!r}}})
 c.JupyterHub.load_roles.append(
     {{
