@@ -155,14 +155,17 @@ class SeaweedFS(ManagedProcess):
         return {**os.environ, "TMPDIR": str(self.directory / "tmp")}
 
     @property
-    def admin_socket(self) -> Path:
-        """The admin server's socket, which ``weed mini`` makes in /tmp whatever TMPDIR
-        says, and removes only when it exits cleanly."""
-        return Path(f"/tmp/seaweedfs-admin-grpc-{self.ports['admin'] + 10000}.sock")
+    def sockets(self) -> list[Path]:
+        """The gRPC sockets of its servers, which ``weed mini`` makes in /tmp whatever
+        TMPDIR says, and removes only when it exits cleanly."""
+        return [
+            Path(f"/tmp/seaweedfs-{name}-grpc-{port + 10000}.sock")
+            for name, port in self.ports.items()
+        ]
 
     def cleanup(self) -> None:
-        if "admin" in self.ports:
-            self.admin_socket.unlink(missing_ok=True)
+        for socket in self.sockets:
+            socket.unlink(missing_ok=True)
 
     def is_ready(self) -> bool:
         """S3 answers and lists the bucket ``weed mini`` was told to make."""
