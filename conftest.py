@@ -20,8 +20,8 @@ TEST_STORAGE = os.environ.get("EXCHANGE_TEST_STORAGE", "local")
 @pytest.fixture(scope="session", autouse=True)
 def _temp_directory_of_the_run(tmp_path_factory):
     """What the run's processes put in the temp directory (the servers' lock files and
-    preview scratch, SeaweedFS's logs and sockets, Chromium's profiles, ...) goes into one
-    directory of the run's own, removed at the end, so a run leaves nothing behind in /tmp.
+    preview scratch, Chromium's profiles, ...) goes into one directory of the run's own,
+    removed at the end, so a run leaves nothing behind in /tmp (SeaweedFS: its harness).
     pytest's ``tmp_path`` directories stay where pytest keeps them (the last three runs',
     for looking into a failure)."""
     tmp_path_factory.getbasetemp()

@@ -205,8 +205,8 @@ def test_seaweedfs_keeps_its_logs_and_sockets_in_its_own_directory(tmp_path, mon
 
 
 def test_the_run_keeps_its_temporary_files_in_a_directory_of_its_own():
-    # The root conftest's session fixture: the servers, SeaweedFS, Chromium and the
-    # previews' lock files of a run go there, and the directory goes at the end of the run.
+    # The root conftest's session fixture: what the run's servers and Chromium write to the
+    # temp directory goes there, and the directory goes at the end of the run.
     own = Path(tempfile.gettempdir())
     assert own.name.startswith("exchange-tests-") and own.is_dir()
     assert os.environ["TMPDIR"] == str(own)
