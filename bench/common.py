@@ -307,9 +307,7 @@ def server_under_test(
             from tests.harness.seaweedfs import SeaweedFS
 
             store = SeaweedFS(workdir / "seaweedfs").start()
-            # A fresh SeaweedFS makes its volumes on the first write (a quarter of a second):
-            # written here, as a bucket in use already has them, not in the first phase.
-            store.client().put_object(Bucket=store.bucket, Key="bench-warm-up", Body=b"x" * 65536)
+            store.warm_up()
             extra.update(store.env())
         server = LiveServer(
             data_dir=data_dir,

@@ -111,8 +111,7 @@ def setup(database: str = "sqlite", storage: str = "local") -> Iterator[None]:
 
             store = SeaweedFS(Path(data) / "seaweedfs").start()
             servers.callback(store.stop)
-            # Its volumes are made on the first write: before the clock, as in a store in use.
-            store.client().put_object(Bucket=store.bucket, Key="warm-up", Body=b"x" * 65536)
+            store.warm_up()
             os.environ.update(store.env())
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange_site.settings")
         os.environ.setdefault("EXCHANGE_UPLOADS_PER_MINUTE", "0")
