@@ -10,6 +10,7 @@ the instructor once more with generated ids.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,7 +25,9 @@ from tests.harness.uploads import multipart_files
 # The server brings its own SQLite database: once per suite is enough.
 pytestmark = pytest.mark.sqlite_only
 
-MAX_EXAMPLES = 8
+# 8 per operation in the suite; EXCHANGE_FUZZ_EXAMPLES=1000 (as for the other fuzz tests)
+# searches ten times deeper.
+MAX_EXAMPLES = max(8, int(os.environ.get("EXCHANGE_FUZZ_EXAMPLES", "100")) * 8 // 100)
 # No 500s, and every answer is one the schema documents (status, content type, body).
 CHECKS = ",".join(
     [
@@ -107,7 +110,9 @@ def _run(server: LiveServer, token: str | None, tmp_path: Path, parameters: dict
     ]
     if token:
         command += ["--header", f"Authorization: token {token}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=60 * MAX_EXAMPLES + 300, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     generated = re.search(r"(\d+) generated", result.stdout)
     assert generated and int(generated.group(1)) > 100, result.stdout[-3000:]
