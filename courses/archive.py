@@ -91,6 +91,13 @@ def normalize_path(raw: str) -> str:
         )
     if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         raise BadArchive(f"Path {shown!r} is absolute; paths must be relative to the assignment.")
+    if path[1:2] == ":":
+        # Windows reads any "X:" in front as a drive (Python's ntpath does, whatever X is),
+        # so a grader extracting the files there would not find this one in its folder.
+        raise BadArchive(
+            f"Path {shown!r} starts with {path[:2]!r}, which Windows reads as a drive; "
+            "rename the file so that its name does not have ':' as its second character."
+        )
     if len(path) > MAX_PATH_LENGTH:
         raise BadArchive(f"Path {shown!r} is longer than {MAX_PATH_LENGTH} characters.")
     parts = path.split("/")

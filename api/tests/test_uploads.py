@@ -70,6 +70,14 @@ def test_malformed_manifest_is_400(sam, manifest):
     assert recorded_rows() == before
 
 
+def test_a_file_windows_reads_as_on_a_drive_is_400_naming_it(sam):
+    files = {**NOTEBOOK, "0:notes.txt": b"a grader on Windows would not find this here"}
+    before = recorded_rows()
+    body = _refused(sam.post(SUBMIT, upload_form(files), format="multipart"), 400, "bad_archive")
+    assert "'0:notes.txt'" in body["detail"] and "drive" in body["detail"]
+    assert recorded_rows() == before
+
+
 def test_manifest_file_not_in_archive_is_400_missing_file(sam):
     before = recorded_rows()
     form = upload_form(NOTEBOOK, omit=["ps1.ipynb"])

@@ -60,6 +60,8 @@ def test_paths_are_normalised_to_posix(raw, expected):
     [
         ("/etc/passwd", "absolute"),
         ("C:\\Windows\\x", "absolute"),
+        ("0:", "as a drive"),
+        ("é:notes.txt", "as a drive"),
         ("../escape", "'..'"),
         ("a/../../b", "'..'"),
         ("..\\escape", "'..'"),
