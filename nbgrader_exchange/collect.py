@@ -18,6 +18,7 @@ from nbgrader.utils import parse_utc
 
 from .errors import ServiceError
 from .exchange import Exchange
+from .files import folder_name
 from .gradebook import sync_students
 from .transfer import DownloadStats
 
@@ -39,6 +40,11 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         submissions = self.client.post(f"{url}/collect", payload, what=self.what, idempotent=True)
         by_student: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for submission in submissions:
+            try:
+                folder_name(submission["student"], "the student name")
+            except ServiceError as exc:
+                self.log.error("Not collected: %s", exc)
+                continue
             submission["parsed"] = parse_utc(submission["timestamp"])
             by_student[submission["student"]].append(submission)
         service_due = gradebook_due = None

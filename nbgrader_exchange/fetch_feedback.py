@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from nbgrader.exchange.abc import ExchangeFetchFeedback as ABCExchangeFetchFeedback
 
+from .errors import ServiceError
 from .exchange import Exchange
+from .files import folder_name
 
 
 class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
@@ -38,6 +40,11 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
             return
         cache = self.new_blob_cache()
         for feedback in released:
+            try:
+                stamp = folder_name(feedback["timestamp"], "the submission timestamp")
+            except ServiceError as exc:
+                self.log.error("Feedback not fetched: %s", exc)
+                continue
             self.log.info(
                 "Found feedback for '%s/%s' submitted at %s",
                 self.course_id,
@@ -45,7 +52,7 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
                 feedback["timestamp"],
             )
             written = self.client.download_bundle(
-                feedback["files"], self.dest_path / feedback["timestamp"], what=what, cache=cache
+                feedback["files"], self.dest_path / stamp, what=what, cache=cache
             )
             for path in written:
                 self.log.info("Fetched feedback: %s", path)

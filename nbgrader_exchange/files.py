@@ -107,6 +107,22 @@ def _posix(relative: Path) -> str:
     return PurePosixPath(*relative.parts).as_posix()
 
 
+def folder_name(value: Any, what: str) -> str:
+    """``value`` (a student's name, a timestamp) as the one folder name the server meant, or
+    ServiceError: a name the server sends never places files outside the folder they belong
+    in (``..``, a slash, a Windows drive)."""
+    if (
+        not isinstance(value, str)
+        or value in ("", ".", "..")
+        or any(ch in value for ch in "/\\\0")
+        or value[1:2] == ":"
+    ):
+        raise ServiceError(
+            f"The exchange server sent {what} {value!r}, which is not a folder name."
+        )
+    return value
+
+
 def local_path(root: Path, posix_path: str) -> Path:
     """Where a bundle's POSIX path lands under ``root``; refuses paths that would leave it."""
     parts = PurePosixPath(posix_path).parts
