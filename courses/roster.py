@@ -255,15 +255,13 @@ def _problems(rows: list[RosterRow]) -> list[tuple[int, str]]:
     seen: dict[str, int] = {}
     for row in rows:
         name = row.username
-        if not name:
-            problems.append((row.line, "the user name is empty"))
-            continue
-        if len(name) > services.USERNAME_MAX:
-            problems.append(
-                (row.line, f"the user name is longer than {services.USERNAME_MAX} characters")
-            )
-        elif any(ch.isspace() for ch in name) or "/" in name:
-            problems.append((row.line, f"the user name {name!r} has a space or a '/'"))
+        problem = services.username_problem(name)
+        if problem is not None:
+            problems.append((row.line, problem))
+            if not name:
+                continue
+        elif any(ch.isspace() for ch in name):
+            problems.append((row.line, f"the user name {name!r} has a space"))
         if name in seen:
             problems.append((row.line, f"{name!r} is already on line {seen[name]}"))
         else:

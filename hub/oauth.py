@@ -23,7 +23,7 @@ from django.shortcuts import render
 from social_core.backends.oauth import BaseOAuth2
 from social_core.exceptions import AuthFailed, AuthUnreachableProvider
 
-from courses.exceptions import Unavailable
+from courses.exceptions import BadRequest, Unavailable
 
 from . import client
 from .accounts import LocalAccountConflict, user_for_hub_identity
@@ -93,8 +93,8 @@ def user_from_hub(
 ) -> dict[str, Any] | HttpResponse:
     """Pipeline step: the local account named exactly as the hub user (made on first login),
     with staff status and the group roster applied as for an API token. A local account of
-    that name that is not the hub user's ends the sign-in on the sign-in-failed page, saying
-    why."""
+    that name that is not the hub user's, or a hub name no account may have, ends the sign-in
+    on the sign-in-failed page, saying why."""
     identity = HubIdentity.from_model(response)
     assert identity is not None  # user_data let only a user's model through
     try:
@@ -102,6 +102,10 @@ def user_from_hub(
     except LocalAccountConflict as exc:
         return render(
             backend.strategy.request, "web/login_failed.html", {"reason": str(exc)}, status=403
+        )
+    except BadRequest as exc:  # a hub name that cannot be an exchange account's
+        return render(
+            backend.strategy.request, "web/login_failed.html", {"reason": exc.detail}, status=400
         )
     return {"user": user, "is_new": False}
 

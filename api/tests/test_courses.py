@@ -159,3 +159,24 @@ def test_api_token_describes_itself_without_the_token(django_user_model):
     stored = ApiToken.objects.get()
     assert token not in str(stored)
     assert str(stored).startswith("API token ") and stored.is_revoked is False
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a\\b", "C:", "0:x", "bell\x07"])
+def test_a_user_name_that_cannot_be_a_folder_is_refused_and_nothing_added(people, client_for, name):
+    # nbgrader collects a student's files into submitted/<name>/ on the grader's machine.
+    ines = client_for(people["ines"])
+    before = Membership.objects.count()
+    response = ines.post(f"{C}/roster", {"members": [{"username": name}]}, format="json")
+    assert (response.status_code, response.json()["error"]) == (400, "bad_roster")
+    assert "cannot be a folder name" in response.json()["detail"]
+    response = ines.put(f"{C}/members/{name}", {"role": "student"}, format="json")
+    assert response.status_code == 400, response.content
+    assert "cannot be a folder name" in response.json()["detail"]
+    assert Membership.objects.count() == before
+
+
+def test_a_user_made_before_the_folder_rule_keeps_working(people, django_user_model):
+    from courses import services
+
+    old = django_user_model.objects.create(username="..")
+    assert services.get_or_create_user("..") == old

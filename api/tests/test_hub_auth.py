@@ -89,6 +89,14 @@ def test_valid_hub_token_signs_in_and_creates_the_user(hub):
     assert me("hub-token-sam", "Bearer").status_code == 200
 
 
+def test_a_hub_user_whose_name_cannot_be_a_folder_gets_a_sentence_and_no_account(hub):
+    hub.tokens["hub-token-dots"] = user_model("..")
+    response = me("hub-token-dots")
+    assert response.status_code == 400, response.content
+    assert "cannot be a folder name" in response.json()["detail"]
+    assert not get_user_model().objects.filter(username="..").exists()
+
+
 def test_answer_is_cached_under_a_hash_never_the_token(hub):
     hub.tokens["hub-token-sam"] = user_model("sam")
     for _ in range(3):

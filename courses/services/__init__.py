@@ -37,6 +37,7 @@ from .members import (
     create_course,
     get_or_create_user,
     remove_member,
+    username_problem,
 )
 from .releases import (
     fetch_assignment,
@@ -82,4 +83,5 @@ __all__ = [
     "stage_bundle",
     "submit_assignment",
     "unrelease_assignment",
+    "username_problem",
 ]

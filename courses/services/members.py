@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
@@ -40,16 +41,45 @@ def create_course(
     return course
 
 
+def username_problem(username: str) -> str | None:
+    """Why ``username`` cannot name a new user, or None.
+
+    A user name becomes a folder on the graders' machines (nbgrader collects into
+    ``submitted/<name>/``), so it must be one folder name there: not ``.`` or ``..``, no
+    slash or backslash, no control character, nothing Windows reads as a drive (``C:``).
+    """
+    if not username:
+        return "the user name is empty"
+    if len(username) > USERNAME_MAX:
+        return f"the user name is longer than {USERNAME_MAX} characters"
+    if (
+        username in (".", "..")
+        or any(ch in username for ch in "/\\")
+        or username[1:2] == ":"
+        or any(unicodedata.category(ch) == "Cc" for ch in username)
+    ):
+        return (
+            f"the user name {username!r} cannot be a folder name: no '.' or '..', no '/' or "
+            "'\\', no control characters, no drive such as 'C:'"
+        )
+    return None
+
+
 def get_or_create_user(username: str, **fields: str) -> AbstractBaseUser:
     """The user with this name, created (with ``fields``) if new.
 
     An existing user is returned unchanged: the site-wide account belongs to its owner and
     to the site admins (the admin's user pages), never to a course. What a course calls a
-    person lives on the membership (see ``add_member``).
+    person lives on the membership (see ``add_member``). A new user's name must pass
+    ``username_problem``; one made before that rule keeps working.
     """
     username = username.strip()
-    if not username or len(username) > USERNAME_MAX:
-        raise BadRequest(f"User name {username!r} is not valid.")
+    problem = username_problem(username)
+    if problem is not None:
+        existing = User.objects.filter(username=username).first() if username else None
+        if existing is None:
+            raise BadRequest(f"{problem[:1].upper()}{problem[1:]}.")
+        return existing
     user, _ = User.objects.get_or_create(
         username=username, defaults={key: value for key, value in fields.items() if value}
     )

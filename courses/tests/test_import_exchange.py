@@ -222,6 +222,6 @@ def test_what_hangs_on_a_skipped_entry_is_skipped_too(exchange):
         out = run("fs", str(exchange), *args)
         assert f"feedback for {second}: its submission was not imported" in out
         assert f"{latin}: cannot read: not UTF-8 text" in out
-    assert f"student {'x' * 200!r}: User name" in out
+    assert f"student {'x' * 200!r}: The user name is longer than 150 characters." in out
     assert f"{'x' * 200!r} is not on the roster" in out
     assert Submission.objects.count() == 2 and Feedback.objects.count() == 1

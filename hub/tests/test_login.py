@@ -186,6 +186,15 @@ def test_a_hub_that_refuses_lands_on_the_sign_in_failed_page(hub, where, status)
     assert not done.wsgi_request.user.is_authenticated
 
 
+def test_a_hub_user_whose_name_cannot_be_a_folder_is_told_so_and_gets_no_account(hub):
+    hub.users[".."] = hub_user("..")
+    done = _callback(Client(raise_request_exception=False), code="code-..")
+    assert done.status_code == 400, done.content[:500]
+    assert b"cannot be a folder name" in done.content
+    assert not done.wsgi_request.user.is_authenticated
+    assert not get_user_model().objects.filter(username="..").exists()
+
+
 def test_a_hub_that_does_not_answer_lands_on_the_sign_in_failed_page(hub):
     hub.users["sam"] = hub_user("sam")
     client = Client(raise_request_exception=False)
