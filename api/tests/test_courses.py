@@ -175,7 +175,7 @@ def test_a_user_name_that_cannot_be_a_folder_is_refused_and_nothing_added(people
     assert Membership.objects.count() == before
 
 
-def test_a_user_made_before_the_folder_rule_keeps_working(people, django_user_model):
+def test_a_user_made_before_the_folder_rule_keeps_working(db, django_user_model):
     from courses import services
 
     old = django_user_model.objects.create(username="..")
