@@ -20,7 +20,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from .client import ExchangeClient
 from .errors import ServiceError
-from .files import FileEntry, scan_directory
+from .files import FileEntry, folder_name, scan_directory
 from .gradebook import assignment_duedate
 from .transfer import BlobCache
 
@@ -159,6 +159,16 @@ class Exchange(ABCExchange):
         student_id = self.coursedir.student_id
         if student_id not in ("", "*") and ("*" in student_id or "+" in student_id):
             self.fail(f"The student ID should contain no '*' nor '+'; got {student_id}")
+
+    def submission_record(
+        self, course_id: str, student: str, assignment_id: str, timestamp: str
+    ) -> Path:
+        """Where nbgrader's cache keeps the record of a submission,
+        ``<cache>/<course>/<student>+<assignment>+<timestamp>``; ServiceError when the names
+        (the student and the timestamp come from the server) would not make one folder there,
+        as ``..`` or a slash would: the record is written, emptied and removed."""
+        name = folder_name(f"{student}+{assignment_id}+{timestamp}", "a submission record name")
+        return Path(self.cache) / folder_name(course_id, "the course id") / name
 
     def local_assignment_dir(self, course_id: str, assignment_id: str) -> str:
         """Where a student's copy of an assignment lives, as nbgrader writes it (relative to

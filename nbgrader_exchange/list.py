@@ -26,6 +26,7 @@ from typing import Any
 from nbgrader.exchange.abc import ExchangeList as ABCExchangeList
 from traitlets import Bool
 
+from .errors import ServiceError
 from .exchange import Exchange
 from .files import sha256_of
 
@@ -111,6 +112,11 @@ class ExchangeList(Exchange, ABCExchangeList):
                 for sub in self.client.get(url, what=self.what, **params):
                     if student and sub["student"] != student:
                         continue
+                    try:
+                        self._record_dir(sub)
+                    except ServiceError as exc:
+                        self.log.error("Not listed: %s", exc)
+                        continue
                     if self.cached and os.path.exists(
                         os.path.join(self._record_dir(sub), REMOVED_MARK)
                     ):
@@ -139,8 +145,11 @@ class ExchangeList(Exchange, ABCExchangeList):
 
     def _record_dir(self, sub: dict[str, Any]) -> str:
         """The local record of a submission in nbgrader's cache (written by submit)."""
-        name = f"{sub['student']}+{sub['assignment_id']}+{sub['timestamp']}"
-        return os.path.join(self.cache, sub["course_id"], name)
+        return str(
+            self.submission_record(
+                sub["course_id"], sub["student"], sub["assignment_id"], sub["timestamp"]
+            )
+        )
 
     # --- nbgrader's dicts ------------------------------------------------------------------
 

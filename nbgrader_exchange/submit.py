@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 
+from .errors import ServiceError
 from .exchange import Exchange
 from .files import FileEntry, entry_from_bytes
 
@@ -87,9 +88,13 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         )
         timestamp = submission["timestamp"]
         self.timestamp = timestamp
-        record = Path(self.cache, self.course_id) / (
-            f"{submission['student']}+{self.assignment_id}+{timestamp}"
-        )
+        try:
+            record = self.submission_record(
+                self.course_id, submission["student"], self.assignment_id, timestamp
+            )
+        except ServiceError as exc:
+            self.log.error("Submitted, but no local record of it is kept: %s", exc)
+            return
         record.mkdir(parents=True, exist_ok=True)
         (record / "timestamp.txt").write_text(timestamp)
         (record / "submission_secret.txt").write_text(secret)
