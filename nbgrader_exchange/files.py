@@ -126,6 +126,13 @@ def folder_name(value: Any, what: str) -> str:
 def local_path(root: Path, posix_path: str) -> Path:
     """Where a bundle's POSIX path lands under ``root``; refuses paths that would leave it."""
     parts = PurePosixPath(posix_path).parts
-    if not parts or posix_path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+    target = Path(root).joinpath(*parts)
+    # On Windows a part such as "D:x" starts the path over on another drive.
+    if (
+        not parts
+        or posix_path.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or not target.is_relative_to(root)
+    ):
         raise ServiceError(f"The exchange server sent an unsafe file path {posix_path!r}.")
-    return Path(root).joinpath(*parts)
+    return target

@@ -302,6 +302,18 @@ def test_unsafe_paths_from_a_server_are_refused(tmp_path):
 # --- local files -----------------------------------------------------------------------------
 
 
+def test_a_path_that_starts_over_on_another_drive_is_refused_on_windows(monkeypatch):
+    from pathlib import PureWindowsPath
+
+    from nbgrader_exchange import files
+
+    monkeypatch.setattr(files, "Path", PureWindowsPath)  # the plugin as Windows joins paths
+    root = PureWindowsPath("C:/Users/ines/course/submitted/sam/ps1")
+    assert files.local_path(root, "data/a.csv") == root / "data" / "a.csv"
+    with pytest.raises(ServiceError, match="unsafe file path 'data/D:x'"):
+        files.local_path(root, "data/D:x")
+
+
 def test_scan_directory_follows_nbgraders_rules(tmp_path):
     (tmp_path / "sub" / "__pycache__").mkdir(parents=True)
     (tmp_path / "sub" / "__pycache__" / "x.pyc").write_bytes(b"x")
