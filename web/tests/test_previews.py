@@ -7,6 +7,7 @@ header helper."""
 from __future__ import annotations
 
 import json
+import re
 import resource
 import time
 from pathlib import Path
@@ -139,7 +140,12 @@ def test_a_render_past_its_time_is_stopped_and_tried_again_with_a_higher_limit(
     sub = submit(work, {"big.ipynb": BIG})
     url = f"/submissions/{sub.pk}/submission/view/big.ipynb"
     page = wait_for_preview(client_as("tia"), url)
-    assert "took longer than 2 seconds, so it was stopped" in page
+    # Wall time or processor time, whichever the converter reaches first on this machine.
+    assert re.search(
+        r"(took longer than 2 seconds|used more than 2 seconds of processor time), "
+        r"so it was stopped",
+        page,
+    )
     # The worker stores its failure just before it exits; let it finish exiting.
     for child in list(previews._children):
         child.wait(timeout=30)
