@@ -255,6 +255,13 @@ def _site(server: LiveServer, database_url: str | None, storage: str) -> Site:
         students=STUDENTS,
     )
     people = {name: live.session(token) for name, token in tokens.items()}
+    for http in people.values():
+        # A new connection for every request: a paused collection can keep a person idle for
+        # about the server's keep-alive (75 s) on a slow machine, and a kept-alive connection
+        # the server closes just as the next request goes out fails that request in the
+        # client ("Remote end closed connection without response"). Keep-alive is the
+        # subject of tests/plugin/test_keepalive.py, not of this test.
+        http.headers["Connection"] = "close"
     return Site(server=server, people=people, database_url=database_url, storage=storage)
 
 
