@@ -11,6 +11,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -50,9 +52,36 @@ def _member_fields(membership: Membership) -> dict[str, str]:
     }
 
 
+class FolderNameMixin:
+    """A name given here, new or changed, must be one folder name (``username_problem``):
+    Django's own rule allows ``.`` and ``..``. An unchanged name is left alone, so an
+    account made before the rule can still be edited."""
+
+    def clean_username(self) -> str:
+        clean = getattr(super(), "clean_username", None)
+        username = clean() if clean is not None else self.cleaned_data.get("username")
+        if username and username != self.initial.get("username"):
+            problem = services.username_problem(username)
+            if problem is not None:
+                raise ValidationError(problem[0].upper() + problem[1:] + ".")
+        return username
+
+
+class ExchangeUserCreationForm(FolderNameMixin, AdminUserCreationForm):
+    pass
+
+
+class ExchangeUserChangeForm(FolderNameMixin, UserChangeForm):
+    pass
+
+
 class ExchangeUserAdmin(ServiceAdmin, UserAdmin):
-    """Django's user pages, but deleting an account goes through ``delete_user``: its
-    submissions' files are left for ``gc_blobs`` and the deletion is audited."""
+    """Django's user pages, but a new or changed user name must be one folder name, and
+    deleting an account goes through ``delete_user``: its submissions' files are left for
+    ``gc_blobs`` and the deletion is audited."""
+
+    add_form = ExchangeUserCreationForm
+    form = ExchangeUserChangeForm
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         services.delete_user(actor=request.user, user=obj)

@@ -3,6 +3,8 @@ records the exchange writes cannot be edited."""
 
 from __future__ import annotations
 
+from html import unescape
+
 import pytest
 
 from courses import services
@@ -115,3 +117,50 @@ def test_exchange_records_are_read_only(admin_client, filled):
     assert admin_client.get("/admin/courses/submission/add/").status_code == 403
     event = AuditEvent.objects.first()
     assert admin_client.post(f"/admin/courses/auditevent/{event.pk}/delete/").status_code == 403
+
+
+def _user_change_data(user, **changes: str) -> dict[str, str]:
+    data = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "is_active": "on",
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+    }
+    return {**data, **changes}
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_add_user_refuses_a_name_that_is_not_one_folder(admin_client, django_user_model, name):
+    # Django's own rule allows dots; nbgrader would collect into submitted/<name>/.
+    form = {"username": name, "usable_password": "false"}
+    response = admin_client.post("/admin/auth/user/add/", form)
+    assert response.status_code == 200
+    assert f"The user name {name!r} cannot be a folder name" in unescape(response.content.decode())
+    assert not django_user_model.objects.filter(username=name).exists()
+    # The same form makes an ordinary account.
+    response = admin_client.post("/admin/auth/user/add/", {**form, "username": "amy.b"})
+    assert response.status_code == 302
+    assert django_user_model.objects.filter(username="amy.b").exists()
+
+
+def test_renaming_a_user_to_a_name_that_is_not_one_folder_is_refused(
+    admin_client, django_user_model
+):
+    amy = django_user_model.objects.create(username="amy")
+    url = f"/admin/auth/user/{amy.pk}/change/"
+    response = admin_client.post(url, _user_change_data(amy, username=".."))
+    assert response.status_code == 200
+    assert "The user name '..' cannot be a folder name" in unescape(response.content.decode())
+    amy.refresh_from_db()
+    assert amy.username == "amy"
+    # An account made before the rule can still be edited, its name unchanged.
+    old = django_user_model.objects.create(username="..")
+    response = admin_client.post(
+        f"/admin/auth/user/{old.pk}/change/", _user_change_data(old, first_name="Dot")
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    old.refresh_from_db()
+    assert old.first_name == "Dot"
