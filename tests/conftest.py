@@ -1,4 +1,5 @@
-"""Fixtures shared by the end-to-end tests: one Chromium for the whole session.
+"""Fixtures shared by the end-to-end tests: one Chromium and one nbgrader fork server for
+the whole session.
 
 Playwright's sync API runs one event loop per thread, so every browser test (tests/lab and
 tests/test_jupyterhub.py) shares this browser instead of starting Playwright twice.
@@ -6,9 +7,12 @@ tests/test_jupyterhub.py) shares this browser instead of starting Playwright twi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.harness.forkserver import fork_nbgrader, stop_forking_nbgrader
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -29,3 +33,13 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nbgrader_forked() -> Iterator[None]:
+    """nbgrader's imports once for all the CLI commands the tests run through
+    ``run_nbgrader`` (tests/harness/forkserver.py): each command is a child of one process
+    that has them. The server starts with the first command."""
+    fork_nbgrader()
+    yield
+    stop_forking_nbgrader()

@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -87,6 +88,85 @@ class ForkServer(ManagedProcess):
                         os.kill(pid, signal.SIGKILL)
                     raise TimeoutError(f"nbgrader {' '.join(args)} ran over {timeout} s") from None
             return status, Path(out.name).read_text(errors="replace")
+
+
+# --- nbgrader for the tests: one fork server for the session, or a process per command ----
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def clean_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without Jupyter's, nbgrader's or coverage's settings, with
+    this checkout first on the paths, and ``settings``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("JUPYTER", "NBGRADER_", "COV_CORE", "COVERAGE_"))
+    }
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(settings)
+    return env
+
+
+def python_command(env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """How to start Python: under coverage when the tests are measured, else plainly."""
+    try:
+        import coverage
+    except ImportError:  # pragma: no cover
+        return [sys.executable], env
+    current = coverage.Coverage.current()
+    if current is None:
+        return [sys.executable], env
+    env = {**env, "COVERAGE_FILE": str(Path(current.config.data_file).absolute())}
+    rcfile = REPO / "pyproject.toml"
+    return [sys.executable, "-m", "coverage", "run", "--parallel-mode", f"--rcfile={rcfile}"], env
+
+
+class _Forks:
+    """The fork server ``run_nbgrader`` uses once ``fork_nbgrader()`` has been called
+    (tests/conftest.py does, for the session): started by the first command."""
+
+    enabled = False
+    server: ForkServer | None = None
+
+
+def fork_nbgrader() -> None:
+    """Run every later ``run_nbgrader`` command as a child of one process that has imported
+    nbgrader already."""
+    _Forks.enabled = True
+
+
+def stop_forking_nbgrader() -> None:
+    """Stop the fork server, if one started; later commands start their own processes."""
+    _Forks.enabled = False
+    if _Forks.server is not None:
+        _Forks.server.stop()
+        _Forks.server = None
+
+
+def run_nbgrader(
+    args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 300
+) -> tuple[int, str]:
+    """The real ``nbgrader <args>`` in ``cwd`` with exactly ``env``: its exit status and its
+    output (stdout and stderr together). A child of the fork server when forking is on, else
+    a process of its own (under coverage when the tests are measured)."""
+    if _Forks.enabled and _Forks.server is None:
+        _Forks.server = ForkServer(*python_command(clean_environment())).start()
+    if _Forks.server is not None:
+        return _Forks.server.run(args, env=env, cwd=cwd, timeout=timeout)
+    python, env = python_command(env)
+    done = subprocess.run(
+        [*python, str(BIN / "nbgrader"), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    return done.returncode, done.stdout
 
 
 def _receive(conn: socket.socket, size: int) -> bytes:

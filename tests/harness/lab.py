@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .forkserver import run_nbgrader
 from .ports import free_port
 from .process import ManagedProcess
 
@@ -143,10 +144,7 @@ class LabUser(ManagedProcess):
 
     def nbgrader(self, *args: str, cwd: Path | None = None) -> str:
         """Run the real ``nbgrader`` CLI as this user; fail loudly with its output."""
-        result = self.run(sys.executable, "-m", "nbgrader", *args, cwd=cwd)
-        if result.returncode != 0:
-            raise AssertionError(
-                f"nbgrader {' '.join(args)} failed for {self.name}:\n"
-                f"{result.stdout}\n{result.stderr}"
-            )
-        return result.stdout + result.stderr
+        status, output = run_nbgrader(list(args), env=self.env(), cwd=cwd or self.home)
+        if status != 0:
+            raise AssertionError(f"nbgrader {' '.join(args)} failed for {self.name}:\n{output}")
+        return output

@@ -8,7 +8,6 @@ when it does not. The browser tests show the same in Chromium; these run in-proc
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import requests
 from nbgrader.server_extensions.assignment_list.handlers import AssignmentList
 from traitlets.config import LoggingConfigurable
 
+from tests.harness.forkserver import run_nbgrader
 from tests.harness.live import REPO
 from tests.harness.ports import free_port
 
@@ -52,15 +52,8 @@ class Person:
         }
 
     def nbgrader(self, *args: str) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "nbgrader", *args],
-            cwd=self.work,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, f"nbgrader {args} failed:\n{done.stdout}{done.stderr}"
+        status, output = run_nbgrader(list(args), env=self.env, cwd=self.work)
+        assert status == 0, f"nbgrader {args} failed:\n{output}"
 
     def manager(self, monkeypatch, cls=lab.ExchangeAssignmentList) -> AssignmentList:
         """The tab's manager as the student's Jupyter server holds it (cwd = its root)."""

@@ -15,7 +15,7 @@ import pytest
 from tests.harness.jsonserver import Answer, JsonServer, script
 from tests.harness.live import LiveServer
 
-from .support import MAX_FILE_SIZE, Service, fork_nbgrader, stop_forking_nbgrader
+from .support import MAX_FILE_SIZE, Service
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -49,12 +49,3 @@ def scripted() -> Iterator[Any]:
     yield make
     for server in servers:
         server.stop()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def nbgrader_forked() -> Iterator[None]:
-    """nbgrader's imports once for all the CLI commands these tests run
-    (tests/harness/forkserver.py): each command is a child of one process that has them."""
-    fork_nbgrader()
-    yield
-    stop_forking_nbgrader()

@@ -1,16 +1,15 @@
 """People, a course and the real nbgrader CLI, for the plugin's end-to-end tests and the demo.
 
 Each person has their own working directory and HOME (so their own nbgrader cache and
-Jupyter data), their own API token, and runs ``nbgrader`` as a subprocess. Under coverage,
-the subprocess is measured too.
+Jupyter data), their own API token, and runs the real ``nbgrader`` in a process of its own
+(``run_nbgrader``: a child of the session's fork server in the tests). Under coverage, that
+process is measured too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ from typing import Any
 import nbformat
 import requests
 
-from tests.harness.forkserver import ForkServer
+# BIN and REPO are re-exported: the plugin's tests find the checkout and its scripts here.
+from tests.harness.forkserver import BIN as BIN
+from tests.harness.forkserver import REPO as REPO
+from tests.harness.forkserver import clean_environment, run_nbgrader
 from tests.harness.live import LiveServer
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 COURSE = "phys101"
 
 PLUGIN_CONFIG = """\
@@ -133,7 +133,7 @@ class Person:
         return self.home / ".local" / "share" / "jupyter" / "nbgrader_cache"
 
     def env(self) -> dict[str, str]:
-        env = _environment(
+        env = clean_environment(
             HOME=str(self.home),
             NBGRADER_EXCHANGE_URL=self.url,
             NBGRADER_EXCHANGE_TOKEN=self.token,
@@ -143,22 +143,7 @@ class Person:
 
     def nbgrader(self, *args: str, check: bool = True, timeout: float = 300) -> Result:
         """Run ``nbgrader <args>`` in this person's working directory."""
-        forks = _fork_server()
-        if forks is not None:
-            status, output = forks.run(list(args), env=self.env(), cwd=self.work, timeout=timeout)
-            result = Result(status, output)
-        else:
-            python, env = _python(self.env())
-            done = subprocess.run(
-                [*python, str(BIN / "nbgrader"), *args],
-                cwd=self.work,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=timeout,
-            )
-            result = Result(done.returncode, done.stdout)
+        result = Result(*run_nbgrader(list(args), env=self.env(), cwd=self.work, timeout=timeout))
         if check and not result.ok:
             raise AssertionError(
                 f"nbgrader {' '.join(args)} failed as {self.name}:\n{result.output}"
@@ -170,62 +155,6 @@ class Person:
         output = self.nbgrader("list", "--json", *args).output
         start = output.index("[")
         return json.loads(output[start : output.rindex("]") + 1])
-
-
-def _environment(**settings: str) -> dict[str, str]:
-    """This process's environment without Jupyter's, nbgrader's or coverage's settings, with
-    this checkout first on the paths, and ``settings``."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("JUPYTER", "NBGRADER_", "COV_CORE", "COVERAGE_"))
-    }
-    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.update(settings)
-    return env
-
-
-def _python(env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """How to start Python: under coverage when the tests are measured, else plainly."""
-    try:
-        import coverage
-    except ImportError:  # pragma: no cover
-        return [sys.executable], env
-    current = coverage.Coverage.current()
-    if current is None:
-        return [sys.executable], env
-    env = {**env, "COVERAGE_FILE": str(Path(current.config.data_file).absolute())}
-    rcfile = REPO / "pyproject.toml"
-    return [sys.executable, "-m", "coverage", "run", "--parallel-mode", f"--rcfile={rcfile}"], env
-
-
-class _Forks:
-    """The fork server ``Person.nbgrader`` uses once ``fork_nbgrader()`` has been called
-    (tests/plugin/conftest.py does for the plugin's tests): started by the first command."""
-
-    enabled = False
-    server: ForkServer | None = None
-
-
-def fork_nbgrader() -> None:
-    """Run every later ``Person.nbgrader`` command as a child of one process that has
-    imported nbgrader already (tests/harness/forkserver.py)."""
-    _Forks.enabled = True
-
-
-def stop_forking_nbgrader() -> None:
-    """Stop the fork server, if one started; later commands start their own processes."""
-    _Forks.enabled = False
-    if _Forks.server is not None:
-        _Forks.server.stop()
-        _Forks.server = None
-
-
-def _fork_server() -> ForkServer | None:
-    if _Forks.enabled and _Forks.server is None:
-        _Forks.server = ForkServer(*_python(_environment())).start()
-    return _Forks.server
 
 
 # --- in-process: the exchange classes as nbgrader's applications call them -------------------
