@@ -57,7 +57,7 @@ class FolderNameMixin:
     Django's own rule allows ``.`` and ``..``. An unchanged name is left alone, so an
     account made before the rule can still be edited."""
 
-    def clean_username(self) -> str:
+    def clean_username(self) -> str | None:
         clean = getattr(super(), "clean_username", None)
         username = clean() if clean is not None else self.cleaned_data.get("username")
         if username and username != self.initial.get("username"):
