@@ -1,8 +1,11 @@
 """``manage.py gc_blobs`` one step at a time, for the fault tests (tests/test_gc_faults.py).
 
-Run as ``python -m tests.gc_stepper <gc_blobs arguments>`` with a server's environment. Before
-every step that changes something (an SQL ``DELETE`` or ``UPDATE``, a commit, a storage
-delete or move) it prints ``STEP <n> <what>`` and waits for a line on stdin:
+Run as ``python -m tests.gc_stepper <gc_blobs arguments>`` with a server's environment. It
+loads Django, then waits for the line ``run`` on stdin (the test starts the next stepper
+while the current one works, so that loading costs no wall time; end of input instead of
+``run`` ends it without collecting). Before every step that changes something (an SQL
+``DELETE`` or ``UPDATE``, a commit, a storage delete or move) it prints ``STEP <n> <what>``
+and waits for a line on stdin:
 
 - ``go``: take the step;
 - ``down``: the file storage fails from now on (every call raises ``EIO``), then go on.
@@ -89,6 +92,8 @@ def main(argv: list[str]) -> int:
         commit()
 
     connection.commit = paused_commit  # type: ignore[method-assign]
+    if sys.stdin.readline().strip() != "run":
+        return 0
     try:
         call_command("gc_blobs", *argv)
     except BaseException as exc:

@@ -44,6 +44,7 @@ class Site:
     database_url: str | None
     storage: str
     acknowledged: list[tuple[int, dict[str, bytes]]] = field(default_factory=list)
+    spare: subprocess.Popen | None = None  # the next collection, Django loaded, not started
 
 
 def _old_files(label: str) -> dict[str, bytes]:
@@ -171,6 +172,42 @@ def _check_downloads(site: Site, code: str | None = None) -> None:
             assert response.content == data, (submission_id, path)
 
 
+def _start_stepper(site: Site) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.gc_stepper", "--grace", "0s"],
+        cwd=REPO,
+        env=site.server.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _collection(site: Site) -> subprocess.Popen:
+    """A collection told to start, its Django loaded while the previous one ran; the next
+    one starts loading now."""
+    process = site.spare or _start_stepper(site)
+    site.spare = _start_stepper(site)
+    assert process.stdin is not None
+    process.stdin.write("run\n")
+    process.stdin.flush()
+    return process
+
+
+def _stop_spare(site: Site) -> None:
+    """The collection loaded for a next run that does not come: end of input ends it."""
+    spare, site.spare = site.spare, None
+    if spare is None:
+        return
+    try:
+        spare.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.kill(spare.pid, signal.SIGKILL)
+        spare.communicate()
+
+
 def _run_once(site: Site, fault: str, k: int) -> bool:
     """One collection faulted at step k; False when it finished in fewer steps."""
     code = f"a-{fault}-{k}"
@@ -181,16 +218,7 @@ def _run_once(site: Site, fault: str, k: int) -> bool:
         # Marks the tokens used now, so the uploads' sign-in writes nothing for a minute
         # and they reach their bytes while the paused collection holds SQLite's write lock.
         assert site.people[student].get(f"{site.server.api_url}/me", timeout=60).ok
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.gc_stepper", "--grace", "0s"],
-        cwd=REPO,
-        env=site.server.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = _collection(site)
     assert process.stdin is not None and process.stdout is not None
     first_wave: list | None = None
     steps = 0
@@ -268,8 +296,11 @@ def _site(server: LiveServer, database_url: str | None, storage: str) -> Site:
 def _every_step(site: Site, fault: str) -> None:
     # Each collection also finds what the previous, faulted one left (orphans, quarantine).
     k = 1
-    while _run_once(site, fault, k):
-        k += 1
+    try:
+        while _run_once(site, fault, k):
+            k += 1
+    finally:
+        _stop_spare(site)
     _after_all(site)
     assert k > 4, "the collection took fewer steps than expected: nothing was faulted"
 
