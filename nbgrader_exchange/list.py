@@ -113,13 +113,11 @@ class ExchangeList(Exchange, ABCExchangeList):
                     if student and sub["student"] != student:
                         continue
                     try:
-                        self._record_dir(sub)
+                        record = self._record_dir(sub)
                     except ServiceError as exc:
                         self.log.error("Not listed: %s", exc)
                         continue
-                    if self.cached and os.path.exists(
-                        os.path.join(self._record_dir(sub), REMOVED_MARK)
-                    ):
+                    if self.cached and os.path.exists(os.path.join(record, REMOVED_MARK)):
                         continue
                     found.append(sub)
         with ThreadPoolExecutor(max_workers=self.download_workers) as pool:
