@@ -6,6 +6,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 PYTEST_ARGS ?=
+## The suite's passes run in TEST_WORKERS processes (pytest-xdist), each test file whole in
+## one of them (its tests may build on each other); TEST_WORKERS=0 runs them in this one.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: run test test-sqlite test-postgres test-s3 lint format migrate clean bench bench-large bench-soak bench-render chromium hub-proxy axe-core gettext messages ngshare
 
@@ -97,7 +101,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 
 test-sqlite: $(VENV)/.installed-dev
-	$(BIN)/pytest --cov --cov-branch --cov-report=term-missing:skip-covered \
+	$(BIN)/pytest $(XDIST) --cov --cov-branch --cov-report=term-missing:skip-covered \
 		--cov-fail-under=95 --durations=25 $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.installed-dev
@@ -106,7 +110,8 @@ test-postgres: $(VENV)/.installed-dev
 	@dir=$$(mktemp -d); chmod 755 $$dir; \
 	url=$$(scripts/throwaway-postgres start $$dir/pg) || { cat $$dir/pg/*.log; exit 1; }; \
 	echo "PostgreSQL suite against $$url"; \
-	DATABASE_URL=$$url $(BIN)/pytest -m "not sqlite_only" -p no:cacheprovider $(PYTEST_ARGS); \
+	DATABASE_URL=$$url $(BIN)/pytest $(XDIST) -m "not sqlite_only" -p no:cacheprovider \
+		$(PYTEST_ARGS); \
 	status=$$?; scripts/throwaway-postgres stop $$dir/pg; rm -rf $$dir; exit $$status
 
 ## make test-s3: the storage-facing tests (marker `storage`) again, files on SeaweedFS S3

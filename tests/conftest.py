@@ -7,6 +7,7 @@ tests/test_jupyterhub.py) shares this browser instead of starting Playwright twi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,16 +16,24 @@ import pytest
 from tests.harness.forkserver import fork_nbgrader, stop_forking_nbgrader
 
 CHROMIUM = Path("/usr/bin/chromium")
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 
 @pytest.fixture(scope="session")
 def chromium():
-    """Debian's Chromium driven by Playwright (never a downloaded browser build)."""
+    """Debian's Chromium driven by Playwright (never a downloaded browser build).
+
+    Playwright's sync API keeps an event loop in this thread until the session ends, which
+    Django takes for an async context: every ORM call after this, in a browser test or in
+    any test the same process runs later, is a plain synchronous one, so Django is told so
+    while the loop is there."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed: apt-get install chromium (make test does it)")
     from playwright.sync_api import sync_playwright
 
+    saved = os.environ.get(ASYNC_UNSAFE)
     with sync_playwright() as playwright:
+        os.environ[ASYNC_UNSAFE] = "true"
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -33,6 +42,10 @@ def chromium():
             yield browser
         finally:
             browser.close()
+    if saved is None:
+        os.environ.pop(ASYNC_UNSAFE, None)
+    else:
+        os.environ[ASYNC_UNSAFE] = saved
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,6 @@ The pages are seen as their people see them: an assignment with an extension and
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite_only]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 UTC = dt.UTC
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _orm_beside_playwright():
-    """Playwright's sync API keeps an event loop in this thread (see test_manage_browser)."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ in use, then forced). Screenshots under test-artifacts/screenshots/manage/."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import pytest
 
@@ -23,13 +22,6 @@ pytestmark = [
 
 UTC = dt.UTC
 ZONE = "Europe/Madrid"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _orm_beside_playwright():
-    """Playwright's sync API keeps an event loop in this thread, which Django takes for an
-    async context; the ORM calls here are plain synchronous ones."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 @pytest.fixture

@@ -18,15 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HOSTILE = '<img src="x" onerror="parent.document.title=\'pwned\'"><script>alert(1)</script>'
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _orm_beside_playwright():
-    """Playwright's sync API keeps an event loop in this thread, which Django takes for an
-    async context; the ORM calls here are plain synchronous ones. Set before the database
-    fixtures run (module scope) and left set: the loop stays until the session ends, and
-    the test databases are torn down then."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-
 def test_the_page_refreshes_until_the_preview_is_shown(chromium, live_server, settings):
     from web import previews
 

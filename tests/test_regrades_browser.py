@@ -4,7 +4,6 @@ step go to test-artifacts/regrades/."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from tests.harness.uploads import make_upload
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "regrades"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _orm_beside_playwright():
-    """Playwright's sync API keeps an event loop in this thread, which Django takes for an
-    async context; the ORM calls here are plain synchronous ones (see
-    test_preview_browser.py)."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 def _signed_in(chromium, live_server, settings, user):
