@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.test import Client
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.harness import REPO
+
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots" / "manage"
 
 

@@ -18,8 +18,8 @@ import yaml
 from traitlets.config import Config
 
 from tests.chart.helpers import manifests, one
+from tests.harness import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 FACTS = yaml.safe_load((REPO / "tests" / "data" / "z2jh-values-facts.yaml").read_text())
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 NOTES_NAME = "charts/nbgrader-exchange/templates/NOTES.txt"

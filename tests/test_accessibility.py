@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from courses import deadlines, grades, regrades, services
+from tests.harness import REPO
 from tests.harness.uploads import make_upload
 
-from .browser_pages import REPO, signed_in
+from .browser_pages import signed_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite_only]
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from tests.harness import live
-from tests.harness.live import REPO, LiveServer
+from tests.harness import REPO, live
+from tests.harness.live import LiveServer
 from tests.harness.uploads import multipart_files
 
 pytestmark = pytest.mark.sqlite_only

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from nbgrader_exchange.files import scan_directory
-from tests.harness import live
+from tests.harness import REPO, live
 from tests.harness.forkserver import ForkServer
-from tests.harness.live import REPO
 from tests.harness.process import alive
 from tests.harness.uploads import manifest_of
 

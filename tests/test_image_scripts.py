@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tomllib
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.harness import REPO
 
 
 def test_without_podman_the_wrapper_says_so_in_one_sentence(tmp_path):

@@ -21,7 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.harness.hub import PROXY, REPO, SERVICE_NAME, JupyterHub
+from tests.harness import REPO
+from tests.harness.hub import PROXY, SERVICE_NAME, JupyterHub
 from tests.harness.uploads import multipart_files, notebook
 
 ACCESS = f"access:services!service={SERVICE_NAME}"

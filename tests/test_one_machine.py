@@ -24,7 +24,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.harness.hub import BIN, PROXY, REPO
+from tests.harness import BIN, REPO
+from tests.harness.hub import PROXY
 from tests.harness.one_machine import DOC, Recipe, doc_files
 from tests.lab import pages
 from tests.lab.notebooks import write_source_assignment

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import tomllib
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.harness import REPO
+
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 VERSION = PROJECT["version"]
 # Every module of the plugin (client, files, transfer, errors, the roles...) must ship.

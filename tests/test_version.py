@@ -8,7 +8,6 @@ and ``appVersion`` in Chart.yaml, and add the section to CHANGELOG.md.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import tomllib
@@ -18,8 +17,8 @@ import nbgrader_exchange
 from exchange_site.version import read_version
 from nbgrader_exchange import _version
 from tests.chart.helpers import CHART, manifests, one
+from tests.harness import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 

@@ -10,7 +10,8 @@ import helm_python as helm
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.harness import REPO
+
 CHART = REPO / "charts" / "nbgrader-exchange"
 VALUES_DIR = Path(__file__).resolve().parent / "values"
 SETTINGS = REPO / "exchange_site" / "settings.py"

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import REPO, by_kind, manifests, one, values_file
+from tests.harness import REPO
+
+from .helpers import by_kind, manifests, one, values_file
 
 # Values that stand for HTTPS deployments: the hub's public URL is https://, an ingress with
 # TLS, and HTTPS said outright over the default values.

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from .helpers import REPO, manifests, one
+from tests.harness import REPO
+
+from .helpers import manifests, one
 
 DOCKERFILE = REPO / "Dockerfile"
 

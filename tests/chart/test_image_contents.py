@@ -26,9 +26,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
+from tests.harness import REPO
 from tests.harness.ports import free_port
 
-from .helpers import REPO, by_kind, manifests, one, pod_containers, values_file
+from .helpers import by_kind, manifests, one, pod_containers, values_file
 from .test_dockerfile import instructions
 
 # Generous: the first request loads Django in the worker, and CI machines are shared.

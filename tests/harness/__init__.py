@@ -13,4 +13,15 @@
 - ``jsonserver``: a JSON HTTP stand-in for another service, in a thread of the test.
 - ``uploads``: uploads built by the plugin's own bundle code.
 - ``personas``: the pytest plugin with the course's people (registered in ``conftest.py``).
+
+``REPO`` (the checkout) and ``BIN`` (the bin directory of the tests' Python) are defined here,
+once for every test.
 """
+
+import sys as _sys
+from pathlib import Path as _Path
+
+REPO = _Path(__file__).resolve().parents[2]
+"""The repository's root."""
+BIN = _Path(_sys.executable).parent
+"""The bin directory of the Python running the tests (gunicorn, nbgrader, jupyterhub)."""

@@ -30,6 +30,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from . import BIN, REPO
 from .process import ManagedProcess
 
 _INT = struct.Struct("!i")  # the child sends its pid, then its exit status
@@ -91,9 +92,6 @@ class ForkServer(ManagedProcess):
 
 
 # --- nbgrader for the tests: one fork server for the session, or a process per command ----
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 
 def clean_environment(**settings: str) -> dict[str, str]:

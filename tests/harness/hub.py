@@ -30,7 +30,8 @@ from typing import Any
 
 import requests
 
-from .live import BIN, KEEP_ALIVE, REPO, exchange_environment, migrated_sqlite, run_manage
+from . import BIN, REPO
+from .live import KEEP_ALIVE, exchange_environment, migrated_sqlite, run_manage
 from .ports import free_port
 from .process import ManagedProcess, stop_pid_file
 

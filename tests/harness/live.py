@@ -20,7 +20,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -31,12 +30,11 @@ import requests
 
 from exchange_site import gunicorn_conf
 
+from . import BIN, REPO
 from .ports import free_port
 from .process import ManagedProcess
 
-REPO = Path(__file__).resolve().parents[2]
 KEEP_ALIVE = gunicorn_conf.keepalive
-BIN = Path(sys.executable).parent
 
 # Users and API tokens in one `manage.py shell` run, by the service's own functions.
 _MAKE_TOKENS = """

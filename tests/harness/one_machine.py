@@ -28,8 +28,9 @@ from pathlib import Path
 
 import requests
 
+from . import BIN, REPO
 from .hub import PROXY, HubAdminAPI
-from .live import BIN, REPO, exchange_environment
+from .live import exchange_environment
 from .ports import free_port
 from .process import ManagedProcess, alive, stop_pid_file
 

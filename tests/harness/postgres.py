@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Self
 
-REPO = Path(__file__).resolve().parents[2]
+from . import REPO
+
 SCRIPT = REPO / "scripts" / "throwaway-postgres"
 
 

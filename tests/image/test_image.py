@@ -30,7 +30,8 @@ import tomllib
 
 from nbgrader_exchange.client import ExchangeClient
 from nbgrader_exchange.files import entry_from_bytes
-from tests.chart.helpers import REPO, by_kind, manifests, one
+from tests.chart.helpers import by_kind, manifests, one
+from tests.harness import REPO
 from tests.harness.ports import free_port
 
 IMAGE_REPOSITORY = os.environ.get("EXCHANGE_TEST_IMAGE", "")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.live import REPO
+from tests.harness import REPO
 
 from .screenshots import Screenshots
 

@@ -24,8 +24,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.harness import REPO
 from tests.harness.lab import LabUser
-from tests.harness.live import REPO
 
 from . import pages
 from .notebooks import write_source_assignment

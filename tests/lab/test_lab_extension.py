@@ -17,8 +17,8 @@ import requests
 from nbgrader.server_extensions.assignment_list.handlers import AssignmentList
 from traitlets.config import LoggingConfigurable
 
+from tests.harness import REPO
 from tests.harness.forkserver import run_nbgrader
-from tests.harness.live import REPO
 from tests.harness.ports import free_port
 
 from .notebooks import write_source_assignment

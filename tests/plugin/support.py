@@ -17,9 +17,6 @@ from typing import Any
 import nbformat
 import requests
 
-# BIN and REPO are re-exported: the plugin's tests find the checkout and its scripts here.
-from tests.harness.forkserver import BIN as BIN
-from tests.harness.forkserver import REPO as REPO
 from tests.harness.forkserver import clean_environment, run_nbgrader
 from tests.harness.live import LiveServer
 

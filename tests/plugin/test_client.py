@@ -15,9 +15,8 @@ import pytest
 from nbgrader_exchange.client import ExchangeClient, ServiceError
 from nbgrader_exchange.files import entry_from_bytes, local_path, scan_directory
 from nbgrader_exchange.transfer import BlobCache, DownloadStats, MultipartBody, Progress
+from tests.harness import REPO
 from tests.harness.ports import free_port
-
-from .support import REPO
 
 COURSE = "client101"
 INES, SAM = "client-ines", "client-sam"

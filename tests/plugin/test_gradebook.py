@@ -8,8 +8,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from nbgrader_exchange.gradebook import assignment_duedate, notebook_scores, sync_students
-
-from .support import BIN
+from tests.harness import BIN
 
 
 @pytest.fixture(autouse=True)

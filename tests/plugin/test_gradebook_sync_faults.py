@@ -11,8 +11,9 @@ from nbgrader.api import Gradebook
 
 from nbgrader_exchange.client import ExchangeClient
 from nbgrader_exchange.errors import ServiceError
+from tests.harness import BIN
 
-from .support import BIN, Actor, answer, plugin_config, write_source
+from .support import Actor, answer, plugin_config, write_source
 
 COURSE = "sync101"
 IVY, SAL = "sync-ivy", "sync-sal"

@@ -22,8 +22,9 @@ import pytest
 from nbgrader.utils import parse_utc
 
 from courses.timestamps import format_timestamp
+from tests.harness import REPO
 
-from .support import REPO, Person, answer, write_source
+from .support import Person, answer, write_source
 
 COURSE = "gr101"
 IVY, AMY, BOB, CAL = "gr-ivy", "gr-amy", "gr-bob", "gr-cal"

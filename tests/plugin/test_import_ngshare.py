@@ -20,11 +20,12 @@ import requests
 from django.core.management import call_command
 
 from courses.timestamps import format_timestamp, parse_timestamp
+from tests.harness import REPO
 from tests.harness.jsonserver import JsonServer, Request
 from tests.harness.ports import free_port
 from tests.harness.process import ManagedProcess
 
-from .support import REPO, Person
+from .support import Person
 
 NGSHARE = REPO / "build" / "ngshare-venv"
 COURSE = "ng101"

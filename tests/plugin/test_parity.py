@@ -12,7 +12,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from .support import BIN, Actor, answer, filesystem_config, plugin_config, shape, solution_notebook
+from tests.harness import BIN
+
+from .support import Actor, answer, filesystem_config, plugin_config, shape, solution_notebook
 
 COURSE = "parity101"
 INSTRUCTOR, SAM, TIA = "parity-ines", "parity-sam", "parity-tia"

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from nbgrader.exchange import ExchangeError
 
-from .support import BIN, Actor, answer, plugin_config, write_source
+from tests.harness import BIN
+
+from .support import Actor, answer, plugin_config, write_source
 
 COURSE = "roles101"
 INES, SAM = "roles-ines", "roles-sam"
