@@ -17,6 +17,7 @@ from tests.harness.forkserver import fork_nbgrader, stop_forking_nbgrader
 
 CHROMIUM = Path("/usr/bin/chromium")
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+EXPECT_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +30,11 @@ def chromium():
     while the loop is there."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed: apt-get install chromium (make test does it)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Playwright's assertions wait 5 s by default; JupyterLab and the hub's pages can take
+    # longer while the other test process keeps both cores busy. A failing check still fails.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     saved = os.environ.get(ASYNC_UNSAFE)
     with sync_playwright() as playwright:
         os.environ[ASYNC_UNSAFE] = "true"
