@@ -128,6 +128,8 @@ def test_a_users_hub_token_authenticates_api_calls(exchange):
 
 def test_a_single_user_servers_token_submits_when_the_hub_grants_access(exchange):
     env = exchange.hub.start_server("tia")
+    # Her server runs in a home of the hub's own, not in /tmp/tia.
+    assert (exchange.hub.homes_dir / "tia").is_dir()
     token = env["JUPYTERHUB_API_TOKEN"]
     whoami = requests.get(f"{exchange.hub.api_url}/user", headers=auth(token), timeout=30)
     assert ACCESS in whoami.json()["scopes"]

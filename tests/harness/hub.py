@@ -114,6 +114,7 @@ class JupyterHub(HubAdminAPI, ManagedProcess):
         self.exchange_data = self.dir / "exchange"
         self.exchange_data.mkdir()
         self.servers_dir = self.dir / "servers"
+        self.homes_dir = self.dir / "home"
         self.servers_dir.mkdir()
         self.exchange_env = {
             "PATH": os.environ.get("PATH", ""),
@@ -204,6 +205,9 @@ class JupyterHub(HubAdminAPI, ManagedProcess):
             "roles": roles,
             "groups": self.groups,
             "fake_server": [sys.executable, str(fake_server), str(self.servers_dir)],
+            # The simple spawner's default home is /tmp/{username}, outside the run's own
+            # directories; here it is removed with the hub.
+            "home_dir_template": str(self.homes_dir / "{username}"),
             "server_token_scopes": self.server_token_scopes,
         }
         return CONFIG_TEMPLATE.format(config=json.dumps(config))
@@ -325,6 +329,7 @@ c.JupyterHub.load_roles = settings["roles"]
 c.JupyterHub.load_groups = settings["groups"]
 c.JupyterHub.spawner_class = "simple"
 c.Spawner.cmd = settings["fake_server"]
+c.SimpleLocalProcessSpawner.home_dir_template = settings["home_dir_template"]
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
 if settings["server_token_scopes"] is not None:
