@@ -4,18 +4,17 @@ step go to test-artifacts/regrades/."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from django.test import Client
 
 from courses import services
 from courses.models import RegradeRequest
+from tests.harness import REPO
 from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "regrades"
+SCREENSHOTS = REPO / "test-artifacts" / "regrades"
 
 
 def _signed_in(chromium, live_server, settings, user):
