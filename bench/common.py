@@ -21,10 +21,14 @@ from typing import Any
 import psutil
 import requests
 
+from exchange_site import gunicorn_conf
 from tests.harness.live import LiveServer
 from tests.harness.postgres import ThrowawayPostgres
 
 MIB = 1024 * 1024
+# Threads per gunicorn worker unless a benchmark is told otherwise: the service's own, as
+# `make run`, the image and the chart start it.
+THREADS = gunicorn_conf.threads
 
 
 def client_class() -> Any:
@@ -289,7 +293,7 @@ def server_under_test(
     database: str = "postgres",
     storage: str = "local",
     workers: int = 2,
-    threads: int = 8,
+    threads: int = THREADS,
     env: dict[str, str] | None = None,
     workdir: Path | None = None,
 ) -> Iterator[Target]:

@@ -24,6 +24,7 @@ import psutil
 
 from .common import (
     CLIENT_FILES,
+    THREADS,
     Phase,
     Target,
     client_files,
@@ -113,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", "-c", type=int, default=16)
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="sqlite")
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="threads per gunicorn worker (the service's: %(default)s)",
+    )
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--pause", type=float, default=11.0, help="seconds before each run")
     parser.add_argument("--client-files", choices=CLIENT_FILES, default="memory")

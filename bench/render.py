@@ -29,7 +29,16 @@ import requests
 from tests.harness import live as live_setup
 from web.tests.notebooks import large_notebook
 
-from .common import MIB, Phase, Target, client_class, machine, percentile, server_under_test
+from .common import (
+    MIB,
+    THREADS,
+    Phase,
+    Target,
+    client_class,
+    machine,
+    percentile,
+    server_under_test,
+)
 
 COURSE = "render101"
 ASSIGNMENT = "ps1"
@@ -292,7 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
     # The chart's default deployment: 2 workers x 4 threads.
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="threads per gunicorn worker (the service's: %(default)s)",
+    )
     parser.add_argument(
         "--render-seconds", type=int, default=900, help="EXCHANGE_RENDER_SECONDS for the run"
     )

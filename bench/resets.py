@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from tests.harness import live as live_setup
 from tests.harness.uploads import multipart_files
 
-from .common import machine, server_under_test
+from .common import THREADS, machine, server_under_test
 from .workload import NOTEBOOKS, notebook
 
 COURSE = "resets101"
@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", "-c", type=int, default=64)
     parser.add_argument("--keep-alive", type=int, help="gunicorn's keep-alive seconds")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="threads per gunicorn worker (the service's: %(default)s)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     result = run(

@@ -25,6 +25,7 @@ from typing import Any
 
 from .common import (
     CLIENT_FILES,
+    THREADS,
     Phase,
     Target,
     client_files,
@@ -388,7 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="threads per gunicorn worker (the service's: %(default)s)",
+    )
     parser.add_argument(
         "--feedback-graders",
         type=int,

@@ -24,7 +24,7 @@ from typing import Any
 
 from tests.harness import live as live_setup
 
-from .common import Phase, counting_client, machine, percentile, server_under_test
+from .common import THREADS, Phase, counting_client, machine, percentile, server_under_test
 from .workload import ASSIGNMENT, COURSE, Workload, check_directory
 
 
@@ -52,7 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="threads per gunicorn worker (the service's: %(default)s)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
