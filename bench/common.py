@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -287,6 +288,26 @@ class Target:
         return result
 
 
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """In the main thread: SIGTERM (``kill``, ``timeout``) ends the benchmark as Ctrl-C
+    does, through every ``finally``. Without it the process died at once, and the
+    throwaway PostgreSQL (a daemon of its own, which outlives its parent) and the run's
+    directories stayed behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def server_under_test(
     *,
@@ -297,7 +318,21 @@ def server_under_test(
     env: dict[str, str] | None = None,
     workdir: Path | None = None,
 ) -> Iterator[Target]:
-    """gunicorn serving the exchange on a fresh database and storage, sampled for RSS."""
+    """gunicorn serving the exchange on a fresh database and storage, sampled for RSS; all
+    of it stopped and removed at the end, also when the benchmark is stopped by SIGTERM."""
+    with sigterm_as_exit(), _served(database, storage, workers, threads, env, workdir) as target:
+        yield target
+
+
+@contextmanager
+def _served(
+    database: str,
+    storage: str,
+    workers: int,
+    threads: int,
+    env: dict[str, str] | None,
+    workdir: Path | None,
+) -> Iterator[Target]:
     workdir = Path(workdir or tempfile.mkdtemp(prefix="exchange-bench-"))
     data_dir = workdir / "server"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from .common import Phase, RssSampler, machine, table
+from .common import Phase, RssSampler, machine, sigterm_as_exit, table
 from .workload import Workload, digests, parallel
 
 COURSE = "bench101"
@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", "-c", type=int, default=16)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    report = run(args.students, args.concurrency)
+    with sigterm_as_exit():  # ngshare stopped and its directory removed on SIGTERM too
+        report = run(args.students, args.concurrency)
     print(table(report["phases"]))
     print(f"Totals: {json.dumps(report['totals'])}")
     print("RESULT: " + ("OK" if report["ok"] else "FAILED"))

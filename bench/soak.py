@@ -15,7 +15,6 @@ import json
 import random
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,15 @@ from typing import Any
 
 from tests.harness import live as live_setup
 
-from .common import THREADS, Phase, counting_client, machine, percentile, server_under_test
+from .common import (
+    THREADS,
+    Phase,
+    client_files,
+    counting_client,
+    machine,
+    percentile,
+    server_under_test,
+)
 from .workload import ASSIGNMENT, COURSE, Workload, check_directory
 
 
@@ -65,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Workload(args.students)
     names = work.names
-    scratch = Path(tempfile.mkdtemp(prefix="exchange-soak-"))
     minutes: list[dict[str, Any]] = []
-    with server_under_test(
-        database=args.database, workers=args.workers, threads=args.threads
-    ) as target:
+    with (
+        server_under_test(
+            database=args.database, workers=args.workers, threads=args.threads
+        ) as target,
+        client_files("disk", "exchange-soak-") as scratch,
+    ):
         tokens = target.tokens(
             {"soak-admin": True, "soak-instructor": False, **dict.fromkeys(names, False)}
         )
@@ -156,7 +165,6 @@ def main(argv: list[str] | None = None) -> int:
             if rss:  # the last, partial minute
                 minutes.append(_minute_row(len(minutes) + 1, phase_box[0], rss))
         instructor.close()
-    shutil.rmtree(scratch, ignore_errors=True)
     errors = sum(row["errors"] for row in minutes)
     growth = minutes[-1]["rss_max_MB"] - minutes[0]["rss_max_MB"] if minutes else 0
     summary = {

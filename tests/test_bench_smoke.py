@@ -5,6 +5,14 @@ uploaded makes the run fail."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +21,9 @@ pytest.importorskip("nbgrader_exchange.client")
 from bench.common import client_files, server_under_test
 from bench.rush import run_rush
 from bench.workload import NOTEBOOKS, Workload, check_directory, digests
+from tests.harness import REPO
+from tests.harness.postgres import available as postgres_available
+from tests.harness.process import alive
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -191,3 +202,49 @@ def test_the_collect_bookkeeping_benchmark_writes_its_figures(tmp_path, capsys):
     assert report["gradebook_new_students_wall_s"] > 0
     assert report["gradebook_nothing_changes_cpu_s"] >= 0
     assert json.loads(capsys.readouterr().out) == report
+
+
+@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL's server is not installed")
+def test_a_benchmark_stopped_by_sigterm_leaves_no_server_and_no_directory(tmp_path):
+    """``kill`` or ``timeout`` stops a benchmark as Ctrl-C does. Before, the process died at
+    once, and the throwaway PostgreSQL, a daemon of its own, kept running with its data."""
+    workdir = tmp_path / "run"
+    ready = tmp_path / "ready"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from bench.common import server_under_test
+        with server_under_test(database="postgres", workers=1, threads=1,
+                               workdir={str(workdir)!r}) as target:
+            pid = (target.postgres.dir / "data" / "postmaster.pid").read_text().split()[0]
+            open({str(ready)!r}, "w").write(f"{{pid}} {{target.server.process.pid}} "
+                                            f"{{target.postgres.dir}}")
+            time.sleep(300)
+        """
+    )
+    bench = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists() or not ready.read_text():
+            assert bench.poll() is None, "the benchmark's server did not start"
+            assert time.monotonic() < deadline, "the benchmark's server took over 120 s"
+            time.sleep(0.2)
+        postmaster, gunicorn, cluster = ready.read_text().split()
+        assert alive(int(postmaster)) and alive(int(gunicorn))
+        bench.send_signal(signal.SIGTERM)
+        status = bench.wait(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+    servers = {"PostgreSQL": int(postmaster), "gunicorn": int(gunicorn)}
+    left = [name for name, pid in servers.items() if alive(pid)]
+    for pid in servers.values():  # if this test fails, it leaves nothing running either
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    if Path(cluster).parent.exists():
+        left.append("PostgreSQL's directory")
+        shutil.rmtree(Path(cluster).parent, ignore_errors=True)
+    assert not left, f"still there after SIGTERM: {', '.join(left)}"
+    assert not workdir.exists()
+    assert status == 128 + signal.SIGTERM  # SystemExit's status, not death by the signal
