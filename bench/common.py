@@ -4,6 +4,7 @@ that count the bytes they send and receive, and a description of the machine."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
@@ -30,6 +31,18 @@ MIB = 1024 * 1024
 # Threads per gunicorn worker unless a benchmark is told otherwise: the service's own, as
 # `make run`, the image and the chart start it.
 THREADS = gunicorn_conf.threads
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--threads`` of the gunicorn under test, the service's defaults
+    on a 2-CPU machine unless given."""
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="threads per gunicorn worker (the service's: %(default)s)",
+    )
 
 
 def client_class() -> Any:

@@ -24,9 +24,9 @@ import psutil
 
 from .common import (
     CLIENT_FILES,
-    THREADS,
     Phase,
     Target,
+    add_server_options,
     client_files,
     counting_client,
     server_under_test,
@@ -114,12 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", "-c", type=int, default=16)
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="sqlite")
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=THREADS,
-        help="threads per gunicorn worker (the service's: %(default)s)",
-    )
+    add_server_options(parser)
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--pause", type=float, default=11.0, help="seconds before each run")
     parser.add_argument("--client-files", choices=CLIENT_FILES, default="memory")
@@ -127,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     with server_under_test(
         database=args.database,
         storage=args.storage,
-        workers=2,
+        workers=args.workers,
         threads=args.threads,
     ) as target:
         work = Workload(args.students)

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from .common import THREADS, Target, machine, server_under_test
+from .common import Target, add_server_options, machine, server_under_test
 from .rush import run_rush
 
 
@@ -62,13 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.idle_rss", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=THREADS,
-        help="threads per gunicorn worker (the service's: %(default)s)",
-    )
+    add_server_options(parser)
     parser.add_argument("--students", type=int, default=8, help="students of the small rush")
     parser.add_argument(
         "--gunicorn-args", default="", help="extra gunicorn options (GUNICORN_CMD_ARGS)"

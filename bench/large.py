@@ -24,7 +24,15 @@ from typing import Any
 
 from tests.harness import live as live_setup
 
-from .common import MIB, THREADS, RssSampler, Target, client_class, machine, server_under_test
+from .common import (
+    MIB,
+    RssSampler,
+    Target,
+    add_server_options,
+    client_class,
+    machine,
+    server_under_test,
+)
 
 COURSE = "big101"
 
@@ -205,13 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=THREADS,
-        help="threads per gunicorn worker (the service's: %(default)s)",
-    )
+    add_server_options(parser)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     size = args.size_mib * MIB

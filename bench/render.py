@@ -31,9 +31,9 @@ from web.tests.notebooks import large_notebook
 
 from .common import (
     MIB,
-    THREADS,
     Phase,
     Target,
+    add_server_options,
     client_class,
     machine,
     percentile,
@@ -300,13 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
     # The chart's default deployment: 2 workers x 4 threads.
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=THREADS,
-        help="threads per gunicorn worker (the service's: %(default)s)",
-    )
+    add_server_options(parser)
     parser.add_argument(
         "--render-seconds", type=int, default=900, help="EXCHANGE_RENDER_SECONDS for the run"
     )

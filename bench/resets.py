@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from tests.harness import live as live_setup
 from tests.harness.uploads import multipart_files
 
-from .common import THREADS, machine, server_under_test
+from .common import add_server_options, machine, server_under_test
 from .workload import NOTEBOOKS, notebook
 
 COURSE = "resets101"
@@ -133,13 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", "-n", type=int, default=2000)
     parser.add_argument("--concurrency", "-c", type=int, default=64)
     parser.add_argument("--keep-alive", type=int, help="gunicorn's keep-alive seconds")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=THREADS,
-        help="threads per gunicorn worker (the service's: %(default)s)",
-    )
+    add_server_options(parser)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     result = run(

@@ -25,9 +25,9 @@ from typing import Any
 
 from .common import (
     CLIENT_FILES,
-    THREADS,
     Phase,
     Target,
+    add_server_options,
     client_files,
     counting_client,
     machine,
@@ -388,13 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", "-c", type=int, default=32)
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--storage", choices=["local", "s3"], default="local")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=THREADS,
-        help="threads per gunicorn worker (the service's: %(default)s)",
-    )
+    add_server_options(parser)
     parser.add_argument(
         "--feedback-graders",
         type=int,

@@ -24,8 +24,8 @@ from typing import Any
 from tests.harness import live as live_setup
 
 from .common import (
-    THREADS,
     Phase,
+    add_server_options,
     client_files,
     counting_client,
     machine,
@@ -58,13 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=THREADS,
-        help="threads per gunicorn worker (the service's: %(default)s)",
-    )
+    add_server_options(parser)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
