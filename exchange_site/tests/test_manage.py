@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError, ProgrammingError
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.harness import REPO
+
 sys.path.insert(0, str(REPO))
-import manage  # noqa: E402
+import manage
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
