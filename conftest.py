@@ -52,14 +52,19 @@ def seaweedfs(tmp_path_factory):
 
 
 @pytest.fixture
-def s3_storage(seaweedfs, settings):
-    """This test's files on the S3 store, under a prefix no other test uses."""
+def s3_storage(seaweedfs, settings, tmp_path):
+    """This test's files on the S3 store, under a prefix no other test uses, with a
+    temporary directory of its own (uploads being checked, the server's copies of small
+    blobs: ``courses.blob_cache``)."""
     from tests.harness.seaweedfs import unique_prefix
 
     settings.STORAGES = {
         **settings.STORAGES,
         "default": seaweedfs.storage_options(location=unique_prefix()),
     }
+    own_tmp = tmp_path / "server-tmp"
+    own_tmp.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(own_tmp)
     return seaweedfs
 
 

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
+from . import blob_cache
 from .exceptions import BadArchive
 from .filemodes import PRIVATE_FILE, make_private_dir
 from .models import blob_storage_name, preview_storage_names
@@ -241,16 +242,23 @@ def iter_blob(sha256: str) -> Iterator[bytes]:
 
 def read_small(shas: Iterable[str]) -> dict[str, bytes]:
     """The whole bytes of each blob (callers keep to small ones), by hash; a blob that
-    cannot be read is left out (its caller offers it another way). An object store is
-    asked with one plain GET per blob, several at once."""
+    cannot be read is left out (its caller offers it another way). With an object store,
+    the server's copies first (``blob_cache``), then one plain GET per other blob, several
+    at once, whose answers are copied in turn."""
     shas = list(dict.fromkeys(shas))
     storage = get_storage()
     client = _s3_client(storage)
     if client is not None:
         from .s3_requests import read
 
-        got = _io_pool().map(lambda sha: read(storage, client, name=blob_storage_name(sha)), shas)
-        return {sha: data for sha, data in zip(shas, got, strict=True) if data is not None}
+        found = {sha: data for sha in shas if (data := blob_cache.get(sha)) is not None}
+        asked = [sha for sha in shas if sha not in found]
+        got = _io_pool().map(lambda sha: read(storage, client, name=blob_storage_name(sha)), asked)
+        for sha, data in zip(asked, got, strict=True):
+            if data is not None:
+                found[sha] = data
+                blob_cache.add(sha, data)
+        return {sha: found[sha] for sha in shas if sha in found}
     found: dict[str, bytes] = {}
     for sha256 in shas:
         try:
@@ -303,14 +311,16 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile) -> None:
         with open(staged.temp_path, "rb") as handle:
             params = storage._get_write_parameters(key, File(handle))  # type: ignore[attr-defined]
             if small:
+                body = handle.read()
                 s3_requests.put(
                     storage,
                     client,
                     key=key,
-                    body=handle.read(),
+                    body=body,
                     sha256=staged.sha256,
                     params=params,
                 )
+                blob_cache.add(staged.sha256, body)
                 return
             client.upload_fileobj(
                 handle,
@@ -338,6 +348,7 @@ def missing(shas: Iterable[str]) -> list[str]:
 
 def delete(sha256: str) -> None:
     storage = get_storage()
+    blob_cache.discard(sha256)
     storage.delete(blob_storage_name(sha256))
     # A notebook's rendered preview holds the same content: it goes with the bytes.
     for name in preview_storage_names(sha256):
@@ -376,6 +387,7 @@ def _move(source: str, target: str) -> bool:
 def quarantine(sha256: str) -> bool:
     """Move a blob's bytes aside (``gc_blobs``' first step of removing them); False when
     they were not there."""
+    blob_cache.discard(sha256)
     return _move(blob_storage_name(sha256), _quarantine_name(sha256))
 
 

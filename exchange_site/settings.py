@@ -215,6 +215,9 @@ EXCHANGE_MAX_BUNDLE_FILES = env_int("EXCHANGE_MAX_BUNDLE_FILES", 10000, minimum=
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * MIB
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * MIB
 FILE_UPLOAD_TEMP_DIR = env_str("EXCHANGE_UPLOAD_TEMP_DIR") or None
+# With S3: small blobs' bytes kept on the server's disk, under the temporary directory
+# (courses/blob_cache.py); 0 turns it off.
+EXCHANGE_BLOB_CACHE_BYTES = env_int("EXCHANGE_BLOB_CACHE_BYTES", 256 * MIB, minimum=0)
 # Files and directories Django's storage makes are private, whatever the umask.
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700

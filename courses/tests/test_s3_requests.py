@@ -24,6 +24,13 @@ from tests.harness.seaweedfs import ACCESS_KEY, REGION, SECRET_KEY, unique_prefi
 pytestmark = pytest.mark.storage
 
 
+@pytest.fixture(autouse=True)
+def _every_read_asks_the_store(settings):
+    """The requests sent to the store are what these tests look at: no server copies of
+    small blobs to read from instead (``courses.blob_cache``, tested on its own)."""
+    settings.EXCHANGE_BLOB_CACHE_BYTES = 0
+
+
 @pytest.fixture
 def wire(monkeypatch) -> list[tuple[str, str]]:
     """Every HTTP request sent from now on, boto3's and the lean path's: (method, path); a

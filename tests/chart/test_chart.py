@@ -179,6 +179,7 @@ def test_replicated_values_reach_the_server_environment():
     assert plain["EXCHANGE_S3_ENDPOINT_URL"] == "https://s3.example.edu"
     assert plain["EXCHANGE_S3_REGION"] == "eu-west-1"
     assert plain["EXCHANGE_S3_ADDRESSING_STYLE"] == "path"
+    assert plain["EXCHANGE_BLOB_CACHE_BYTES"] == "134217728"
     assert plain["EXCHANGE_CACHE_URL"] == "db://"
     assert plain["EXCHANGE_MAX_FILE_SIZE"] == "536870912"
     assert plain["EXCHANGE_MAX_BUNDLE_FILES"] == "5000"

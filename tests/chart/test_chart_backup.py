@@ -96,6 +96,12 @@ def test_tmp_size_follows_the_rule_values_yaml_states():
     assert tmp_limit({"limits": {"maxBundleSize": 536870912}, "gunicorn": {"threads": 2}}) == "2Gi"
     assert tmp_limit({"limits": {"maxBundleSize": "1000000"}}) == "8000000"
     assert tmp_limit({"tmpSizeLimit": "8Gi"}) == "8Gi"
+    # With S3, plus the server's copies of small files (the server's 256 MiB by default).
+    s3 = {"type": "s3", "s3": {"bucket": "b"}}
+    assert tmp_limit({"storage": s3}) == "16640Mi"
+    assert tmp_limit({"storage": {**s3, "s3": {"bucket": "b", "smallFileCacheBytes": 0}}}) == (
+        "16Gi"
+    )
 
 
 def test_notes_say_how_to_back_up_from_outside_the_pod_and_where_nightly_backups_go():

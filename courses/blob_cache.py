@@ -1,0 +1,137 @@
+"""Small blobs' bytes kept on the server's own disk when the blobs live in an object store.
+
+With S3 storage each small file a student fetches inline (their feedback, ``?inline=true``)
+would be one GET to the object store: about 2 ms of the service's CPU and as much of the
+store's on a small machine, and a round trip of tens of milliseconds to a hosted store.
+Blobs are named by their SHA-256 and never change, so a copy is never stale: the service
+keeps the small blobs it stores or reads in a directory of its own
+(``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-blob-cache``, shared by the workers of one server),
+and reads them from there first.
+
+- A copy is served only if its bytes still hash to its name; any other copy is removed
+  and the store is asked, so a damaged or altered file on the server's disk never reaches
+  a client.
+- The directory holds at most EXCHANGE_BLOB_CACHE_BYTES (0 turns the cache off); when a
+  process has added an eighth of that since it last looked, it removes the copies used
+  least recently until three quarters are left.
+- Removing a blob (``gc_blobs``) removes this server's copy. Another replica's copy of
+  bytes no bundle references any more is never asked for and ages out.
+- With local storage there is no cache: the blobs are on this disk already.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from django.conf import settings
+
+from .filemodes import PRIVATE_FILE, make_private_dir
+
+# Files up to this size are kept: those the API sends inline (api.downloads).
+MAX_FILE_BYTES = 256 * 1024
+# A cache is trimmed down to this share of its size, so trimming is not done at every add.
+TRIM_TO = 0.75
+
+_lock = threading.Lock()
+_added_since_trim = 0
+
+
+def directory() -> Path:
+    return Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()) / "exchange-blob-cache"
+
+
+def _capacity() -> int:
+    return settings.EXCHANGE_BLOB_CACHE_BYTES
+
+
+def _path(sha256: str) -> Path:
+    return directory() / sha256
+
+
+def get(sha256: str) -> bytes | None:
+    """The blob's bytes if this server has a sound copy of them, else None."""
+    if not _capacity():
+        return None
+    path = _path(sha256)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        path.unlink(missing_ok=True)
+        return None
+    try:
+        os.utime(path)  # used now: trimmed last
+    except OSError:
+        pass
+    return data
+
+
+def add(sha256: str, data: bytes) -> None:
+    """Keep a copy of a small blob's bytes (they are checked when read back)."""
+    global _added_since_trim
+    capacity = _capacity()
+    if not capacity or len(data) > MAX_FILE_BYTES:
+        return
+    target = _path(sha256)
+    try:
+        if target.exists():
+            return
+        make_private_dir(target.parent)
+        fd, name = tempfile.mkstemp(prefix=".new-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), PRIVATE_FILE)
+                out.write(data)
+            os.replace(name, target)
+        except BaseException:
+            os.unlink(name)
+            raise
+    except OSError:
+        return  # a full or read-only disk: the store still has the bytes
+    with _lock:
+        _added_since_trim += len(data)
+        due = _added_since_trim > capacity // 8
+        if due:
+            _added_since_trim = 0
+    if due:
+        trim()
+
+
+def discard(sha256: str) -> None:
+    """Forget this server's copy of a blob (its bytes are being removed from the store)."""
+    _path(sha256).unlink(missing_ok=True)
+
+
+def trim() -> int:
+    """Remove the least recently used copies while the cache is over TRIM_TO of its size;
+    returns the bytes removed."""
+    copies: list[tuple[float, int, str]] = []
+    total = 0
+    try:
+        with os.scandir(directory()) as entries:
+            for entry in entries:
+                try:
+                    stat = entry.stat()
+                except OSError:
+                    continue
+                copies.append((stat.st_mtime, stat.st_size, entry.path))
+                total += stat.st_size
+    except OSError:
+        return 0
+    keep = int(_capacity() * TRIM_TO)
+    removed = 0
+    for _, size, path in sorted(copies):
+        if total - removed <= keep:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        removed += size
+    return removed
