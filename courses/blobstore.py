@@ -185,13 +185,15 @@ def _io_pool() -> ThreadPoolExecutor:
 
 class Putter:
     """Puts an upload's checked, staged files in storage: at once on local disk (a
-    rename), on an object store several at a time. ``wait`` returns once all are in place
+    rename), on an object store several at a time (``keep_copies``: and keeps the small
+    ones' bytes on the server's disk too, ``blob_cache``). ``wait`` returns once all are in place
     and raises the first failure. Leaving the ``with`` block on an error waits for the puts
     handed over: their bytes stay as orphans for ``gc_blobs``, as a failed upload's always
     did, and no temporary file is left."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_copies: bool = False) -> None:
         self._storage = get_storage()
+        self._keep_copies = keep_copies
         # The calling thread's client (boto3 clients are thread-safe, its resource is not):
         # the I/O threads share its connection pool instead of each opening their own.
         self._client = _s3_client(self._storage)
@@ -204,7 +206,9 @@ class Putter:
         if self._client is None:
             put(staged)
         else:
-            future = _io_pool().submit(_s3_put, self._storage, self._client, staged)
+            future = _io_pool().submit(
+                _s3_put, self._storage, self._client, staged, keep_copy=self._keep_copies
+            )
             self._pending.append((future, staged))
 
     def wait(self) -> None:
@@ -292,7 +296,7 @@ def _s3_exists(storage: Storage, client: Any, sha256: str) -> bool:
     return s3_requests.exists(storage, client, name=blob_storage_name(sha256))
 
 
-def _s3_put(storage: Storage, client: Any, staged: StagedFile) -> None:
+def _s3_put(storage: Storage, client: Any, staged: StagedFile, *, keep_copy: bool = False) -> None:
     """``put`` on an object store through a given client (any thread): the bytes are
     uploaded with the parameters ``storage.save`` would use.
 
@@ -300,7 +304,8 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile) -> None:
     holds the same bytes, and asking first (a HEAD) would cost as much as sending them,
     while s3transfer's machinery (and boto3's, see ``s3_requests``) costs more CPU than the
     request. A large one is asked for first and sent by s3transfer (multipart, in
-    parallel) only if it is missing."""
+    parallel) only if it is missing. ``keep_copy``: a small blob's bytes are also kept on
+    the server's disk (``blob_cache``)."""
     from . import s3_requests
 
     try:
@@ -320,7 +325,8 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile) -> None:
                     sha256=staged.sha256,
                     params=params,
                 )
-                blob_cache.add(staged.sha256, body)
+                if keep_copy:
+                    blob_cache.add(staged.sha256, body)
                 return
             client.upload_fileobj(
                 handle,

@@ -58,6 +58,7 @@ def stage_bundle(
     upload: Upload,
     readable_shas: Iterable[str] | QuerySet[Any] | None = None,
     check_manifest: Callable[[list[ManifestEntry]], None] | None = None,
+    keep_copies: bool = False,
 ) -> StagedBundle:
     """Check an upload and put its bytes in storage; no database rows are written.
 
@@ -65,7 +66,9 @@ def stage_bundle(
     query of them, ``readable_entries``, read together with the stored sizes); a
     file listed in the manifest is accepted without bytes only if its hash is among them and
     the manifest gives the stored file's own size. ``check_manifest`` may refuse the
-    manifest before a byte is stored (a quota).
+    manifest before a byte is stored (a quota). ``keep_copies``: with an object store, the
+    server also keeps its own copies of the small files (``courses.blob_cache``), for
+    bundles whose files are read back through the service (feedback, fetched inline).
 
     The record of collections is read (the bundle's ticket, ``courses/collection_epoch.py``)
     with the stored sizes, before any byte is put.
@@ -79,7 +82,7 @@ def stage_bundle(
     known, ticket = _known_shas(wanted, readable_shas)
     sizes: dict[str, int] = {}
     if upload.archive is not None:
-        sizes = _stage_archive(upload.archive, by_path, limits)
+        sizes = _stage_archive(upload.archive, by_path, limits, keep_copies=keep_copies)
     received = frozenset(sizes)
     for entry in entries:
         if entry.sha256 in received:
@@ -102,7 +105,7 @@ def stage_bundle(
 
 
 def _stage_archive(
-    archive: Any, by_path: dict[str, ManifestEntry], limits: Limits
+    archive: Any, by_path: dict[str, ManifestEntry], limits: Limits, *, keep_copies: bool
 ) -> dict[str, int]:
     """Stage and check every member of the archive, then put them all in storage.
 
@@ -129,7 +132,7 @@ def _stage_archive(
             blobstore.discard(staged)
         raise
     sizes = {staged.sha256: staged.size for staged in staged_files}
-    with blobstore.Putter() as putter:
+    with blobstore.Putter(keep_copies=keep_copies) as putter:
         for number, staged in enumerate(staged_files):
             try:
                 putter.add(staged)

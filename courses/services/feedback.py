@@ -44,7 +44,8 @@ def release_feedback(
         [submission.bundle_id, assignment.release_id],
         Feedback.objects.filter(submission__assignment=assignment).values("bundle_id"),
     )
-    staged = bundles.stage_bundle(upload=upload, readable_shas=readable)
+    # Students fetch feedback with its small files inline: the server keeps copies of them.
+    staged = bundles.stage_bundle(upload=upload, readable_shas=readable, keep_copies=True)
     with transaction.atomic():
         _hold_course(assignment.course)
         # The submission's row, locked; it also proves the course is still there (it goes

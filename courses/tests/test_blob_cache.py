@@ -13,8 +13,10 @@ import stat
 
 import pytest
 
+from api.tests.test_feedback_batch import form, post, two  # noqa: F401
 from courses import blob_cache, blobstore, services
 from courses.models import blob_storage_name
+from courses.tests.test_parallel_put import batch_of
 from tests.harness.uploads import make_upload
 
 pytestmark = pytest.mark.storage
@@ -22,10 +24,11 @@ pytestmark = pytest.mark.storage
 FEEDBACK_URL = "/api/v1/courses/phys101/assignments/ps1/feedback?inline=true"
 
 
-def _store(data: bytes) -> str:
-    """Put bytes in the S3 store as an upload does; their hash."""
+def _store(data: bytes, *, keep_copy: bool = True) -> str:
+    """Put bytes in the S3 store as an upload of feedback does; their hash."""
     storage = blobstore.get_storage()
-    blobstore._s3_put(storage, blobstore._s3_client(storage), blobstore.stage(io.BytesIO(data)))
+    staged = blobstore.stage(io.BytesIO(data))
+    blobstore._s3_put(storage, blobstore._s3_client(storage), staged, keep_copy=keep_copy)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -41,21 +44,36 @@ def _copy(sha256: str):
 def test_feedback_fetched_inline_comes_from_the_servers_copy(
     people, submission, client_for, s3_storage
 ):
+    # A submission's files are read by the instructor's collect, from the store: no copies.
+    assert not blob_cache.directory().exists()
     text = b"<p>well argued, sam</p>" * 20
     services.release_feedback(
         actor=people["gus"], submission=submission, upload=make_upload({"fb.html": text})
     )
     sha = hashlib.sha256(text).hexdigest()
+    assert [p.name for p in blob_cache.directory().iterdir()] == [sha]
     _gone_from_the_store(sha)
     [feedback] = client_for(people["sam"]).get(FEEDBACK_URL).json()
     assert base64.b64decode(feedback["files"][0]["content"]) == text
 
 
+def test_feedback_released_in_batches_is_kept_too(people, two, client_for, s3_storage):  # noqa: F811
+    batch = batch_of(two, 3)
+    assert post(client_for(people["gus"]), form(batch)).status_code == 201
+    shas = {entry.sha256 for release in batch for entry in release.files}
+    assert {p.name for p in blob_cache.directory().iterdir()} == shas
+    for sha in shas:
+        _gone_from_the_store(sha)
+    for release in batch:
+        student = client_for(people[release.student_id])
+        [feedback] = student.get(FEEDBACK_URL).json()
+        assert {f["sha256"] for f in feedback["files"]} <= shas
+        assert all("content" in f for f in feedback["files"])
+
+
 def test_a_blob_read_from_the_store_is_copied_for_the_next_read(s3_storage, settings):
     data = os.urandom(5000)
-    settings.EXCHANGE_BLOB_CACHE_BYTES = 0
-    sha = _store(data)  # stored while the cache was off: no copy
-    settings.EXCHANGE_BLOB_CACHE_BYTES = 1024 * 1024
+    sha = _store(data, keep_copy=False)  # as a submission's files
     assert not _copy(sha).exists()
     assert blobstore.read_small([sha]) == {sha: data}
     _gone_from_the_store(sha)
