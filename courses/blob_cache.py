@@ -32,7 +32,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .filemodes import PRIVATE_FILE, make_private_dir
+from .filemodes import make_private_dir
 
 # Files up to this size are kept: those the API sends inline (api.downloads).
 MAX_FILE_BYTES = 256 * 1024
@@ -86,10 +86,9 @@ def add(sha256: str, data: bytes) -> None:
         if target.exists():
             return
         make_private_dir(target.parent)
-        fd, name = tempfile.mkstemp(prefix=".new-", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=".new-", dir=target.parent)  # mode 0600
         try:
             with os.fdopen(fd, "wb") as out:
-                os.fchmod(out.fileno(), PRIVATE_FILE)
                 out.write(data)
             os.replace(name, target)
         except BaseException:

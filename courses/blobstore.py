@@ -185,11 +185,11 @@ def _io_pool() -> ThreadPoolExecutor:
 
 class Putter:
     """Puts an upload's checked, staged files in storage: at once on local disk (a
-    rename), on an object store several at a time (``keep_copies``: and keeps the small
-    ones' bytes on the server's disk too, ``blob_cache``). ``wait`` returns once all are in place
-    and raises the first failure. Leaving the ``with`` block on an error waits for the puts
-    handed over: their bytes stay as orphans for ``gc_blobs``, as a failed upload's always
-    did, and no temporary file is left."""
+    rename), on an object store several at a time (with ``keep_copies``, the small ones'
+    bytes are also kept on the server's disk, ``blob_cache``). ``wait`` returns once all
+    are in place and raises the first failure. Leaving the ``with`` block on an error waits
+    for the puts handed over: their bytes stay as orphans for ``gc_blobs``, as a failed
+    upload's always did, and no temporary file is left."""
 
     def __init__(self, *, keep_copies: bool = False) -> None:
         self._storage = get_storage()
