@@ -21,7 +21,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 
-from courses import blobstore
+from courses import blob_cache, blobstore
 from courses.exceptions import ExchangeError, NotFound
 from courses.models import blob_storage_name
 
@@ -29,8 +29,9 @@ SIGNING_SALT = "api.files"
 # The last path segment of ``files/archive``: never a token (tokens hold a ':').
 ARCHIVE = "archive"
 # ``?inline=true``: files up to this size come in the answer itself (base64), as long as the
-# answer's inlined bytes stay under the total; the rest keep their URLs.
-INLINE_FILE_BYTES = 256 * 1024
+# answer's inlined bytes stay under the total; the rest keep their URLs. With S3 the server
+# keeps copies of the files it may send so (``courses.blob_cache``), so the two are one size.
+INLINE_FILE_BYTES = blob_cache.MAX_FILE_BYTES
 INLINE_TOTAL_BYTES = 4 * 1024 * 1024
 
 

@@ -34,7 +34,8 @@ from django.conf import settings
 
 from .filemodes import make_private_dir
 
-# Files up to this size are kept: those the API sends inline (api.downloads).
+# Files up to this size are kept; the API sends files up to the same size inline
+# (``api.downloads.INLINE_FILE_BYTES``).
 MAX_FILE_BYTES = 256 * 1024
 # A cache is trimmed down to this share of its size, so trimming is not done at every add.
 TRIM_TO = 0.75
