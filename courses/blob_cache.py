@@ -14,9 +14,10 @@ copies, which are read.
 - A copy is served only if its bytes still hash to its name; any other copy is removed
   and the store is asked, so a damaged or altered file on the server's disk never reaches
   a client.
-- The directory holds at most EXCHANGE_BLOB_CACHE_BYTES (0 turns the cache off); when a
-  process has added an eighth of that since it last looked, it removes the copies used
-  least recently until three quarters are left.
+- The directory is kept to about EXCHANGE_BLOB_CACHE_BYTES (0 turns the cache off): at
+  its first copy, and whenever it has added an eighth of that since it last looked, a
+  process removes the copies used least recently until three quarters are left (so with
+  up to two processes adding at once the directory never holds more than the size).
 - Removing a blob (``gc_blobs``) removes this server's copy. Another replica's copy of
   bytes no bundle references any more is never asked for and ages out.
 - With local storage there is no cache: the blobs are on this disk already.
@@ -41,7 +42,9 @@ MAX_FILE_BYTES = 256 * 1024
 TRIM_TO = 0.75
 
 _lock = threading.Lock()
-_added_since_trim = 0
+# Bytes this process copied since it last trimmed; the first copy trims (a process started
+# by a restart does not know what the directory holds).
+_added_since_trim = 1 << 62
 
 
 def directory() -> Path:

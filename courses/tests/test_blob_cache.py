@@ -124,6 +124,19 @@ def test_the_cache_keeps_to_its_size_dropping_the_least_recently_used(
     assert not any(_copy(sha).exists() for sha in unused[:3])
 
 
+def test_a_process_trims_at_its_first_copy(s3_storage, settings, monkeypatch):
+    # A server restarted over a full directory (a larger size before, say) trims it at once.
+    settings.EXCHANGE_BLOB_CACHE_BYTES = 40_000
+    blob_cache.directory().mkdir(mode=0o700)
+    for number in range(20):
+        (blob_cache.directory() / f"{number:064x}").write_bytes(b"x" * 4000)
+    monkeypatch.setattr(blob_cache, "_added_since_trim", 1 << 62)  # as at a process's start
+    sha = _store(b"the first copy")
+    sizes = [p.stat().st_size for p in blob_cache.directory().iterdir()]
+    assert sum(sizes) <= 40_000 * blob_cache.TRIM_TO
+    assert _copy(sha).exists()
+
+
 def test_a_removed_blob_leaves_no_copy(s3_storage):
     deleted, quarantined = _store(b"deleted"), _store(b"set aside")
     blobstore.delete(deleted)
