@@ -1,8 +1,9 @@
 """Small blobs' bytes kept on the server's own disk when the blobs live in an object store.
 
 With S3 storage each small file a student fetches inline (their feedback, ``?inline=true``)
-would be one GET to the object store: about 2 ms of the service's CPU and as much of the
-store's on a small machine, and a round trip of tens of milliseconds to a hosted store.
+would be one GET to the object store: 1.5-2 ms of the service's CPU and about 1 ms of
+SeaweedFS's on the benchmarks' machine (bench/RESULTS.md), and a round trip to a hosted
+store.
 Blobs are named by their SHA-256 and never change, so a copy is never stale: the service
 keeps the small files of the feedback it stores, and the small blobs it reads for an inline
 answer, in a directory of its own (``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-blob-cache``,

@@ -97,7 +97,7 @@ def release_feedback_many(
                 archive=upload.archive,
             ),
             readable_shas=readable,
-            keep_copies=True,  # fetched inline by the students, as one feedback's
+            keep_copies=True,  # fetched inline by the students, as with one feedback
         )
     except BadArchive as exc:
         raise BadArchive(_name_files(exc.detail, items), code=exc.code) from None
