@@ -52,7 +52,7 @@ def seaweedfs(tmp_path_factory):
 
 
 @pytest.fixture
-def s3_storage(seaweedfs, settings, tmp_path):
+def s3_storage(seaweedfs, settings, tmp_path_factory):
     """This test's files on the S3 store, under a prefix no other test uses, with a
     temporary directory of its own (uploads being checked, the server's copies of small
     blobs: ``courses.blob_cache``)."""
@@ -62,9 +62,8 @@ def s3_storage(seaweedfs, settings, tmp_path):
         **settings.STORAGES,
         "default": seaweedfs.storage_options(location=unique_prefix()),
     }
-    own_tmp = tmp_path / "server-tmp"
-    own_tmp.mkdir()
-    settings.FILE_UPLOAD_TEMP_DIR = str(own_tmp)
+    # Not under the test's own tmp_path, whose contents some tests list.
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path_factory.mktemp("server-tmp"))
     return seaweedfs
 
 

@@ -62,12 +62,12 @@ def test_one_blob_failing_to_store_records_nothing(
     name = "put" if blobstore.is_local() else "_s3_put"
     real = getattr(blobstore, name)
 
-    def failing(*args: Any) -> None:
+    def failing(*args: Any, **kwargs: Any) -> None:
         staged = args[-1]
         if staged.sha256 == doomed:
             blobstore.discard(staged)
             raise OSError("the store refused the bytes")
-        real(*args)
+        real(*args, **kwargs)
 
     monkeypatch.setattr(blobstore, name, failing)
     with pytest.raises(OSError, match="refused"):
