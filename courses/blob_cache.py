@@ -3,22 +3,22 @@
 With S3 storage each small file a student fetches inline (their feedback, ``?inline=true``)
 would be one GET to the object store: 1.5-2 ms of the service's CPU and about 1 ms of
 SeaweedFS's on the benchmarks' machine (bench/RESULTS.md), and a round trip to a hosted
-store.
-Blobs are named by their SHA-256 and never change, so a copy is never stale: the service
-keeps the small files of the feedback it stores, and the small blobs it reads for an inline
-answer, in a directory of its own (``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-blob-cache``,
-shared by the workers of one server), and reads them from there first. Submissions and
-releases are not copied when stored: their files leave by presigned URLs, never through
-``read_small``, and a class's submissions (hundreds of MB) would push out the feedback's
-copies, which are read.
+store. Blobs are named by their SHA-256 and never change, so a copy is never stale: the
+service keeps the small files of the feedback it stores, and the small blobs it reads for
+an inline answer, in a directory of its own
+(``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-blob-cache``, shared by the workers of one
+server), and reads them from there first. Submissions and releases are not copied when
+stored: their files leave by presigned URLs, never through ``read_small``, and a class's
+submissions (hundreds of MB) would push out the feedback's copies, which are read.
 
 - A copy is served only if its bytes still hash to its name; any other copy is removed
   and the store is asked, so a damaged or altered file on the server's disk never reaches
   a client.
 - The directory is kept to about EXCHANGE_BLOB_CACHE_BYTES (0 turns the cache off): at
   its first copy, and whenever it has added an eighth of that since it last looked, a
-  process removes the copies used least recently until three quarters are left (so with
-  up to two processes adding at once the directory never holds more than the size).
+  process removes the copies used least recently until three quarters are left. With two
+  worker processes adding at once, the directory stays within the size, give or take a
+  file each.
 - Removing a blob (``gc_blobs``) removes this server's copy. Another replica's copy of
   bytes no bundle references any more is never asked for and ages out.
 - With local storage there is no cache: the blobs are on this disk already.
@@ -43,9 +43,9 @@ MAX_FILE_BYTES = 256 * 1024
 TRIM_TO = 0.75
 
 _lock = threading.Lock()
-# Bytes this process copied since it last trimmed; the first copy trims (a process started
-# by a restart does not know what the directory holds).
-_added_since_trim = 1 << 62
+# Bytes this process copied since it last trimmed; None until its first copy, which trims
+# (a process started by a restart does not know what the directory holds).
+_added_since_trim: int | None = None
 
 
 def directory() -> Path:
@@ -102,10 +102,9 @@ def add(sha256: str, data: bytes) -> None:
     except OSError:
         return  # a full or read-only disk: the store still has the bytes
     with _lock:
-        _added_since_trim += len(data)
-        due = _added_since_trim > capacity // 8
-        if due:
-            _added_since_trim = 0
+        added = len(data) + (_added_since_trim or 0)
+        due = _added_since_trim is None or added > capacity // 8
+        _added_since_trim = 0 if due else added
     if due:
         trim()
 

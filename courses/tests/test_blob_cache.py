@@ -130,7 +130,7 @@ def test_a_process_trims_at_its_first_copy(s3_storage, settings, monkeypatch):
     blob_cache.directory().mkdir(mode=0o700)
     for number in range(20):
         (blob_cache.directory() / f"{number:064x}").write_bytes(b"x" * 4000)
-    monkeypatch.setattr(blob_cache, "_added_since_trim", 1 << 62)  # as at a process's start
+    monkeypatch.setattr(blob_cache, "_added_since_trim", None)  # as at a process's start
     sha = _store(b"the first copy")
     sizes = [p.stat().st_size for p in blob_cache.directory().iterdir()]
     assert sum(sizes) <= 40_000 * blob_cache.TRIM_TO

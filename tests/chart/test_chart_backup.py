@@ -96,8 +96,12 @@ def test_tmp_size_follows_the_rule_values_yaml_states():
     assert tmp_limit({"limits": {"maxBundleSize": 536870912}, "gunicorn": {"threads": 2}}) == "2Gi"
     assert tmp_limit({"limits": {"maxBundleSize": "1000000"}}) == "8000000"
     assert tmp_limit({"tmpSizeLimit": "8Gi"}) == "8Gi"
-    # With S3, plus the server's copies of small files (the server's 256 MiB by default).
+    # With S3, plus the server's copies of small files: the chart counts the server's own
+    # default (256 MiB) when the value is empty, so the two must agree.
+    from django.conf import settings
+
     s3 = {"type": "s3", "s3": {"bucket": "b"}}
+    assert settings.EXCHANGE_BLOB_CACHE_BYTES == 256 * 1024 * 1024
     assert tmp_limit({"storage": s3}) == "16640Mi"
     assert tmp_limit({"storage": {**s3, "s3": {"bucket": "b", "smallFileCacheBytes": 0}}}) == (
         "16Gi"
