@@ -78,6 +78,8 @@ class Phase:
     peak_rss: int = 0
     server_cpu: float = 0.0
     client_cpu: float = 0.0
+    # CPU seconds of the machine's SeaweedFS and PostgreSQL processes (OTHER_PROCESSES).
+    others_cpu: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -139,6 +141,7 @@ class Phase:
             "server_peak_rss_MB": round(self.peak_rss / 1e6),
             "server_cpu_s": round(self.server_cpu, 1),
             "client_cpu_s": round(self.client_cpu, 1),
+            **{f"{name}_cpu_s": round(cpu, 1) for name, cpu in self.others_cpu.items()},
             **self.notes,
         }
 
@@ -195,6 +198,31 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
     return "\n".join(lines)
+
+
+# What else shares the machine's CPUs with the service and its clients in a run.
+OTHER_PROCESSES = ("weed", "postgres")
+
+
+def cpu_of_others() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each of the machine's SeaweedFS and PostgreSQL processes."""
+    found: dict[int, tuple[str, float]] = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        name = next((n for n in OTHER_PROCESSES if n in (process.info["name"] or "")), None)
+        times = process.info["cpu_times"]
+        if name and times is not None:
+            found[process.pid] = (name, times.user + times.system)
+    return found
+
+
+def cpu_of_others_since(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """Their CPU since ``before``: a process started since counts whole, one that ended is
+    left out (a PostgreSQL backend that exits takes its figure with it)."""
+    spent = dict.fromkeys(OTHER_PROCESSES, 0.0)
+    for pid, (name, cpu) in cpu_of_others().items():
+        earlier = before.get(pid)
+        spent[name] += cpu - (earlier[1] if earlier and earlier[0] == name else 0.0)
+    return spent
 
 
 # --- the server under test ----------------------------------------------------------------

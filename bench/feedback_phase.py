@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from .common import (
     CLIENT_FILES,
     Phase,
@@ -29,33 +27,12 @@ from .common import (
     add_server_options,
     client_files,
     counting_client,
+    cpu_of_others,
+    cpu_of_others_since,
     server_under_test,
 )
 from .rush import fetch_feedback_phase, run_rush
 from .workload import ASSIGNMENT, COURSE, Workload, digests
-
-NAMES = ("weed", "postgres")
-
-
-def _others() -> dict[int, tuple[str, float]]:
-    """CPU seconds so far of each of the machine's SeaweedFS and PostgreSQL processes."""
-    found: dict[int, tuple[str, float]] = {}
-    for process in psutil.process_iter(["name", "cpu_times"]):
-        name = next((n for n in NAMES if n in (process.info["name"] or "")), None)
-        times = process.info["cpu_times"]
-        if name and times is not None:
-            found[process.pid] = (name, times.user + times.system)
-    return found
-
-
-def _others_since(before: dict[int, tuple[str, float]]) -> dict[str, float]:
-    """Their CPU since ``before``: a process started since counts whole, one that ended is
-    left out (a PostgreSQL backend that exits takes its figure with it)."""
-    spent = dict.fromkeys(NAMES, 0.0)
-    for pid, (name, cpu) in _others().items():
-        earlier = before.get(pid)
-        spent[name] += cpu - (earlier[1] if earlier and earlier[0] == name else 0.0)
-    return spent
 
 
 def repeat_phase(
@@ -83,7 +60,7 @@ def repeat_phase(
         def client(student: str, phase: Phase = phase) -> Any:
             return counting_client(target.url, tokens[student], lambda: phase)
 
-        others = _others()
+        others = cpu_of_others()
         server = target.sampler.cpu_seconds()
         clients = time.process_time()
         started = time.perf_counter()
@@ -102,7 +79,7 @@ def repeat_phase(
         spent = {
             "server": target.sampler.cpu_seconds() - server,
             "clients": time.process_time() - clients,
-            **_others_since(others),
+            **cpu_of_others_since(others),
         }
         rows.append({"wall_s": wall, **{k: v / n * 1000 for k, v in spent.items()}})
     return rows

@@ -30,6 +30,8 @@ from .common import (
     add_server_options,
     client_files,
     counting_client,
+    cpu_of_others,
+    cpu_of_others_since,
     machine,
     server_under_test,
 )
@@ -83,6 +85,7 @@ def run_rush(
 
     phases: list[Phase] = []
     current: list[Phase] = []
+    others: list[dict[int, tuple[str, float]]] = []
     problems: list[str] = []
     assignment_url = f"courses/{course}/assignments/{ASSIGNMENT}"
 
@@ -96,6 +99,7 @@ def run_rush(
         target.sampler.mark()
         phase.server_cpu = -target.sampler.cpu_seconds()
         phase.client_cpu = -time.process_time()
+        others[:] = [cpu_of_others()]
         phase.started = time.perf_counter()
         log(f"phase {name} ...")
         return phase
@@ -104,6 +108,7 @@ def run_rush(
         phase.ended = phase.ended or time.perf_counter()
         phase.server_cpu += target.sampler.cpu_seconds()
         phase.client_cpu += time.process_time()
+        phase.others_cpu = cpu_of_others_since(others[0])
         phase.peak_rss = target.sampler.mark()
         log(f"  {json.dumps(phase.summary())}")
 
@@ -127,7 +132,8 @@ def run_rush(
     def fetch(student: str) -> Path:
         dest = scratch / "fetch" / student
         with client(student) as http:
-            manifest = http.get(f"{assignment_url}/release/files", what="fetch")
+            # As the plugin's fetch_assignment into a new directory.
+            manifest = http.get(f"{assignment_url}/release/files?inline=true", what="fetch")
             http.download_bundle(manifest["files"], dest, what="fetch")
         return dest
 

@@ -1,15 +1,15 @@
 """Small blobs' bytes kept on the server's own disk when the blobs live in an object store.
 
-With S3 storage each small file a student fetches inline (their feedback, ``?inline=true``)
-would be one GET to the object store: 1.5-2 ms of the service's CPU and about 1 ms of
-SeaweedFS's on the benchmarks' machine (bench/RESULTS.md), and a round trip to a hosted
-store. Blobs are named by their SHA-256 and never change, so a copy is never stale: the
-service keeps the small files of the feedback it stores, and the small blobs it reads for
-an inline answer, in a directory of its own
-(``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-blob-cache``, shared by the workers of one
-server), and reads them from there first. Submissions and releases are not copied when
+With S3 storage each small file a student fetches inline (their feedback or the release's
+notebooks, ``?inline=true``) would be one GET to the object store: 1.5-2 ms of the
+service's CPU and about 1 ms of SeaweedFS's on the benchmarks' machine
+(bench/RESULTS.md), and a round trip to a hosted store. Blobs are named by their SHA-256
+and never change, so a copy is never stale: the service keeps the small files of the
+releases and feedback it stores, and the small blobs it reads for an inline answer, in a
+directory of its own (``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-blob-cache``, shared by the
+workers of one server), and reads them from there first. Submissions are not copied when
 stored: their files leave by presigned URLs, never through ``read_small``, and a class's
-submissions (hundreds of MB) would push out the feedback's copies, which are read.
+submissions (hundreds of MB) would push out the copies that are read.
 
 - A copy is served only if its bytes still hash to its name; any other copy is removed
   and the store is asked, so a damaged or altered file on the server's disk never reaches

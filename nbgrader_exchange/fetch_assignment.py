@@ -34,13 +34,15 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
 
     def copy_files(self) -> None:
         what = f"fetch {self.assignment_id} from course {self.course_id}"
-        manifest = self.client.get(
-            f"{self.assignment_url(self.course_id, self.assignment_id)}/release/files", what=what
-        )
+        url = f"{self.assignment_url(self.course_id, self.assignment_id)}/release/files"
+        # A first fetch takes the small files' bytes with the manifest (one request for the
+        # notebooks); ``--replace`` wants few of them, by URL.
+        replacing = self.dest_path.is_dir()
+        manifest = self.client.get(url if replacing else f"{url}?inline=true", what=what)
         files = manifest["files"]
         self.log.info("Source: %s course %s", self.client.server, self.course_id)
         self.log.info("Destination: %s", self.dest_path)
-        if self.dest_path.is_dir():
+        if replacing:
 
             def skip(path: str) -> bool:
                 if self._ignored(path):

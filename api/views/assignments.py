@@ -4,6 +4,7 @@ student's feedback."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter
@@ -13,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from courses import deadlines, selectors, services
-from courses.models import Assignment
+from courses.models import Assignment, BundleEntry
 from courses.permissions import Action, get_assignment_for, get_course_for, may
+from courses.prefetched import prefetch_rows
 
 from ..downloads import inline_contents
 from ..openapi import extend_schema
@@ -44,6 +46,20 @@ def _as_seen_by(assignment: Assignment, role: str, user: Any) -> selectors.Assig
     """Figures for instructors and graders; a student's own dates (extensions)."""
     [row] = selectors.assignment_rows([assignment], role=role, user=user)
     return row
+
+
+def _with_inline(
+    context: dict[str, Any], inline: bool, entries: Iterable[BundleEntry]
+) -> tuple[dict[str, Any], Spliced | None]:
+    """The serializers' ``context``, with the base64 of the small files among ``entries``
+    when ``?inline=true`` asked for them (api/downloads.py chooses which), and the
+    ``Spliced`` that puts them into the encoded answer afterwards (api/spliced_json.py)."""
+    if not inline:
+        return context, None
+    contents = inline_contents((entry.blob_id, entry.blob.size) for entry in entries)
+    spliced = Spliced()
+    context["inline"] = {sha: spliced.placeholder(text) for sha, text in contents.items()}
+    return context, spliced
 
 
 class AssignmentListView(APIView):
@@ -127,18 +143,31 @@ class ReleaseView(UploadParsers, APIView):
 
 
 class ReleaseFilesView(APIView):
+    renderer_classes = [SplicedJSONRenderer]
+
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "inline",
+                bool,
+                description="Small files' bytes in the answer (``content``, base64) instead "
+                "of URLs: the notebooks of a release in one request.",
+            ),
+        ],
         responses=ReleaseManifestSerializer,
         summary="Fetch: the release's files with download URLs (recorded as a fetch)",
     )
     def get(self, request: Request, course_id: str, assignment_id: str) -> Response:
         assignment, _ = get_assignment_for(request.user, course_id, assignment_id, Action.FETCH)
-        services.fetch_assignment(user=request.user, assignment=assignment)
-        return Response(
-            ReleaseManifestSerializer(
-                selectors.AssignmentRow(assignment), context={"request": request}
-            ).data
-        )
+        inline = inline_wanted(request.query_params)
+        release = services.fetch_assignment(user=request.user, assignment=assignment)
+        entries = list(selectors.bundle_entries(release))
+        prefetch_rows(release, "entries", entries)  # read once, for both uses below
+        context, spliced = _with_inline({"request": request}, inline, entries)
+        answer = ReleaseManifestSerializer(selectors.AssignmentRow(assignment), context=context)
+        response = Response(answer.data)
+        response.spliced = spliced
+        return response
 
 
 class SubmissionListView(UploadParsers, APIView):
@@ -224,17 +253,11 @@ class AssignmentFeedbackView(UploadParsers, APIView):
         )
         inline = inline_wanted(request.query_params)
         feedback = services.fetch_feedback(student=request.user, assignment=assignment)
-        context: dict[str, Any] = {"request": request}
-        spliced = None
-        if inline:
-            contents = inline_contents(
-                (entry.blob_id, entry.blob.size)
-                for item in feedback
-                for entry in selectors.bundle_entries(item.bundle)
-            )
-            # The base64 goes into the encoded answer afterwards (api/spliced_json.py).
-            spliced = Spliced()
-            context["inline"] = {sha: spliced.placeholder(text) for sha, text in contents.items()}
+        context, spliced = _with_inline(
+            {"request": request},
+            inline,
+            (entry for item in feedback for entry in selectors.bundle_entries(item.bundle)),
+        )
         answer = FeedbackSerializer(context=context)  # one for all: no ListSerializer walk
         response = Response([answer.to_representation(item) for item in feedback])
         response.spliced = spliced

@@ -44,7 +44,9 @@ def release_assignment(
     readable = bundles.readable_entries(
         [], Assignment.objects.filter(course=course).values("release_id")
     )
-    staged = bundles.stage_bundle(upload=upload, readable_shas=readable)
+    # Students fetch a release's small files inline (``?inline=true``): with S3 they are
+    # read back through the service, from its copies.
+    staged = bundles.stage_bundle(upload=upload, readable_shas=readable, keep_copies=True)
     with transaction.atomic():
         _require_course(course)
         assignment, _ = Assignment.objects.select_for_update().get_or_create(

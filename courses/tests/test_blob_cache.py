@@ -37,31 +37,60 @@ def _gone_from_the_store(sha256: str) -> None:
     blobstore.get_storage().delete(blob_storage_name(sha256))
 
 
+def _copies() -> set[str]:
+    """The hashes the server keeps copies of."""
+    root = blob_cache.directory()
+    return {p.name for p in root.iterdir()} if root.exists() else set()
+
+
 def _copy(sha256: str):
     return blob_cache.directory() / sha256
 
 
 def test_feedback_fetched_inline_comes_from_the_servers_copy(
-    people, submission, client_for, s3_storage
+    s3_storage, people, submission, client_for
 ):
-    # A submission's files are read by the instructor's collect, from the store: no copies.
-    assert not blob_cache.directory().exists()
+    # A submission's files are read by the instructor's collect, from the store: no copies
+    # (the release's are kept, for students' fetches).
+    before = _copies()
+    released = {e.blob_id for e in submission.assignment.release.entries.all()}
+    submitted = {e.blob_id for e in submission.bundle.entries.all()} - released
+    assert before == released and submitted and not submitted & before
     text = b"<p>well argued, sam</p>" * 20
     services.release_feedback(
         actor=people["gus"], submission=submission, upload=make_upload({"fb.html": text})
     )
     sha = hashlib.sha256(text).hexdigest()
-    assert [p.name for p in blob_cache.directory().iterdir()] == [sha]
+    assert _copies() - before == {sha}
     _gone_from_the_store(sha)
     [feedback] = client_for(people["sam"]).get(FEEDBACK_URL).json()
     assert base64.b64decode(feedback["files"][0]["content"]) == text
 
 
+def test_a_release_is_fetched_inline_from_the_servers_copies(
+    s3_storage, people, course, client_for
+):
+    notebooks = {f"ps{n}.ipynb": os.urandom(20_000) for n in range(3)}
+    services.release_assignment(
+        actor=people["ines"], course=course, code="ps1", upload=make_upload(notebooks)
+    )
+    shas = {hashlib.sha256(data).hexdigest() for data in notebooks.values()}
+    assert _copies() == shas
+    for sha in shas:
+        _gone_from_the_store(sha)
+    answer = client_for(people["sam"]).get(
+        "/api/v1/courses/phys101/assignments/ps1/release/files?inline=true"
+    )
+    got = {f["path"]: base64.b64decode(f["content"]) for f in answer.json()["files"]}
+    assert got == notebooks
+
+
 def test_feedback_released_in_batches_is_kept_too(people, two, client_for, s3_storage):  # noqa: F811
     batch = batch_of(two, 3)
+    before = _copies()
     assert post(client_for(people["gus"]), form(batch)).status_code == 201
     shas = {entry.sha256 for release in batch for entry in release.files}
-    assert {p.name for p in blob_cache.directory().iterdir()} == shas
+    assert _copies() - before == shas
     for sha in shas:
         _gone_from_the_store(sha)
     for release in batch:

@@ -1,0 +1,90 @@
+"""A student's fetch in one request: ``GET .../release/files?inline=true`` answers the
+release's small files with their bytes (base64 ``content``), larger ones with their URLs,
+with local storage and S3 alike."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from api import downloads
+from courses import services
+from courses.models import AuditEvent
+from tests.harness.uploads import make_upload
+
+URL = "/api/v1/courses/phys101/assignments/ps1/release/files"
+NOTEBOOK = b'{"cells": [], "metadata": {}}' * 20
+DATA = b"x,y\n" + b"1,2\n" * 1000
+
+# Local files and S3 alike (``make test-s3`` runs these on SeaweedFS too).
+pytestmark = pytest.mark.storage
+
+
+@pytest.fixture
+def release(course, people):
+    return services.release_assignment(
+        actor=people["ines"],
+        course=course,
+        code="ps1",
+        upload=make_upload({"ps1.ipynb": NOTEBOOK, "data/data.csv": DATA}),
+    )
+
+
+def _files(answer) -> dict[str, dict]:
+    assert answer.status_code == 200, answer.content
+    return {f["path"]: f for f in answer.json()["files"]}
+
+
+def test_small_files_come_inline_and_large_ones_by_url(
+    people, release, client_for, monkeypatch, settings
+):
+    monkeypatch.setattr(downloads, "INLINE_FILE_BYTES", len(NOTEBOOK))
+    answer = client_for(people["sam"]).get(f"{URL}?inline=true")
+    files = _files(answer)
+    notebook, data = files["ps1.ipynb"], files["data/data.csv"]
+    assert base64.b64decode(notebook["content"]) == NOTEBOOK
+    assert notebook["sha256"] == hashlib.sha256(NOTEBOOK).hexdigest()
+    assert "url" not in notebook and "token" not in notebook
+    assert "content" not in data and data["url"].startswith("http")
+    assert answer.json()["assignment_id"] == "ps1"
+    # Recorded as a fetch, once, as without the parameter.
+    assert AuditEvent.objects.filter(action="fetched").count() == 1
+
+
+def test_without_the_parameter_every_file_has_its_url(people, release, client_for):
+    for url in (URL, f"{URL}?inline=false"):
+        files = _files(client_for(people["sam"]).get(url))
+        assert all("content" not in f and f["url"] for f in files.values())
+
+
+def test_the_answer_inlines_no_more_than_its_total(people, release, client_for, monkeypatch):
+    monkeypatch.setattr(downloads, "INLINE_TOTAL_BYTES", len(DATA) + 10)
+    files = _files(client_for(people["sam"]).get(f"{URL}?inline=true"))
+    # In path order: data/data.csv fits, the notebook would pass the total.
+    assert base64.b64decode(files["data/data.csv"]["content"]) == DATA
+    assert "content" not in files["ps1.ipynb"] and files["ps1.ipynb"]["url"]
+
+
+def test_a_bad_value_is_a_sentence_and_no_fetch(people, release, client_for):
+    answer = client_for(people["sam"]).get(f"{URL}?inline=maybe")
+    assert answer.status_code == 400
+    assert "inline" in answer.content.decode()
+    assert not AuditEvent.objects.filter(action="fetched").exists()
+
+
+def test_the_files_are_read_once(people, release, client_for):
+    sam = client_for(people["sam"])
+    with CaptureQueriesContext(connection) as plain:
+        _files(sam.get(URL))
+    with CaptureQueriesContext(connection) as inline:
+        _files(sam.get(f"{URL}?inline=true"))
+    assert len(inline) == len(plain)
+
+
+def test_an_unreleased_assignment_is_still_not_found(people, course, client_for):
+    answer = client_for(people["sam"]).get(f"{URL}?inline=true")
+    assert answer.status_code == 404
