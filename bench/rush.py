@@ -169,6 +169,8 @@ def run_rush(
     parallel(concurrency, names, lambda s: phase.run(lambda: submit(s)))
     end(phase)
 
+    expected_collect = work.collected()  # before the clock, as the feedback's digests
+
     # 4. the instructor collects the latest submission of every student, as the plugin does:
     # one request for the list, then each submission's files, each distinct file once, into
     # a staging directory renamed into place (``download_into_place``, as collect.py does).
@@ -201,7 +203,7 @@ def run_rush(
                 )
             check_directory(
                 scratch / "collect" / student,
-                work.submission(student),
+                expected_collect[student],
                 f"{student}'s collected submission",
             )
 
@@ -235,7 +237,7 @@ def run_rush(
 
     def check_collect_one(record: dict[str, Any], dest: Path) -> None:
         try:
-            check_directory(dest, work.submission(record["student"]), "collected again")
+            check_directory(dest, expected_collect[record["student"]], "collected again")
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 

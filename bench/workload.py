@@ -67,6 +67,20 @@ class Workload:
         files[DATA_FILE] = self.release[DATA_FILE]
         return files
 
+    def collected(self) -> dict[str, dict[str, bytes | Digest]]:
+        """What collecting each student's submission must give: the notebooks' sizes and
+        SHA-256, and the data file's bytes (the release's, shared by all). Made before a
+        collect's clock starts, as ``digests``: making a student's notebooks again costs 3 ms
+        of the clients' CPU, on the server's two CPUs, in the middle of the phase."""
+        data = self.release[DATA_FILE]
+        return {
+            student: {
+                **digests({p: d for p, d in self.submission(student).items() if p != DATA_FILE}),
+                DATA_FILE: data,
+            }
+            for student in self.names
+        }
+
     def feedback(self, student: str) -> dict[str, bytes]:
         return {
             Path(path).with_suffix(".html").name: b"<html><body><pre>"
@@ -88,6 +102,17 @@ def digests(files: dict[str, bytes]) -> dict[str, Digest]:
     """Each file's size and SHA-256: made before a phase's clock starts, so that the phase
     times the exchange and not the making of the bytes it checks against."""
     return {path: (len(data), sha256(data)) for path, data in files.items()}
+
+
+def same_files(got: dict[str, bytes], expected: dict[str, bytes] | dict[str, Digest]) -> bool:
+    """``got`` holds exactly the expected files, each with the expected bytes (or size and
+    SHA-256)."""
+    return set(got) == set(expected) and all(
+        got[path] == want
+        if isinstance(want, bytes)
+        else (len(got[path]), sha256(got[path])) == want
+        for path, want in expected.items()
+    )
 
 
 def check_directory(root: Path, expected: dict[str, bytes] | dict[str, Digest], what: str) -> None:

@@ -20,7 +20,7 @@ pytest.importorskip("nbgrader_exchange.client")
 
 from bench.common import client_files, server_under_test
 from bench.rush import run_rush
-from bench.workload import NOTEBOOKS, Workload, check_directory, digests
+from bench.workload import NOTEBOOKS, Workload, check_directory, digests, same_files
 from tests.harness import REPO
 from tests.harness.postgres import available as postgres_available
 from tests.harness.process import alive
@@ -122,6 +122,24 @@ def test_a_check_against_digests_finds_a_changed_byte_or_a_missing_file(tmp_path
     (tmp_path / "sub/b.html").unlink()
     with pytest.raises(AssertionError, match="files"):
         check_directory(tmp_path, digests(files), "feedback")
+
+
+def test_what_a_collect_is_checked_against_is_each_students_submission():
+    """Made before the clock (notebooks as digests, the shared data file as bytes), and
+    as strict as the bytes themselves: a changed byte, a missing or extra file fails."""
+    work = Workload(2)
+    expected = work.collected()
+    for student in work.names:
+        got = work.submission(student)
+        assert same_files(got, expected[student])
+        assert not same_files(got, expected[next(s for s in work.names if s != student)])
+        changed = dict(got, **{NOTEBOOKS[0]: got[NOTEBOOKS[0]][:-1] + b"!"})
+        assert not same_files(changed, expected[student])
+        data = next(p for p in got if p not in NOTEBOOKS)
+        changed = dict(got, **{data: got[data][:-1] + bytes([got[data][-1] ^ 1])})
+        assert not same_files(changed, expected[student])
+        assert not same_files({p: d for p, d in got.items() if p != data}, expected[student])
+        assert not same_files({**got, "extra.txt": b""}, expected[student])
 
 
 @pytest.mark.parametrize("where", ["memory", "disk"])
