@@ -18,6 +18,11 @@ from typing import Any
 
 from rest_framework.renderers import JSONRenderer
 
+# A placeholder as the encoder writes it ("\x00" as the six characters \u0000), with the
+# nonce of whichever answer it claims to be from: one pattern for every answer, compiled
+# once (one per answer would fill the ``re`` module's cache).
+_PLACEHOLDER = re.compile(rb'"\\u0000spliced:([0-9a-f]{16}):(\d+)"')
+
 
 class Spliced:
     """The texts of one answer, each behind its placeholder."""
@@ -36,13 +41,19 @@ class Spliced:
         """The encoded answer with every placeholder's text in its place."""
         if not self.texts:
             return encoded
-        # The encoder writes "\x00" as the six characters \u0000.
-        pattern = re.compile(rb'"\\u0000spliced:' + self.nonce.encode() + rb':(\d+)"')
-        parts = pattern.split(encoded)
-        # split() alternates text and the captured index: rebuild with the texts in place.
-        for number in range(1, len(parts), 2):
-            parts[number] = b'"' + self.texts[int(parts[number])] + b'"'
-        return b"".join(parts)
+        # split() alternates text and the two captured groups: rebuild with the texts of
+        # this answer's placeholders in place, and any other string as it was.
+        parts = _PLACEHOLDER.split(encoded)
+        out = [parts[0]]
+        nonce = self.nonce.encode()
+        for at in range(1, len(parts), 3):
+            given, number = parts[at], parts[at + 1]
+            if given == nonce:
+                out += (b'"', self.texts[int(number)], b'"')
+            else:
+                out.append(b'"\\u0000spliced:' + given + b":" + number + b'"')
+            out.append(parts[at + 2])
+        return b"".join(out)
 
 
 class SplicedJSONRenderer(JSONRenderer):
@@ -56,6 +67,26 @@ class SplicedJSONRenderer(JSONRenderer):
         renderer_context: dict[str, Any] | None = None,
     ) -> bytes:
         encoded = super().render(data, accepted_media_type, renderer_context)
-        response = (renderer_context or {}).get("response")
+        context = renderer_context if renderer_context is not None else {}
+        response = context.get("response")
         spliced = getattr(response, "spliced", None)
-        return spliced.splice(encoded) if spliced is not None else encoded
+        if spliced is None:
+            return encoded
+        body = spliced.splice(encoded)
+        response.spliced = None  # type: ignore[union-attr]
+        _out_of_the_cycles(context, response)
+        return body
+
+
+def _out_of_the_cycles(context: dict[str, Any], response: Any) -> None:
+    """Let the answer be freed as soon as it is sent. DRF leaves every response in
+    reference cycles (its renderer context names the response, and the view, which names
+    its request, which names the view, holds it as ``view.response``), so it lives until
+    the garbage collector's next full pass. For a small answer that does not matter; an
+    answer with files inline holds a megabyte or more, and under a rush the workers held
+    hundreds of them: 200 MB more at the peak (bench/RESULTS.md, "The release's notebooks
+    in the manifest"). Out of the cycles, the answer goes when the server lets it go."""
+    context.pop("response", None)
+    view = context.get("view")
+    if getattr(view, "response", None) is response:
+        view.response = None

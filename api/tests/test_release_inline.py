@@ -5,18 +5,22 @@ with local storage and S3 alike."""
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
+import weakref
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from api import downloads
+from api.tokens import create_api_token
 from courses import services
 from courses.models import AuditEvent
 from tests.harness.uploads import make_upload
 
 URL = "/api/v1/courses/phys101/assignments/ps1/release/files"
+FEEDBACK = "/api/v1/courses/phys101/assignments/ps1/feedback"
 NOTEBOOK = b'{"cells": [], "metadata": {}}' * 20
 DATA = b"x,y\n" + b"1,2\n" * 1000
 
@@ -88,3 +92,46 @@ def test_the_files_are_read_once(people, release, client_for):
 def test_an_unreleased_assignment_is_still_not_found(people, course, client_for):
     answer = client_for(people["sam"]).get(f"{URL}?inline=true")
     assert answer.status_code == 404
+
+
+def _served_once(path: str, token: str) -> weakref.ref:
+    """``path`` asked through Django's WSGI handler as gunicorn asks it (body read, then
+    ``close``); a weak reference to the answer, which the server then lets go."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test.client import RequestFactory
+
+    environ = RequestFactory().get(path, HTTP_AUTHORIZATION=f"Bearer {token}").environ
+    statuses: list[str] = []
+    response = WSGIHandler()(environ, lambda status, headers: statuses.append(status))
+    body = b"".join(response)
+    response.close()
+    assert statuses == ["200 OK"] and b'"content"' in body
+    return weakref.ref(response)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_with_files_inline_is_freed_once_sent(course, people):
+    """Not kept until the garbage collector's next full pass (DRF's reference cycles):
+    under a rush, the workers held hundreds of such answers."""
+    services.release_assignment(
+        actor=people["ines"],
+        course=course,
+        code="ps1",
+        upload=make_upload({"ps1.ipynb": NOTEBOOK}),
+    )
+    services.release_feedback(
+        actor=people["gus"],
+        submission=services.submit_assignment(
+            student=people["sam"],
+            assignment=course.assignments.get(code="ps1"),
+            upload=make_upload({"ps1.ipynb": NOTEBOOK + b" "}),
+        ),
+        upload=make_upload({"fb.html": b"<p>fine</p>"}),
+    )
+    token = create_api_token(user=people["sam"])
+    gc.disable()
+    try:
+        for path in (f"{URL}?inline=true", FEEDBACK + "?inline=true"):
+            assert _served_once(path, token)() is None, path
+    finally:
+        gc.enable()
