@@ -16,21 +16,12 @@ from nbgrader_exchange.client import ExchangeClient
 from nbgrader_exchange.files import entry_from_bytes
 
 from .support import Actor, plugin_config
+from .test_archive_download import Recording
 
 COURSE = "inline101"
 INES, SAM = "inline-ines", "inline-sam"
 # Over the service's inline limit (api.downloads.INLINE_FILE_BYTES, 256 KiB).
 LARGE = 300 * 1024
-
-
-class Recording(ExchangeClient):
-    """The real client, noting the method and URL of every request it sends."""
-
-    sent: list[tuple[str, str]] = []
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        Recording.sent.append((method, path))
-        return super().request(method, path, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +47,21 @@ def _check(root: Path, files: dict[str, bytes]) -> None:
 
 
 def test_a_first_fetch_takes_the_notebooks_with_the_manifest(release, tmp_path, monkeypatch):
-    monkeypatch.setattr(exchange_module, "ExchangeClient", Recording)
-    monkeypatch.setattr(Recording, "sent", [])
+    made: list[Recording] = []  # the clients the plugin makes, each noting its requests
+    monkeypatch.setattr(
+        exchange_module,
+        "ExchangeClient",
+        lambda *a, **k: made.append(Recording(*a, **k)) or made[-1],
+    )
+
+    def sent() -> list[tuple[str, str]]:
+        return [request for client in made for request in client.sent]
+
     sam = Actor(SAM, tmp_path / SAM, plugin_config(release["url"], release["token"], tmp_path))
     sam.work.mkdir()
     sam.run("FetchAssignment", COURSE, "ps1")
     _check(sam.work / "ps1", release["files"])
-    [(method, manifest), *downloads] = Recording.sent
+    [(method, manifest), *downloads] = sent()
     assert (method, manifest.split("/api/v1/")[-1]) == (
         "GET",
         f"courses/{COURSE}/assignments/ps1/release/files?inline=true",
@@ -72,8 +71,8 @@ def test_a_first_fetch_takes_the_notebooks_with_the_manifest(release, tmp_path, 
 
     # --replace: the manifest without bytes, and only the missing notebook asked for.
     (sam.work / "ps1" / "ps1.ipynb").unlink()
-    Recording.sent.clear()
+    made.clear()
     sam.run("FetchAssignment", COURSE, "ps1", replace_missing_files=True)
     _check(sam.work / "ps1", release["files"])
-    assert not any("?inline" in url for _, url in Recording.sent)
-    assert len(Recording.sent) == 2
+    assert not any("?inline" in url for _, url in sent())
+    assert len(sent()) == 2
