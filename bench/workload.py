@@ -104,14 +104,16 @@ def digests(files: dict[str, bytes]) -> dict[str, Digest]:
     return {path: (len(data), sha256(data)) for path, data in files.items()}
 
 
+def _matches(data: bytes, want: bytes | Digest) -> bool:
+    """``data`` is the expected bytes (or has the expected size and SHA-256)."""
+    return data == want if isinstance(want, bytes) else (len(data), sha256(data)) == want
+
+
 def same_files(got: dict[str, bytes], expected: dict[str, bytes] | dict[str, Digest]) -> bool:
     """``got`` holds exactly the expected files, each with the expected bytes (or size and
     SHA-256)."""
     return set(got) == set(expected) and all(
-        got[path] == want
-        if isinstance(want, bytes)
-        else (len(got[path]), sha256(got[path])) == want
-        for path, want in expected.items()
+        _matches(got[path], want) for path, want in expected.items()
     )
 
 
@@ -123,12 +125,10 @@ def check_directory(root: Path, expected: dict[str, bytes] | dict[str, Digest], 
         raise AssertionError(f"{what}: files {sorted(found)} instead of {sorted(expected)}")
     for path, want in expected.items():
         actual = (root / path).read_bytes()
-        if isinstance(want, bytes):
-            if actual == want:
-                continue
-            want = (len(want), sha256(want))
-        elif (len(actual), sha256(actual)) == want:
+        if _matches(actual, want):
             continue
+        if isinstance(want, bytes):
+            want = (len(want), sha256(want))
         raise AssertionError(
             f"{what}: {path} differs ({len(actual)} bytes, SHA-256 {sha256(actual)}; "
             f"uploaded {want[0]} bytes, SHA-256 {want[1]})"
