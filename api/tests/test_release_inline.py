@@ -43,9 +43,7 @@ def _files(answer) -> dict[str, dict]:
     return {f["path"]: f for f in answer.json()["files"]}
 
 
-def test_small_files_come_inline_and_large_ones_by_url(
-    people, release, client_for, monkeypatch, settings
-):
+def test_small_files_come_inline_and_large_ones_by_url(people, release, client_for, monkeypatch):
     monkeypatch.setattr(downloads, "INLINE_FILE_BYTES", len(NOTEBOOK))
     answer = client_for(people["sam"]).get(f"{URL}?inline=true")
     files = _files(answer)
@@ -111,20 +109,14 @@ def _served_once(path: str, token: str) -> weakref.ref:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_answer_with_files_inline_is_freed_once_sent(course, people):
+def test_an_answer_with_files_inline_is_freed_once_sent(people, release):
     """Not kept until the garbage collector's next full pass (DRF's reference cycles):
     under a rush, the workers held hundreds of such answers."""
-    services.release_assignment(
-        actor=people["ines"],
-        course=course,
-        code="ps1",
-        upload=make_upload({"ps1.ipynb": NOTEBOOK}),
-    )
     services.release_feedback(
         actor=people["gus"],
         submission=services.submit_assignment(
             student=people["sam"],
-            assignment=course.assignments.get(code="ps1"),
+            assignment=release,
             upload=make_upload({"ps1.ipynb": NOTEBOOK + b" "}),
         ),
         upload=make_upload({"fb.html": b"<p>fine</p>"}),
