@@ -132,6 +132,9 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, with write transactions queued in line instead of in SQLite's busy
+    # handler (exchange_site/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "exchange_site.sqlite"
     # Kept open between requests, as on PostgreSQL: a WAL database whose last connection
     # closes is checkpointed and its -wal file removed, so closing after every request cost
     # a checkpoint (disk writes) and a fresh open per request (bench/RESULTS.md).

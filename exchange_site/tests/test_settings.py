@@ -60,7 +60,7 @@ def load(monkeypatch, tmp_path):
 def test_embedded_defaults(load, tmp_path):
     values = load()
     assert values["DEBUG"] is False
-    assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert values["DATABASES"]["default"]["ENGINE"] == "exchange_site.sqlite"
     assert Path(values["DATABASES"]["default"]["NAME"]) == tmp_path / "data" / "db.sqlite3"
     assert values["STORAGES"]["default"]["OPTIONS"]["location"] == str(tmp_path / "data" / "files")
 
