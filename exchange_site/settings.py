@@ -145,6 +145,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests on an in-memory database, Django's default for SQLite, said outright: pytest-django
+    # knows SQLite by Django's own engine name only, and under xdist would otherwise name a
+    # test database file after the path of this one.
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
     "EXCHANGE_DB_PREPARED_STATEMENTS", True
 ):
