@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connections, transaction
-from django.db.utils import ConnectionHandler, OperationalError
+from django.db.utils import ConnectionDoesNotExist, ConnectionHandler, OperationalError
 
 from exchange_site.sqlite import base
 
@@ -71,10 +71,11 @@ def database(tmp_path: Path, django_db_blocker) -> Iterator[Path]:
     with django_db_blocker.unblock():
         yield path
         try:
-            connections[ALIAS].close()
-            del connections[ALIAS]
-        except Exception:
-            pass
+            connection = connections[ALIAS]
+        except ConnectionDoesNotExist:  # only other threads connected
+            return
+        connection.close()
+        del connections[ALIAS]
 
 
 def test_a_writer_waits_for_another_process_holding_the_lock(database):
