@@ -1,4 +1,4 @@
-"""Small S3 objects (one PUT, HEAD or GET each) sent without botocore's client pipeline.
+"""S3 objects of one request each (PUT, HEAD or GET) sent without botocore's client pipeline.
 
 A boto3 client spends about 1.2 ms of CPU on each small request (parameter validation,
 event hooks, endpoint rules, response parsing), two to three times what signing the
@@ -27,7 +27,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import urllib3
@@ -222,7 +222,7 @@ def _send(
     key: str,
     *,
     headers: dict[str, str],
-    body: bytes | None = None,
+    body: bytes | BinaryIO | None = None,
     payload_sha256: str = EMPTY_SHA256,
 ) -> urllib3.BaseHTTPResponse | None:
     """One signed request, or None when it could not be sent (the caller asks boto3)."""
@@ -270,19 +270,37 @@ def _read_params(storage: Any, key: str) -> dict[str, Any]:
 
 
 def put(
-    storage: Any, client: Any, *, key: str, body: bytes, sha256: str, params: dict[str, Any]
+    storage: Any,
+    client: Any,
+    *,
+    key: str,
+    body: bytes | BinaryIO,
+    sha256: str,
+    params: dict[str, Any],
+    size: int | None = None,
 ) -> None:
     """Store ``body`` (whose SHA-256 is ``sha256``) under ``key`` with the write parameters
     ``params`` (as ``storage._get_write_parameters`` gives them); raises ``ClientError``
-    as ``put_object`` does. The object is whole or absent: S3 keeps no partial PUT."""
+    as ``put_object`` does. The object is whole or absent: S3 keeps no partial PUT.
+
+    ``body`` is the bytes, or an open file positioned at their start whose ``size`` bytes
+    are streamed from there (a file is never read into memory here; boto3, if it has to
+    take over, reads it from the start again)."""
     headers = _headers(client, "PutObject", params, PUT_HEADER_PARAMS)
+    start = None if isinstance(body, bytes) else body.tell()
     if headers is not None:
+        if start is not None:
+            if size is None:
+                raise TypeError("put() needs the size of a file body")
+            headers["Content-Length"] = str(size)  # sent as it is, not chunked
         # S3 checks the body against this hash (SeaweedFS does not): it keeps what was hashed.
         response = _send(
             storage, client, "PUT", key, headers=headers, body=body, payload_sha256=sha256
         )
         if response is not None and response.status == 200:
             return
+    if start is not None:
+        body.seek(start)  # type: ignore[union-attr]
     client.put_object(Bucket=storage.bucket_name, Key=key, Body=body, **params)
 
 

@@ -207,6 +207,38 @@ def test_a_dropped_connection_is_retried_by_boto3(s3_storage, monkeypatch):
     assert boto == ["PUT", "HEAD", "GET"]
 
 
+def test_a_streamed_put_cut_off_is_sent_again_whole_by_boto3(s3_storage, monkeypatch):
+    # A blob between the single-PUT size and the multipart threshold is streamed from its
+    # staged file; the connection breaks after part of it went: boto3 sends it from the
+    # start, and the store holds every byte.
+    monkeypatch.setattr(blobstore, "S3_SINGLE_PUT_BYTES", 1000)
+    storage = blobstore.get_storage()
+    client = blobstore._s3_client(storage)
+    assert s3_requests.plan(storage, client) is not None
+    boto = _boto_sends(client)
+    original = urllib3.connectionpool.HTTPConnectionPool.urlopen
+
+    def cuts_lean_puts(self, method, url, *args, body=None, headers=None, **kwargs):
+        if method == "PUT" and "Boto3" not in str((headers or {}).get("User-Agent", "")):
+            body.read(3000)
+            raise urllib3.exceptions.ProtocolError("Connection reset by peer")
+        return original(self, method, url, *args, body=body, headers=headers, **kwargs)
+
+    monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, "urlopen", cuts_lean_puts)
+    data = os.urandom(10_000)
+    sha = hashlib.sha256(data).hexdigest()
+    blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(data)))
+    assert boto == ["PUT"]
+    assert b"".join(blobstore.iter_blob(sha)) == data
+
+
+def test_a_file_body_needs_its_size(s3_storage):
+    storage = blobstore.get_storage()
+    client = blobstore._s3_client(storage)
+    with pytest.raises(TypeError, match="size"):
+        s3_requests.put(storage, client, key="k", body=io.BytesIO(b"x"), sha256="0" * 64, params={})
+
+
 def test_refreshable_credentials_are_read_at_each_request(seaweedfs):
     secret = [SECRET_KEY]
     refreshed: list[str] = []

@@ -4,6 +4,7 @@ object store itself, and the bucket does not serve them without a valid signatur
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 
 import requests
@@ -70,7 +71,8 @@ def test_a_small_blob_is_one_put_and_a_large_one_present_is_not_sent_again(s3_st
     monkeypatch.setattr(blobstore, "S3_SINGLE_PUT_BYTES", 1000)
     storage = blobstore.get_storage()
     client = blobstore._s3_client(storage)
-    small, large = b"s" * 1000, b"L" * 1001
+    monkeypatch.setattr(storage.transfer_config, "multipart_threshold", 5000)
+    small, middle, large = b"s" * 1000, os.urandom(5000), os.urandom(5001)
     assert s3_requests.plan(storage, client) is not None  # made once (it sends nothing)
 
     sent, wire = _calls(client), _wire(monkeypatch)
@@ -81,14 +83,24 @@ def test_a_small_blob_is_one_put_and_a_large_one_present_is_not_sent_again(s3_st
     blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(small)))
     assert (sent, wire) == ([], ["PUT", "PUT"])
 
+    # Up to the multipart threshold: asked for, then one PUT streamed from the staged
+    # file, still without boto3; present already, not sent again.
+    wire.clear()
+    blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(middle)))
+    assert (sent, wire) == ([], ["HEAD", "PUT"])
+    wire.clear()
+    blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(middle)))
+    assert (sent, wire) == ([], ["HEAD"])
+
+    # Above it: s3transfer's upload (in parts once large enough), after the same question.
     wire.clear()
     blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(large)))
-    assert wire[0] == "HEAD" and "PUT" in wire and sent == ["PutObject"]
+    assert wire[0] == "HEAD" and "PUT" in wire and sent and "HeadObject" not in sent
     sent.clear()
     wire.clear()
     blobstore._s3_put(storage, client, blobstore.stage(io.BytesIO(large)))
     assert (sent, wire) == ([], ["HEAD"])
-    for data in (small, large):
+    for data in (small, middle, large):
         assert b"".join(blobstore.iter_blob(hashlib.sha256(data).hexdigest())) == data
     staging = blobstore.staging_dir()
     assert not staging.exists() or not any(staging.iterdir())
