@@ -2,6 +2,7 @@
 way, against a throwaway SeaweedFS on 127.0.0.1 (the one the tests use), in one process:
 
     python -m bench.s3_small_requests [--repeat 300] [--size 50000]
+    python -m bench.s3_small_requests --repeat 40 --size 5242880   # a 5 MiB data file
 
 Each line is the mean over ``--repeat`` requests, one after another, after one warm-up:
 ``time.process_time`` (this process's CPU: signing, serializing, parsing) and wall time.
@@ -72,6 +73,32 @@ def main(argv: list[str] | None = None) -> None:
                 storage, client, key=f"l{i}", body=body, sha256=sha, params=params
             ),
         )
+        # A blob above the single-PUT size: s3transfer's upload (how it went before) against
+        # one lean PUT streamed from a file (``blobstore._s3_put`` up to the multipart
+        # threshold). Both read the bytes from a file on disk, as a staged upload is.
+        staged = workdir / "staged"
+        staged.write_bytes(body)
+
+        def transfer(i: int) -> None:
+            with open(staged, "rb") as handle:
+                client.upload_fileobj(
+                    handle, bucket, f"t{i}", ExtraArgs=params, Config=storage.transfer_config
+                )
+
+        def streamed(i: int) -> None:
+            with open(staged, "rb") as handle:
+                s3_requests.put(
+                    storage,
+                    client,
+                    key=f"s{i}",
+                    body=handle,
+                    sha256=sha,
+                    params=params,
+                    size=args.size,
+                )
+
+        run(f"s3transfer upload_fileobj {kb} from a file", transfer)
+        run(f"lean PUT {kb} streamed from a file", streamed)
         run("boto3 head_object", lambda i: client.head_object(Bucket=bucket, Key=f"b{i}"))
         run("lean HEAD", lambda i: s3_requests.exists(storage, client, name=f"l{i}"))
         run("lean HEAD (absent)", lambda i: s3_requests.exists(storage, client, name=f"x{i}"))
