@@ -201,6 +201,31 @@ def test_the_feedback_phase_alone_runs_again_with_every_byte_checked(target, tmp
         )
 
 
+def test_the_http_request_costs_count_the_servers_cpu_and_refuse_an_error(target):
+    from bench.http_requests import measure
+
+    healthz = (f"{target.url.rstrip('/')}/healthz", {})
+    row = measure(
+        target.sampler.cpu_seconds,
+        lambda _: healthz,
+        ["a", "b"],
+        count=40,
+        concurrency=4,
+        keep_alive=True,
+    )
+    assert row["wall_s"] > 0 and row["server_ms"] > 0 and row["client_ms"] > 0
+    missing = (f"{target.url.rstrip('/')}/api/v1/courses/nowhere", {})
+    with pytest.raises(AssertionError, match=r"nowhere: 40[14]"):
+        measure(
+            target.sampler.cpu_seconds,
+            lambda _: missing,
+            ["a"],
+            count=2,
+            concurrency=1,
+            keep_alive=False,
+        )
+
+
 def test_idle_rss_measures_the_master_and_every_worker(target):
     from bench.idle_rss import memory
 
