@@ -334,8 +334,8 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile, *, keep_copy: boo
                     params=params,
                     size=staged.size,
                 )
-                if keep_copy and isinstance(body, bytes):
-                    blob_cache.add(staged.sha256, body)
+                if keep_copy and small:
+                    blob_cache.add_file(staged.sha256, staged.temp_path, staged.size)
                 return
             client.upload_fileobj(
                 handle,

@@ -174,11 +174,39 @@ def test_a_removed_blob_leaves_no_copy(s3_storage):
     assert blobstore.read_small([deleted, quarantined]) == {}
 
 
+def test_an_uploads_copy_is_its_staged_file_under_a_second_name(s3_storage):
+    # Keeping the copy makes no new file (making one is what costs the kernel): the staged
+    # file, checked and sent, is linked into the cache before its own name is removed.
+    data = os.urandom(5000)
+    storage = blobstore.get_storage()
+    staged = blobstore.stage(io.BytesIO(data))
+    staged_inode = staged.temp_path.stat().st_ino
+    blobstore._s3_put(storage, blobstore._s3_client(storage), staged, keep_copy=True)
+    copy = _copy(staged.sha256)
+    assert copy.stat().st_ino == staged_inode and copy.stat().st_nlink == 1
+    assert not staged.temp_path.exists()
+    assert copy.read_bytes() == data and stat.S_IMODE(copy.stat().st_mode) == 0o600
+    _gone_from_the_store(staged.sha256)
+    assert blobstore.read_small([staged.sha256]) == {staged.sha256: data}
+
+
+def test_where_no_link_can_be_made_the_copy_is_written(s3_storage, monkeypatch):
+    def elsewhere(*_: object, **__: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(blob_cache.os, "link", elsewhere)
+    data = os.urandom(5000)
+    sha = _store(data)
+    assert _copy(sha).read_bytes() == data
+    assert [p.name for p in blob_cache.directory().iterdir()] == [sha]  # no temporary left
+
+
 def test_a_full_disk_costs_the_copy_not_the_upload(s3_storage, monkeypatch):
     def full(*_: object, **__: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(blob_cache.os, "replace", full)
+    monkeypatch.setattr(blob_cache.os, "link", full)
     sha = _store(b"stored all the same")
     assert blobstore.exists(sha)
     assert not _copy(sha).exists()
