@@ -61,19 +61,27 @@ def blob_url(request: HttpRequest, *, sha256: str, path: str) -> str:
     return request.build_absolute_uri(reverse("api:file", args=[signed]))
 
 
-def blob_links(request: HttpRequest, *, sha256: str, path: str) -> dict[str, str]:
-    """``url`` (as ``blob_url``) and, with local storage, the ``token`` and the
-    ``archive_url`` to post it to so several small files come in one answer
-    (api/signed_archive.py); with S3 only ``url``, so clients keep to presigned URLs."""
+def blob_links(
+    request: HttpRequest, *, sha256: str, path: str, size: int | None = None
+) -> dict[str, str]:
+    """``url`` (as ``blob_url``), and the ``token`` and the ``archive_url`` to post it to so
+    several small files come in one answer (api/signed_archive.py): with local storage for
+    every file, with S3 for files up to INLINE_FILE_BYTES of known ``size`` (their bytes
+    pass through the service, as inline ones do; larger ones keep to presigned URLs)."""
     name = posixpath.basename(path) or "file"
     storage = blobstore.get_storage()
+    archive = reverse("api:file", args=[ARCHIVE])
     if _presigns(storage) or not isinstance(storage, FileSystemStorage):
-        return {"url": blob_url(request, sha256=sha256, path=path)}
+        links = {"url": blob_url(request, sha256=sha256, path=path)}
+        if size is not None and size <= INLINE_FILE_BYTES:
+            links["token"] = signing.dumps([sha256, name, size], salt=SIGNING_SALT)
+            links["archive_url"] = request.build_absolute_uri(archive)
+        return links
     signed = signing.dumps([sha256, name], salt=SIGNING_SALT)
     return {
         "url": request.build_absolute_uri(reverse("api:file", args=[signed])),
         "token": signed,
-        "archive_url": request.build_absolute_uri(reverse("api:file", args=[ARCHIVE])),
+        "archive_url": request.build_absolute_uri(archive),
     }
 
 
@@ -102,14 +110,24 @@ def inline_contents(entries: Iterable[tuple[str, int]]) -> dict[str, bytes]:
 
 def read_signed(signed: str) -> tuple[str, str]:
     """The blob hash and file name a signed token names; NotFound or LinkExpired if not valid."""
+    sha256, name, _size = read_signed_with_size(signed)
+    return sha256, name
+
+
+def read_signed_with_size(signed: str) -> tuple[str, str, int | None]:
+    """``read_signed``, and the blob's size when the token carries it (S3 archive tokens)."""
     try:
-        sha256, name = signing.loads(
+        value = signing.loads(
             signed, salt=SIGNING_SALT, max_age=settings.EXCHANGE_SIGNED_URL_SECONDS
         )
+        sha256, name, *rest = value
+        size = int(rest[0]) if rest else None
+        if len(rest) > 1:
+            raise ValueError("too many fields")
     except signing.SignatureExpired as exc:
         raise LinkExpired(
             "This download link has expired; ask the service for the file again."
         ) from exc
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise NotFound("This download link is not valid.") from exc
-    return str(sha256), str(name)
+    return str(sha256), str(name), size

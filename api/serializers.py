@@ -158,18 +158,19 @@ class FileSerializer(serializers.Serializer):
 
 class FileWithUrlSerializer(FileSerializer):
     # Output only; ``required=False`` (not ``read_only``) so the schema says each may be
-    # absent: a file whose bytes come inline has no URL, and only local storage offers the
+    # absent: a file whose bytes come inline has no URL, and with S3 only small files offer the
     # archive's token.
     url = serializers.CharField(
         required=False, help_text="A short-lived download URL (absent with ``content``)."
     )
     token = serializers.CharField(
         required=False,
-        help_text="The signed token of ``url``, to post to ``archive_url`` (local storage only).",
+        help_text="The file's signed token, to post to ``archive_url`` (every file with local "
+        "storage, files up to 256 KiB with S3).",
     )
     archive_url = serializers.CharField(
         required=False,
-        help_text='Where to POST {"tokens": [...]} for a tar of several files (local only).',
+        help_text='Where to POST {"tokens": [...]} for a tar of several files (with ``token``).',
     )
     content = serializers.CharField(
         required=False,
@@ -183,7 +184,14 @@ class FileWithUrlSerializer(FileSerializer):
         if content is not None:
             data["content"] = content
         else:
-            data.update(blob_links(self.context["request"], sha256=entry.blob_id, path=entry.path))
+            data.update(
+                blob_links(
+                    self.context["request"],
+                    sha256=entry.blob_id,
+                    path=entry.path,
+                    size=entry.blob.size,
+                )
+            )
         return data
 
 

@@ -7,8 +7,13 @@ caller may read its blob and names it, so, as for ``files/{signed}``, the answer
 session, CSRF check, user, DRF or database (``SignedFileMiddleware`` routes the request
 here). The answer is an uncompressed tar (the files are mostly compressed notebooks or data
 already) whose members are named by SHA-256, streamed from the storage with an exact
-``Content-Length`` so a cut answer is seen as cut. Offered with local storage only: with S3
-the bytes never pass through the service (the manifest then has no ``archive_url``).
+``Content-Length`` so a cut answer is seen as cut.
+
+With S3 the manifests offer tokens for files up to ``INLINE_FILE_BYTES`` only, and those
+tokens carry the blob's size: the bytes come from the server's copies or one plain GET
+each (``blobstore.read_small``, several at once, a group of at most ``S3_GROUP_BYTES`` in
+memory at a time) instead of one presigned GET per file from the client. Larger files keep
+their presigned URLs: their bytes never pass through the service.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from courses.dependencies import RETRY_AFTER_SECONDS, as_unavailable
 from courses.exceptions import BadRequest, ExchangeError, NotFound, TooLarge
 from courses.models import blob_storage_name
 
-from .downloads import read_signed
+from .downloads import INLINE_FILE_BYTES, read_signed, read_signed_with_size
 
 # The caps of one request: enough for a whole class's small files in a few requests, small
 # enough that one request cannot hold a worker thread for long or ask for the whole store.
@@ -39,9 +44,9 @@ BLOCK = tarfile.BLOCKSIZE
 GONE = "The file behind this link is no longer stored."
 
 
-def offered(storage: object | None = None) -> bool:
-    """Whether the archive path is offered: local storage only (S3 keeps presigned URLs)."""
-    return isinstance(storage or blobstore.get_storage(), FileSystemStorage)
+# With S3: how many files' bytes are held at once while the archive is sent.
+S3_GROUP_FILES = 16
+S3_GROUP_BYTES = 4 * 1024 * 1024
 
 
 def _tokens(request: HttpRequest) -> list[str]:
@@ -91,31 +96,92 @@ def _members(paths: list[tuple[str, str, int]]) -> Iterator[bytes]:
     yield b"\0" * (2 * BLOCK)
 
 
+def _too_large() -> TooLarge:
+    return TooLarge(
+        f"The files asked for are too large for one archive (at most "
+        f"{MAX_BYTES // (1024 * 1024)} MiB); ask for fewer, or use each file's URL."
+    )
+
+
+def _local(storage: FileSystemStorage, tokens: list[str]) -> list[tuple[str, str, int]]:
+    """Each blob's (hash, path, size) on local storage, each once; NotFound if one is gone."""
+    paths: dict[str, tuple[str, str, int]] = {}
+    total = 0
+    for token in tokens:
+        sha256, _name = read_signed(token)
+        if sha256 in paths:
+            continue
+        path = storage.path(blob_storage_name(sha256))
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            raise NotFound(GONE) from None
+        total += size
+        if total > MAX_BYTES:
+            raise _too_large()
+        paths[sha256] = (sha256, path, size)
+    return list(paths.values())
+
+
+def _s3_groups(tokens: list[str]) -> list[list[tuple[str, int]]]:
+    """Each blob's (hash, size) from the S3 tokens, each once, in groups read together."""
+    sizes: dict[str, int] = {}
+    for token in tokens:
+        sha256, _name, size = read_signed_with_size(token)
+        if size is None or size > INLINE_FILE_BYTES:
+            # Tokens of this storage's manifests always carry a small size.
+            raise NotFound("This download link is not valid for an archive; use its URL.")
+        sizes.setdefault(sha256, size)
+    if sum(sizes.values()) > MAX_BYTES:
+        raise _too_large()
+    groups: list[list[tuple[str, int]]] = [[]]
+    for sha256, size in sizes.items():
+        group = groups[-1]
+        if group and (
+            len(group) >= S3_GROUP_FILES or sum(s for _, s in group) + size > S3_GROUP_BYTES
+        ):
+            group = []
+            groups.append(group)
+        group.append((sha256, size))
+    return groups
+
+
+def _read_group(group: list[tuple[str, int]]) -> dict[str, bytes]:
+    """The group's bytes, each its recorded size; NotFound if one cannot be read so."""
+    found = blobstore.read_small([sha256 for sha256, _ in group], keep=False)
+    for sha256, size in group:
+        data = found.get(sha256)
+        if data is None or len(data) != size:
+            raise NotFound(GONE)
+    return found
+
+
+def _s3_members(groups: list[list[tuple[str, int]]], first: dict[str, bytes]) -> Iterator[bytes]:
+    for number, group in enumerate(groups):
+        # A blob gone after the answer began cuts it short: the client sees a broken archive.
+        found = first if number == 0 else _read_group(group)
+        for sha256, size in group:
+            yield _header(sha256, size)
+            yield found[sha256]
+            if size % BLOCK:
+                yield b"\0" * (BLOCK - size % BLOCK)
+    yield b"\0" * (2 * BLOCK)
+
+
 def serve_archive(request: HttpRequest) -> HttpResponse:
     """A streamed tar of the blobs the posted tokens name; the API's JSON error otherwise."""
     try:
         storage = blobstore.get_storage()
-        if not offered(storage):
-            raise NotFound("Archives are not offered with this storage; use each file's URL.")
-        assert isinstance(storage, FileSystemStorage)
-        paths: dict[str, tuple[str, str, int]] = {}
-        total = 0
-        for token in _tokens(request):
-            sha256, _name = read_signed(token)
-            if sha256 in paths:
-                continue
-            path = storage.path(blob_storage_name(sha256))
-            try:
-                size = os.stat(path).st_size
-            except FileNotFoundError:
-                raise NotFound(GONE) from None
-            total += size
-            if total > MAX_BYTES:
-                raise TooLarge(
-                    f"The files asked for are too large for one archive (at most "
-                    f"{MAX_BYTES // (1024 * 1024)} MiB); ask for fewer, or use each file's URL."
-                )
-            paths[sha256] = (sha256, path, size)
+        tokens = _tokens(request)
+        if isinstance(storage, FileSystemStorage):
+            paths = _local(storage, tokens)
+            sizes = [size for _, _, size in paths]
+            members = _members(paths)
+        else:
+            groups = _s3_groups(tokens)
+            sizes = [size for group in groups for _, size in group]
+            # The first group before answering, so that a file gone is a 404, not a cut.
+            members = _s3_members(groups, _read_group(groups[0]))
     except ExchangeError as exc:
         return JsonResponse({"error": exc.code, "detail": exc.detail}, status=exc.status_code)
     except Exception as exc:
@@ -127,10 +193,8 @@ def serve_archive(request: HttpRequest) -> HttpResponse:
             status=unavailable.status_code,
             headers={"Retry-After": str(unavailable.retry_after or RETRY_AFTER_SECONDS)},
         )
-    length = sum(BLOCK + -(-size // BLOCK) * BLOCK for _, _, size in paths.values()) + 2 * BLOCK
-    response = StreamingHttpResponse(
-        _members(list(paths.values())), content_type="application/x-tar"
-    )
+    length = sum(BLOCK + -(-size // BLOCK) * BLOCK for size in sizes) + 2 * BLOCK
+    response = StreamingHttpResponse(members, content_type="application/x-tar")
     response["Content-Length"] = str(length)
     response["Cache-Control"] = "private, max-age=0"
     return response

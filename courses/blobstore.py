@@ -244,11 +244,12 @@ def iter_blob(sha256: str) -> Iterator[bytes]:
             yield chunk
 
 
-def read_small(shas: Iterable[str]) -> dict[str, bytes]:
+def read_small(shas: Iterable[str], *, keep: bool = True) -> dict[str, bytes]:
     """The whole bytes of each blob (callers keep to small ones), by hash; a blob that
     cannot be read is left out (its caller offers it another way). With an object store,
     the server's copies first (``blob_cache``), then one plain GET per other blob, several
-    at once, whose answers are copied in turn."""
+    at once, whose answers are copied in turn (unless not to ``keep``: a collect's
+    submissions, read once, would push out the copies that are read again)."""
     shas = list(dict.fromkeys(shas))
     storage = get_storage()
     client = _s3_client(storage)
@@ -261,7 +262,8 @@ def read_small(shas: Iterable[str]) -> dict[str, bytes]:
         for sha, data in zip(asked, got, strict=True):
             if data is not None:
                 found[sha] = data
-                blob_cache.add(sha, data)
+                if keep:
+                    blob_cache.add(sha, data)
         return {sha: found[sha] for sha in shas if sha in found}
     found: dict[str, bytes] = {}
     for sha256 in shas:

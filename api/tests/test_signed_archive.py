@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 import time
 
@@ -15,7 +16,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from api import signed_archive
+from api.downloads import INLINE_FILE_BYTES
 from courses import blobstore
+from courses.exceptions import ExchangeError
 
 ARCHIVE = "/api/v1/files/archive"
 
@@ -139,17 +142,88 @@ def test_get_of_the_archive_path_is_not_a_file(client_for):
     assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
-def test_s3_storage_offers_no_archive_and_refuses_one(s3_storage, people, released, client_for):
-    """With S3 the bytes never pass through the service: entries keep their presigned URL
-    only, and a client that posts anyway is told to use each file's URL."""
-    response = client_for(people["sam"]).get(
-        "/api/v1/courses/phys101/assignments/ps1/release/files"
-    )
-    files = response.json()["files"]
-    assert files and all(set(entry) == {"path", "size", "sha256", "url"} for entry in files)
-    assert all("X-Amz-Signature=" in entry["url"] for entry in files)
-    refused = post(client_for(), ["anything"])
-    assert refused.status_code == 404 and "use each file's URL" in refused.json()["detail"]
+def _s3_submission_files(people, submission, client_for, *, large: bytes = b"") -> list[dict]:
+    """The instructor's view of a submission's files on S3 (one of ``large`` bytes added)."""
+    from courses import services
+    from tests.harness.uploads import make_upload
+
+    if large:
+        submission = services.submit_assignment(
+            student=people["sam"],
+            assignment=submission.assignment,
+            upload=make_upload({"ps1.ipynb": b"{}", "big.bin": large}),
+        )
+    response = client_for(people["ines"]).get(f"/api/v1/submissions/{submission.pk}")
+    assert response.status_code == 200
+    return response.json()["files"]
+
+
+def test_s3_offers_the_archive_for_small_files_and_serves_them_from_the_store(
+    s3_storage, people, submission, client_for
+):
+    """With S3 a small file's bytes may pass through the service (as inline ones do): its
+    entry keeps its presigned URL and gains a token; the archive reads the store, makes no
+    query, and keeps no copy of a submission's files on the server's disk."""
+    from courses import blob_cache
+
+    big = os.urandom(INLINE_FILE_BYTES + 1)
+    files = _s3_submission_files(people, submission, client_for, large=big)
+    small = [f for f in files if f["size"] <= INLINE_FILE_BYTES]
+    [large] = [f for f in files if f["size"] > INLINE_FILE_BYTES]
+    assert small and all("X-Amz-Signature=" in f["url"] for f in files)
+    assert all(f["archive_url"] == "http://testserver" + ARCHIVE for f in small)
+    assert "token" not in large and "archive_url" not in large
+    before = set(blob_cache.directory().iterdir()) if blob_cache.directory().exists() else set()
+    with CaptureQueriesContext(connection) as queries:
+        response = post(client_for(), [f["token"] for f in small])
+        got = members(response)
+    assert len(queries) == 0 and response.status_code == 200
+    assert sorted(got) == sorted({f["sha256"] for f in small})
+    for f in small:
+        assert hashlib.sha256(got[f["sha256"]]).hexdigest() == f["sha256"]
+    after = set(blob_cache.directory().iterdir()) if blob_cache.directory().exists() else set()
+    assert after == before
+
+
+def test_s3_archive_of_a_file_gone_from_the_store_is_404_before_any_byte(
+    s3_storage, people, submission, client_for
+):
+    files = _s3_submission_files(people, submission, client_for)
+    blobstore.delete(files[0]["sha256"])  # as a garbage collection does, copy and all
+    response = post(client_for(), [f["token"] for f in files])
+    assert response.status_code == 404 and response.json()["detail"] == signed_archive.GONE
+
+
+def test_s3_archive_reads_in_groups_and_cuts_the_answer_when_a_later_one_is_gone(
+    s3_storage, people, submission, client_for, monkeypatch
+):
+    monkeypatch.setattr(signed_archive, "S3_GROUP_FILES", 1)
+    files = _s3_submission_files(people, submission, client_for)
+    tokens = [f["token"] for f in files]
+    assert len({f["sha256"] for f in files}) >= 2
+    assert sorted(members(post(client_for(), tokens))) == sorted({f["sha256"] for f in files})
+    response = post(client_for(), tokens)
+    assert response.status_code == 200
+    blobstore.delete(files[-1]["sha256"])
+    with pytest.raises(ExchangeError, match="no longer stored"):
+        b"".join(response.streaming_content)
+
+
+def test_s3_archive_refuses_a_token_without_a_small_size(
+    s3_storage, people, submission, client_for
+):
+    # A token of the single-file kind (no size), or one naming a large size, is not one this
+    # storage's manifests give for the archive.
+    files = _s3_submission_files(people, submission, client_for)
+    sha = files[0]["sha256"]
+    for token in (
+        signing.dumps([sha, "x"], salt="api.files"),
+        signing.dumps([sha, "x", INLINE_FILE_BYTES + 1], salt="api.files"),
+        signing.dumps([sha, "x", 5, "more"], salt="api.files"),
+    ):
+        response = post(client_for(), [token])
+        assert response.status_code == 404, token
+        assert "not valid" in response.json()["detail"]
 
 
 def test_a_blob_cut_short_while_sent_breaks_the_answer(files, client_for, settings):
