@@ -7,9 +7,9 @@ service's CPU and about 1 ms of SeaweedFS's on the benchmarks' machine
 and never change, so a copy is never stale: the service keeps the small files of the
 releases and feedback it stores, and the small blobs it reads for an inline answer, in a
 directory of its own (``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-blob-cache``, shared by the
-workers of one server), and reads them from there first. Submissions are not copied when
-stored: their files leave by presigned URLs, never through ``read_small``, and a class's
-submissions (hundreds of MB) would push out the copies that are read.
+workers of one server), and reads them from there first. Submissions are not copied, when
+stored or when a collect reads them (``read_small(keep=False)``): each is read once, and a
+class's submissions (hundreds of MB) would push out the copies that are read again.
 
 - A copy is served only if its bytes still hash to its name; any other copy is removed
   and the store is asked, so a damaged or altered file on the server's disk never reaches

@@ -2,9 +2,10 @@
 their bytes in the manifest itself (``content``: ``write_inline``).
 
 With small files a download costs its request, not its bytes, so files under
-``ARCHIVE_FILE_LIMIT`` whose manifest entry offers an ``archive_url`` (local storage) come in
-batches of one streamed tar each; larger files, and every file of a server that offers no
-archive (S3, an older service), keep their own signed URL. Each member is checked against
+``ARCHIVE_FILE_LIMIT`` whose manifest entry offers an ``archive_url`` (every file with local
+storage, files up to 256 KiB with S3) come in batches of one streamed tar each; larger
+files, and every file of a server that offers no archive (an older service), keep their
+own signed URL. Each member is checked against
 the manifest's size and SHA-256 before it replaces its target, so a cut or damaged archive
 leaves no partial file; such an archive is asked for again (only its missing files) under
 the client's retry rules.

@@ -67,7 +67,7 @@ def test_small_files_come_in_one_archive_and_large_ones_alone(released, tmp_path
 
 
 def test_a_server_without_archives_gets_one_request_per_file(released, tmp_path):
-    """An older service, or S3 storage: the entries have no archive_url."""
+    """An older service (or large files on S3): the entries have no archive_url."""
     sam = released["sam"]
     files = [
         {k: v for k, v in e.items() if k not in ("archive_url", "token")} for e in released["files"]
