@@ -80,15 +80,25 @@ def get(sha256: str) -> bytes | None:
     return data
 
 
+def _new_copy(sha256: str, size: int) -> Path | None:
+    """Where a new copy of the blob goes, its directory made; None when none is to be made
+    (the cache off, the blob too large, a copy there already). OSError if the directory
+    cannot be made."""
+    if not _capacity() or size > MAX_FILE_BYTES:
+        return None
+    target = _path(sha256)
+    if target.exists():
+        return None
+    make_private_dir(target.parent)
+    return target
+
+
 def add(sha256: str, data: bytes) -> None:
     """Keep a copy of a small blob's bytes (they are checked when read back)."""
-    if not _capacity() or len(data) > MAX_FILE_BYTES:
-        return
-    target = _path(sha256)
     try:
-        if target.exists():
+        target = _new_copy(sha256, len(data))
+        if target is None:
             return
-        make_private_dir(target.parent)
         fd, name = tempfile.mkstemp(prefix=".new-", dir=target.parent)  # mode 0600
         try:
             with os.fdopen(fd, "wb") as out:
@@ -109,13 +119,10 @@ def add_file(sha256: str, source: Path, size: int) -> None:
     costs the kernel far more than naming one (0.3-1 ms against 0.02 ms on the benchmarks'
     machine, bench/RESULTS.md). Where no link can be made (another file system), the bytes
     are written anew."""
-    if not _capacity() or size > MAX_FILE_BYTES:
-        return
-    target = _path(sha256)
     try:
-        if target.exists():
+        target = _new_copy(sha256, size)
+        if target is None:
             return
-        make_private_dir(target.parent)
         os.link(source, target)
     except FileExistsError:
         return  # kept by another upload at the same moment
