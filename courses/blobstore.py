@@ -311,10 +311,10 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile, *, keep_copy: boo
     A small blob is one PUT, whether or not it is there already: the same name always
     holds the same bytes, and asking first (a HEAD) would cost as much as sending them,
     while s3transfer's machinery (and boto3's, see ``s3_requests``) costs more CPU than the
-    request. A larger one is asked for first and sent only if it is missing: up to the
-    storage's multipart threshold (8 MiB by default) in one PUT streamed from the staged
-    file, as s3transfer would send it but for half its CPU; above it by s3transfer
-    (multipart, in parallel). ``keep_copy``: a small blob's bytes are also kept on the
+    request. A larger one is asked for first and sent only if it is missing. Up to the
+    storage's multipart threshold (8 MiB by default) the PUT is streamed from the staged
+    file on the lean path, a quarter of s3transfer's CPU; above it s3transfer sends the
+    parts in parallel. ``keep_copy``: a small blob's bytes are also kept on the
     server's disk (``blob_cache``)."""
     from . import s3_requests
 
@@ -326,17 +326,16 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile, *, keep_copy: boo
         with open(staged.temp_path, "rb") as handle:
             params = storage._get_write_parameters(key, File(handle))  # type: ignore[attr-defined]
             if small or staged.size <= _multipart_threshold(storage):
-                body = handle.read() if small else handle
                 s3_requests.put(
                     storage,
                     client,
                     key=key,
-                    body=body,
+                    body=handle,
                     sha256=staged.sha256,
                     params=params,
                     size=staged.size,
                 )
-                if keep_copy and small:
+                if keep_copy:  # small ones only (blob_cache's own limit)
                     blob_cache.add_file(staged.sha256, staged.temp_path, staged.size)
                 return
             client.upload_fileobj(
