@@ -17,11 +17,12 @@ import json
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from nbgrader_exchange.feedback_batch import BATCHES_AT_ONCE
 
 from .common import (
     CLIENT_FILES,
@@ -58,7 +59,7 @@ def run_rush(
     workload: Workload | None = None,
     workdir: Path | None = None,
     course: str = COURSE,
-    feedback_graders: int = 1,
+    feedback_graders: int = BATCHES_AT_ONCE,
     log: Callable[[str], None] = print,
 ) -> Report:
     """The six phases against a running server; returns the report (never raises for a
@@ -250,26 +251,15 @@ def run_rush(
 
     # 5. feedback released for every submission as nbgrader's release_feedback does through
     # the plugin: one read of the submissions listing, then the students in batches, one
-    # request each (``feedback_graders`` > 1: that many graders sending batches at once,
-    # each with a client of their own).
+    # request each, ``feedback_graders`` at once (the plugin's ``feedback_batches_at_once``).
     from nbgrader_exchange.feedback_batch import (
         FeedbackRelease,
         batches,
         post_batch,
-        prepare,
-        prepared,
+        send_batches,
     )
 
     phase = begin("release_feedback")
-    per_thread = threading.local()
-    feedback_clients: list[Any] = []
-
-    def grader() -> Any:
-        # Each grader with a client of their own (as separate processes are).
-        if not hasattr(per_thread, "client"):
-            per_thread.client = client("bench-instructor")
-            feedback_clients.append(per_thread.client)
-        return per_thread.client
 
     def feedback_batches() -> list[list[Any]]:
         listed = {s["student"]: s for s in instructor.get(f"{assignment_url}/submissions")}
@@ -283,27 +273,15 @@ def run_rush(
         return list(batches(releases))
 
     grouped = phase.run(feedback_batches) or []
-    if feedback_graders == 1:
-        # As the plugin: the next batch compressed while the current one is sent.
-        for ready in prepared(grouped):
-            phase.run(
-                lambda ready=ready: post_batch(
-                    instructor, assignment_url, ready, what="release feedback"
-                )
-            )
-    else:
-        parallel(
-            feedback_graders,
-            grouped,
-            lambda batch: phase.run(
-                lambda: post_batch(
-                    grader(), assignment_url, prepare(batch), what="release feedback"
-                )
-            ),
-        )
+    send_batches(
+        grouped,
+        lambda ready: phase.run(
+            lambda: post_batch(instructor, assignment_url, ready, what="release feedback")
+        ),
+        at_once=feedback_graders,
+        recorded=lambda _: None,
+    )
     phase.notes.update(requests=1 + len(grouped), batches=len(grouped))
-    for http in feedback_clients:
-        http.close()
     end(phase)
 
     # 6. every student fetches their feedback
@@ -400,9 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--feedback-graders",
         type=int,
-        default=1,
-        help="graders sending feedback batches at once (1: one batch after another, as "
-        "nbgrader release_feedback does)",
+        default=BATCHES_AT_ONCE,
+        help="feedback batches sent at once (the plugin's feedback_batches_at_once: %(default)s)",
     )
     parser.add_argument(
         "--client-files",

@@ -20,6 +20,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from .client import ExchangeClient
 from .errors import ServiceError
+from .feedback_batch import BATCH_BYTES, BATCH_STUDENTS, BATCHES_AT_ONCE
 from .files import FileEntry, folder_name, scan_directory
 from .gradebook import assignment_duedate
 from .transfer import BlobCache
@@ -81,17 +82,26 @@ class Exchange(ABCExchange):
     )
 
     feedback_batch_students = Integer(
-        50,
+        BATCH_STUDENTS,
         min=1,
         help="release_feedback: at most this many students' feedback in one request.",
     ).tag(config=True)
 
     feedback_batch_bytes = Integer(
-        32 * 1024 * 1024,
+        BATCH_BYTES,
         min=1,
         help=(
             "release_feedback: at most about this many bytes of files in one request (a "
             "student whose feedback alone is larger goes in a request of their own)."
+        ),
+    ).tag(config=True)
+
+    feedback_batches_at_once = Integer(
+        BATCHES_AT_ONCE,
+        min=1,
+        help=(
+            "release_feedback: how many batch requests are sent at the same time (each is "
+            "recorded by one of the server's workers)."
         ),
     ).tag(config=True)
 

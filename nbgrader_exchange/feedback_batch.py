@@ -4,15 +4,16 @@ Students are grouped into batches (at most ``BATCH_STUDENTS`` students and about
 ``BATCH_BYTES`` of distinct files each); a batch is one multipart upload holding a manifest
 (per submission its files and scores) and one tar.gz of each distinct file once, named by
 its SHA-256. The server records a batch all or nothing. The next batch's archive is
-written while the current one is being sent.
+written while the current ones are being sent, ``BATCHES_AT_ONCE`` at a time (the server
+records each in one of its workers, so two keep both of a two-process server busy).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
@@ -22,6 +23,7 @@ from .transfer import MultipartBody, Progress, write_archive
 
 BATCH_STUDENTS = 50
 BATCH_BYTES = 32 * 1024 * 1024
+BATCHES_AT_ONCE = 2
 # What a server without the batch endpoint answers (405: the URL has a GET only; 404: no
 # such URL at all), and 413: the batch is over a limit of the server (files or bytes in one
 # upload, at most 100 submissions) or of a proxy in front of it (body size). Each of them
@@ -125,6 +127,52 @@ def prepared(groups: Iterable[list[FeedbackRelease]]) -> Iterator[PreparedBatch]
             for future in queue:
                 if future.exception() is None:
                     future.result().archive.close()
+
+
+def send_batches(
+    groups: Iterable[list[FeedbackRelease]],
+    send: Callable[[PreparedBatch], Any],
+    *,
+    at_once: int = BATCHES_AT_ONCE,
+    recorded: Callable[[list[FeedbackRelease]], None],
+) -> tuple[list[FeedbackRelease], BaseException | None]:
+    """Each group prepared and given to ``send`` (which closes its archive), at most
+    ``at_once`` at a time; ``recorded(releases)`` for each batch sent, as each finishes.
+    After the first failure no further batch is sent (those under way finish). Returns the
+    releases of every batch not recorded, in their order, and that first failure (None
+    when every batch was recorded)."""
+    groups = list(groups)
+    done: set[int] = set()
+    failure: BaseException | None = None
+
+    def finished(futures: Iterable[Future[Any]]) -> None:
+        nonlocal failure
+        for future in futures:
+            index = under_way.pop(future)
+            error = future.exception()
+            if error is None:
+                done.add(index)
+                recorded(groups[index])
+            elif failure is None:
+                failure = error
+
+    under_way: dict[Future[Any], int] = {}
+    with ThreadPoolExecutor(max_workers=max(1, at_once)) as pool:
+        ready = prepared(groups)
+        try:
+            for index, batch in enumerate(ready):
+                under_way[pool.submit(send, batch)] = index
+                if len(under_way) >= at_once:
+                    finished(wait(under_way, return_when=FIRST_COMPLETED).done)
+                if failure is not None:
+                    break
+        except Exception as error:  # a batch that could not be written (a file unreadable)
+            failure = failure or error
+        finally:
+            ready.close()  # the archive written ahead, if any, is closed unsent
+            finished(wait(under_way).done)
+    unsent = [release for i, group in enumerate(groups) if i not in done for release in group]
+    return unsent, failure
 
 
 def post_batch(client: Any, url: str, batch: PreparedBatch, *, what: str) -> Any:

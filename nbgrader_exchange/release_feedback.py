@@ -9,7 +9,8 @@ another submission, let alone another student.
 Each notebook's score and max score from the gradebook go with the files (the ``scores``
 form field); a server that predates scores ignores the field.
 
-The students' feedback goes in batches, one request each (``feedback_batch.py``); a server
+The students' feedback goes in batches, one request each, two at a time
+(``feedback_batch.py``); a server
 without the batch endpoint gets one upload per student. The submissions listing names each
 submission's ``submission_secret.txt`` hash; only a server that does not is asked for each
 submission's files.
@@ -33,10 +34,11 @@ from .errors import ServiceError
 from .exchange import Exchange
 from .feedback_batch import (
     FeedbackRelease,
+    PreparedBatch,
     batch_unsupported,
     batches,
     post_batch,
-    prepared,
+    send_batches,
 )
 from .files import entry_from_file, sha256_of
 from .gradebook import gradebook_exists, notebook_scores, open_gradebook
@@ -138,30 +140,30 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
         return releases
 
     def _send(self, url: str, releases: list[FeedbackRelease]) -> None:
-        """In batches (one request each); one by one to a server without the batch endpoint."""
-        pending = list(releases)
+        """In batches (one request each, ``feedback_batches_at_once`` at a time); one by one
+        to a server without the batch endpoint."""
         groups = batches(
             releases,
             max_students=self.feedback_batch_students,
             max_bytes=self.feedback_batch_bytes,
         )
-        for batch in prepared(groups):
+
+        def send(batch: PreparedBatch) -> None:
             names = ", ".join(r.student_id for r in batch.releases)
-            try:
-                post_batch(
-                    self.client,
-                    url,
-                    batch,
-                    what=f"release feedback to {names} on {self.assignment_id}",
-                )
-            except ServiceError as exc:
-                if not batch_unsupported(exc):
-                    raise
-                self.log.debug("Releasing feedback one student at a time: %s", exc)
-                break
-            for release in batch.releases:
+            what = f"release feedback to {names} on {self.assignment_id}"
+            post_batch(self.client, url, batch, what=what)
+
+        def recorded(group: list[FeedbackRelease]) -> None:
+            for release in group:
                 self._released(release)
-            pending = pending[len(batch.releases) :]
+
+        pending, failure = send_batches(
+            groups, send, at_once=self.feedback_batches_at_once, recorded=recorded
+        )
+        if failure is not None:
+            if not (isinstance(failure, ServiceError) and batch_unsupported(failure)):
+                raise failure
+            self.log.debug("Releasing feedback one student at a time: %s", failure)
         for release in pending:
             self.client.upload_bundle(
                 f"submissions/{release.submission_id}/feedback",
