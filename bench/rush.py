@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nbgrader_exchange.feedback_batch import BATCHES_AT_ONCE
+from nbgrader_exchange.parallel import BATCHES_AT_ONCE, COLLECT_AT_ONCE, at_most
 
 from .common import (
     CLIENT_FILES,
@@ -60,6 +60,7 @@ def run_rush(
     workdir: Path | None = None,
     course: str = COURSE,
     feedback_graders: int = BATCHES_AT_ONCE,
+    collect_at_once: int = COLLECT_AT_ONCE,
     log: Callable[[str], None] = print,
 ) -> Report:
     """The six phases against a running server; returns the report (never raises for a
@@ -91,7 +92,9 @@ def run_rush(
     assignment_url = f"courses/{course}/assignments/{ASSIGNMENT}"
 
     def client(user: str) -> Any:
-        return counting_client(target.url, tokens[user], lambda: current[0])
+        return counting_client(
+            target.url, tokens[user], lambda: current[0], connections=4 * collect_at_once
+        )
 
     def begin(name: str) -> Phase:
         phase = Phase(name)
@@ -174,24 +177,34 @@ def run_rush(
 
     # 4. the instructor collects the latest submission of every student, as the plugin does:
     # one request for the list, then each submission's files, each distinct file once, into
-    # a staging directory renamed into place (``download_into_place``, as collect.py does).
+    # a staging directory renamed into place (``download_into_place``), ``collect_at_once``
+    # submissions at a time (collect.py's ``collect_submissions_at_once``).
     phase = begin("collect")
     stats = DownloadStats()
     collected: dict[str, dict[str, Any]] = {}
+    per_submission: list[float] = []
 
     def collect() -> None:
         records = instructor.post(f"{assignment_url}/collect", {"latest": True}, what="collect")
         cache = BlobCache()
         (scratch / "collect").mkdir(parents=True, exist_ok=True)
-        for record in records:
+
+        def collect_one(record: dict[str, Any]) -> None:
             collected[record["student"]] = record
-            dest = scratch / "collect" / record["student"]
             start = time.perf_counter()
             instructor.download_into_place(
-                record["files"], dest, what="collect", cache=cache, stats=stats
+                record["files"],
+                scratch / "collect" / record["student"],
+                what="collect",
+                cache=cache,
+                stats=stats,
             )
-            phase.notes.setdefault("_per_submission", []).append(time.perf_counter() - start)
+            per_submission.append(time.perf_counter() - start)
+
+        failure = at_most(records, collect_one, at_once=collect_at_once)
         phase.ended = time.perf_counter()  # the checks below are not the collect's time
+        if failure is not None:
+            raise failure
 
     def check_collect(_: Any) -> None:
         for student in names:
@@ -209,7 +222,6 @@ def run_rush(
             )
 
     phase.run(collect, check_collect)
-    per_submission = phase.notes.pop("_per_submission", [])
     phase.latencies = per_submission or phase.latencies
     phase.notes.update(
         collected=len(collected),
@@ -382,6 +394,13 @@ def main(argv: list[str] | None = None) -> int:
         help="feedback batches sent at once (the plugin's feedback_batches_at_once: %(default)s)",
     )
     parser.add_argument(
+        "--collect-at-once",
+        type=int,
+        default=COLLECT_AT_ONCE,
+        help="submissions the one-by-one collect downloads at a time (the plugin's "
+        "collect_submissions_at_once: %(default)s)",
+    )
+    parser.add_argument(
         "--client-files",
         choices=CLIENT_FILES,
         default="memory",
@@ -404,11 +423,13 @@ def main(argv: list[str] | None = None) -> int:
             students=args.students,
             concurrency=args.concurrency,
             feedback_graders=args.feedback_graders,
+            collect_at_once=args.collect_at_once,
             workdir=scratch,
         )
     report.settings.update(
         client_files=args.client_files,
         feedback_graders=args.feedback_graders,
+        collect_at_once=args.collect_at_once,
         database=args.database,
         storage=args.storage,
         workers=args.workers,

@@ -121,6 +121,7 @@ class ExchangeClient(BundleTransfers):
         retries: int = 3,
         backoff: float = 0.5,
         workers: int = 4,
+        connections: int | None = None,
         report: Callable[[str], None] | None = None,
         progress_threshold: int = PROGRESS_THRESHOLD,
     ) -> None:
@@ -143,7 +144,10 @@ class ExchangeClient(BundleTransfers):
         self.report = report
         self.progress_threshold = progress_threshold
         self.session = _Session()
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.workers + 2)
+        # Connections kept for reuse: one per download under way (``connections`` when
+        # several bundles download at once), and two for the requests between them.
+        kept = max(self.workers, connections or 0) + 2
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=kept)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "nbgrader-exchange-plugin"

@@ -2,14 +2,16 @@
 
 Each distinct file is downloaded once per run (the release's files, which students hand back
 unchanged, are copied from the local ``release/`` directory instead), in parallel, with every
-hash checked. ``timestamp.txt`` holds the server's timestamp of the submission. The
-collected students' names, email and LMS id from the course's roster on the exchange are
-written into the gradebook (``nbgrader_exchange.gradebook.sync_students``).
+hash checked; ``collect_submissions_at_once`` submissions are downloaded at a time.
+``timestamp.txt`` holds the server's timestamp of the submission. The collected students'
+names, email and LMS id from the course's roster on the exchange are written into the
+gradebook (``nbgrader_exchange.gradebook.sync_students``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from .errors import ServiceError
 from .exchange import Exchange
 from .files import folder_name
 from .gradebook import sync_students
+from .parallel import at_most
 from .transfer import DownloadStats
 
 
@@ -93,36 +96,22 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         cd = self.coursedir
         cache.add_directory(Path(cd.format_path(cd.release_directory, ".", self.assignment_id)))
         stats = DownloadStats()
-        for rec in self.src_records:
-            student_id = rec["student"]
-            dest = Path(cd.format_path(cd.submitted_directory, student_id, self.assignment_id))
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            copy = updating = False
-            if dest.is_dir():
-                existing = cd.get_existing_timestamp(str(dest))
-                if self.update and (existing is None or rec["parsed"] > existing):
-                    copy = updating = True
-                elif self.before_duedate and existing != rec["parsed"]:
-                    copy = updating = True
-            else:
-                copy = True
-            if not copy:
-                if self.update:
-                    self.log.info(
-                        "No newer submission to collect: %s %s", student_id, self.assignment_id
-                    )
-                else:
-                    self.log.info(
-                        "Submission already exists, use --update to update: %s %s",
-                        student_id,
-                        self.assignment_id,
-                    )
-                continue
-            if updating:
-                self.log.info("Updating submission: %s %s", student_id, self.assignment_id)
-            else:
-                self.log.info("Collecting submission: %s %s", student_id, self.assignment_id)
+
+        def downloads() -> Iterator[tuple[dict[str, Any], Path, bool]]:
+            """The submissions to download, each logged as it starts."""
+            for rec in self.src_records:
+                dest = Path(
+                    cd.format_path(cd.submitted_directory, rec["student"], self.assignment_id)
+                )
+                updating = self._to_update(rec, dest)
+                if updating is not None:
+                    yield rec, dest, updating
+
+        def download(job: tuple[dict[str, Any], Path, bool]) -> None:
+            rec, dest, updating = job
             self._download(rec, dest, cache, stats, replace=updating)
+
+        failure = at_most(downloads(), download, at_once=self.collect_submissions_at_once)
         self.log.info(
             "Collected %d files: %d downloaded (%.1f MB), %d copied from local copies",
             stats.files,
@@ -130,7 +119,41 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
             stats.downloaded_bytes / 1e6,
             stats.reused_files,
         )
+        if failure is not None:
+            raise failure
         self._sync_gradebook()
+
+    def _to_update(self, rec: dict[str, Any], dest: Path) -> bool | None:
+        """Whether ``rec`` is collected into ``dest`` (True: replacing an older one there),
+        or None when it is not (logged)."""
+        student_id = rec["student"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        copy = updating = False
+        if dest.is_dir():
+            existing = self.coursedir.get_existing_timestamp(str(dest))
+            if self.update and (existing is None or rec["parsed"] > existing):
+                copy = updating = True
+            elif self.before_duedate and existing != rec["parsed"]:
+                copy = updating = True
+        else:
+            copy = True
+        if not copy:
+            if self.update:
+                self.log.info(
+                    "No newer submission to collect: %s %s", student_id, self.assignment_id
+                )
+            else:
+                self.log.info(
+                    "Submission already exists, use --update to update: %s %s",
+                    student_id,
+                    self.assignment_id,
+                )
+            return None
+        if updating:
+            self.log.info("Updating submission: %s %s", student_id, self.assignment_id)
+        else:
+            self.log.info("Collecting submission: %s %s", student_id, self.assignment_id)
+        return updating
 
     def _sync_gradebook(self) -> None:
         """The collected students' names from the roster into the gradebook; a roster that

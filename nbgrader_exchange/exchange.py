@@ -20,9 +20,10 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from .client import ExchangeClient
 from .errors import ServiceError
-from .feedback_batch import BATCH_BYTES, BATCH_STUDENTS, BATCHES_AT_ONCE
+from .feedback_batch import BATCH_BYTES, BATCH_STUDENTS
 from .files import FileEntry, folder_name, scan_directory
 from .gradebook import assignment_duedate
+from .parallel import BATCHES_AT_ONCE, COLLECT_AT_ONCE
 from .transfer import BlobCache
 
 # nbgrader's timestamp format; the service sends timestamps in exactly this shape.
@@ -81,6 +82,12 @@ class Exchange(ABCExchange):
         config=True
     )
 
+    collect_submissions_at_once = Integer(
+        COLLECT_AT_ONCE,
+        min=1,
+        help="collect: how many students' submissions are downloaded at the same time.",
+    ).tag(config=True)
+
     feedback_batch_students = Integer(
         BATCH_STUDENTS,
         min=1,
@@ -137,6 +144,7 @@ class Exchange(ABCExchange):
                 retries=self.retries,
                 backoff=self.backoff,
                 workers=self.download_workers,
+                connections=self.download_workers * self.collect_submissions_at_once,
                 report=self.log.info,
             )
         return self._client

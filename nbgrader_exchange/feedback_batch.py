@@ -13,17 +13,17 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from .errors import ServiceError
 from .files import FileEntry
+from .parallel import BATCHES_AT_ONCE, at_most
 from .transfer import MultipartBody, Progress, write_archive
 
 BATCH_STUDENTS = 50
 BATCH_BYTES = 32 * 1024 * 1024
-BATCHES_AT_ONCE = 2
 # What a server without the batch endpoint answers (405: the URL has a GET only; 404: no
 # such URL at all), and 413: the batch is over a limit of the server (files or bytes in one
 # upload, at most 100 submissions) or of a proxy in front of it (body size). Each of them
@@ -143,34 +143,16 @@ def send_batches(
     when every batch was recorded)."""
     groups = list(groups)
     done: set[int] = set()
-    failure: BaseException | None = None
 
-    def finished(futures: Iterable[Future[Any]]) -> None:
-        nonlocal failure
-        for future in futures:
-            index = under_way.pop(future)
-            error = future.exception()
-            if error is None:
-                done.add(index)
-                recorded(groups[index])
-            elif failure is None:
-                failure = error
+    def finished(index: int) -> None:
+        done.add(index)
+        recorded(groups[index])
 
-    under_way: dict[Future[Any], int] = {}
-    with ThreadPoolExecutor(max_workers=max(1, at_once)) as pool:
-        ready = prepared(groups)
-        try:
-            for index, batch in enumerate(ready):
-                under_way[pool.submit(send, batch)] = index
-                if len(under_way) >= at_once:
-                    finished(wait(under_way, return_when=FIRST_COMPLETED).done)
-                if failure is not None:
-                    break
-        except Exception as error:  # a batch that could not be written (a file unreadable)
-            failure = failure or error
-        finally:
-            ready.close()  # the archive written ahead, if any, is closed unsent
-            finished(wait(under_way).done)
+    ready = prepared(groups)
+    try:
+        failure = at_most(ready, send, at_once=at_once, finished=finished)
+    finally:
+        ready.close()  # the archive written ahead, if any, is closed unsent
     unsent = [release for i, group in enumerate(groups) if i not in done for release in group]
     return unsent, failure
 

@@ -187,13 +187,30 @@ class BlobCache:
     def __init__(self) -> None:
         self._paths: dict[str, Path] = {}
         self._shas: dict[Path, str] = {}  # the other way round, for ``moved``
+        self._under_way: dict[str, threading.Event] = {}  # downloads of bundles at once
         self._lock = threading.Lock()
 
-    def get(self, sha256: str) -> Path | None:
+    def claim(self, sha256: str) -> threading.Event | None:
+        """None: the caller downloads ``sha256`` and calls ``settle`` when it is done,
+        whether it succeeded or not. Otherwise another download (a bundle downloaded at the
+        same time) is fetching it: the event is set when that one is settled."""
         with self._lock:
+            under_way = self._under_way.get(sha256)
+            if under_way is None:
+                self._under_way[sha256] = threading.Event()
+            return under_way
+
+    def settle(self, sha256: str) -> None:
+        with self._lock:
+            under_way = self._under_way.pop(sha256, None)
+        if under_way is not None:
+            under_way.set()
+
+    def get(self, sha256: str) -> Path | None:
+        with self._lock:  # not while ``rename`` moves it
             path = self._paths.get(sha256)
-        if path is not None and path.is_file():
-            return path
+            if path is not None and path.is_file():
+                return path
         return None
 
     def add(self, sha256: str, path: Path) -> None:
@@ -208,13 +225,23 @@ class BlobCache:
         this once per student, and going through the whole cache each time made the
         collect's bookkeeping grow with N squared (36 s of CPU at N=2000)."""
         with self._lock:
-            for path in paths:
-                sha = self._shas.pop(path, None)
-                if sha is None:
-                    continue
-                moved_to = new_root / path.relative_to(old_root)
-                self._paths[sha] = moved_to
-                self._shas[moved_to] = sha
+            self._moved(old_root, new_root, paths)
+
+    def rename(self, old_root: Path, new_root: Path, paths: Iterable[Path]) -> None:
+        """``old_root`` renamed to ``new_root`` and ``moved`` told, in one step: a bundle
+        downloading at the same time finds each file under one name or the other."""
+        with self._lock:
+            old_root.rename(new_root)
+            self._moved(old_root, new_root, paths)
+
+    def _moved(self, old_root: Path, new_root: Path, paths: Iterable[Path]) -> None:
+        for path in paths:
+            sha = self._shas.pop(path, None)
+            if sha is None:
+                continue
+            moved_to = new_root / path.relative_to(old_root)
+            self._paths[sha] = moved_to
+            self._shas[moved_to] = sha
 
     def add_directory(self, root: Path) -> None:
         """Offer the files already under ``root`` (hashed now) as sources for later copies."""
@@ -310,10 +337,44 @@ class BundleTransfers:
         wanted = [f for f in files if not (skip and skip(f["path"]))]
         targets = [(f, local_path(dest, f["path"])) for f in wanted]
         first: dict[str, tuple[dict[str, Any], Path]] = {}
+        elsewhere: list[threading.Event] = []  # files another bundle is downloading now
         for entry, target in targets:
-            if entry["sha256"] not in cache:
-                first.setdefault(entry["sha256"], (entry, target))
-        total = sum(entry["size"] for entry, _ in first.values())
+            sha = entry["sha256"]
+            if sha in first or sha in cache:
+                continue
+            under_way = cache.claim(sha)
+            if under_way is None:
+                first[sha] = (entry, target)
+            else:
+                elsewhere.append(under_way)
+        try:
+            self._download_all(list(first.values()), what=what, cache=cache, stats=stats)
+        finally:
+            for sha in first:
+                cache.settle(sha)
+        for under_way in elsewhere:
+            under_way.wait()
+        written = []
+        for entry, target in targets:
+            if not _copy_cached(entry, target, cache, stats):
+                # The cached copy vanished meanwhile, or its download elsewhere failed.
+                self._download_all([(entry, target)], what=what, cache=cache, stats=stats)
+            written.append(target)
+        with stats.lock:
+            stats.files += len(written)
+        return written
+
+    def _download_all(
+        self,
+        items: list[tuple[dict[str, Any], Path]],
+        *,
+        what: str,
+        cache: BlobCache,
+        stats: DownloadStats,
+    ) -> None:
+        """Each (entry, target) of ``items`` downloaded to its target, in parallel, and
+        offered to ``cache``."""
+        total = sum(entry["size"] for entry, _ in items)
         progress = Progress("Downloaded", total, self.report, self.progress_threshold)
 
         def fetch(item: tuple[dict[str, Any], Path]) -> None:
@@ -332,11 +393,9 @@ class BundleTransfers:
 
         # Files whose bytes came with the manifest are written at once; other small files
         # come in archives of many (when the server offers it), large ones alone.
-        for item in [item for item in first.values() if "content" in item[0]]:
+        for item in [item for item in items if "content" in item[0]]:
             fetch(item)
-        batches, single = archive_download.split(
-            item for item in first.values() if "content" not in item[0]
-        )
+        batches, single = archive_download.split(item for item in items if "content" not in item[0])
         jobs: list[Callable[[], None]] = [
             partial(
                 archive_download.download_batch,
@@ -354,18 +413,6 @@ class BundleTransfers:
         elif jobs:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
                 list(pool.map(lambda job: job(), jobs))
-        written = []
-        for entry, target in targets:
-            source = cache.get(entry["sha256"])
-            if source is None:  # the cached copy vanished meanwhile
-                fetch((entry, target))
-            elif source != target:
-                _copy_file(source, target, entry)
-                with stats.lock:
-                    stats.reused_files += 1
-            written.append(target)
-        stats.files += len(written)
-        return written
 
     def download_into_place(
         self,
@@ -389,8 +436,7 @@ class BundleTransfers:
                 (staging / name).write_text(text)
             if replace:
                 shutil.rmtree(dest)
-            staging.rename(dest)
-            cache.moved(staging, dest, written)
+            cache.rename(staging, dest, written)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -435,6 +481,26 @@ class BundleTransfers:
                 response.close()
                 if os.path.exists(partial):
                     os.unlink(partial)
+
+
+def _copy_cached(
+    entry: dict[str, Any], target: Path, cache: BlobCache, stats: DownloadStats
+) -> bool:
+    """``target`` written from the cache's copy of ``entry``; False if it has none."""
+    for _ in range(2):  # a copy may move once: another bundle's staging renamed into place
+        source = cache.get(entry["sha256"])
+        if source is None:
+            return False
+        if source == target:
+            return True
+        try:
+            _copy_file(source, target, entry)
+        except FileNotFoundError:
+            continue
+        with stats.lock:
+            stats.reused_files += 1
+        return True
+    return False
 
 
 def _copy_file(source: Path, target: Path, entry: dict[str, Any]) -> None:
