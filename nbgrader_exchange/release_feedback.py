@@ -10,10 +10,9 @@ Each notebook's score and max score from the gradebook go with the files (the ``
 form field); a server that predates scores ignores the field.
 
 The students' feedback goes in batches, one request each, two at a time
-(``feedback_batch.py``); a server
-without the batch endpoint gets one upload per student. The submissions listing names each
-submission's ``submission_secret.txt`` hash; only a server that does not is asked for each
-submission's files.
+(``feedback_batch.py``); a server without the batch endpoint gets one upload per student.
+The submissions listing names each submission's ``submission_secret.txt`` hash; only a
+server that does not is asked for each submission's files.
 """
 
 from __future__ import annotations
