@@ -1,9 +1,10 @@
 """The plugin's own bookkeeping during ``nbgrader collect``: for every student, the files
 downloaded into a staging directory are added to the collect's ``BlobCache`` (so a file
 several students handed in is downloaded once), the directory is renamed into place, and
-the cache is told where its files went (``BlobCache.moved``). No server and no files: only
-the calls ``nbgrader_exchange/collect.py`` makes, so what grows with the course's size
-shows up alone.
+the cache is told where its files went (``BlobCache.moved``, which ``BlobCache.rename``
+does after the rename). No server and no files: only the bookkeeping of the calls
+``nbgrader_exchange/collect.py`` makes, so what grows with the course's size shows up
+alone.
 
     python -m bench.collect_cache --students 2000 --files 3 [--gradebook]
 

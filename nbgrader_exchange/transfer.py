@@ -221,9 +221,9 @@ class BlobCache:
 
     def moved(self, old_root: Path, new_root: Path, paths: Iterable[Path]) -> None:
         """The files ``paths``, written under ``old_root``, now live under ``new_root`` (a
-        staging directory renamed). Only those are looked up: a collect of N students calls
-        this once per student, and going through the whole cache each time made the
-        collect's bookkeeping grow with N squared (36 s of CPU at N=2000)."""
+        staging directory renamed). Only those are looked up: a collect of N students does
+        this once per student (through ``rename``), and going through the whole cache each
+        time made the collect's bookkeeping grow with N squared (36 s of CPU at N=2000)."""
         with self._lock:
             self._moved(old_root, new_root, paths)
 
