@@ -235,6 +235,46 @@ def test_idle_rss_measures_the_master_and_every_worker(target):
     assert abs(sum(figures["per_process_rss_MB"]) - figures["rss_MB"]) < 1
 
 
+def test_the_rss_sampler_counts_a_child_started_or_ended_after_it_looked(tmp_path, monkeypatch):
+    """The sampler looks for the server's children once a second, not at every sample: a
+    worker that a master starts later still counts within that second, and one that has
+    ended stops counting at once."""
+    from bench.common import RssSampler
+
+    monkeypatch.setattr(RssSampler, "CHILDREN_EVERY", 0.3)
+    ready = tmp_path / "ready"
+    # A parent that starts a child holding 200 MB once told to (by a file), then waits.
+    script = textwrap.dedent(
+        f"""
+        import pathlib, subprocess, sys, time
+        while not pathlib.Path({str(tmp_path / "go")!r}).exists():
+            time.sleep(0.02)
+        child = subprocess.Popen([sys.executable, "-c",
+            "import pathlib, time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+            "pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"])
+        child.wait()
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        sampler = RssSampler(parent.pid)
+        alone = sampler.current(fresh=False)
+        (tmp_path / "go").touch()
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the child did not start"
+            time.sleep(0.02)
+        time.sleep(0.35)  # past CHILDREN_EVERY: the next sample looks again
+        assert sampler.current(fresh=False) > alone + 150e6
+        child = sampler._processes()[1]
+        child.kill()
+        child.wait(10)
+        assert sampler.current(fresh=False) < alone + 50e6
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 def test_the_collect_bookkeeping_benchmark_writes_its_figures(tmp_path, capsys):
     from bench.collect_cache import main
 
