@@ -141,7 +141,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
         def collect_one(s: str) -> dict[str, bytes]:
             return unpack(call("GET", f"submission/{COURSE}/{ASSIGNMENT}/{s}", teacher)["files"])
 
-        expected_collect = work.collected()  # before the clock, as bench.rush does
+        expected_collect = work.collected(submission_files)  # before the clock, as bench.rush
         phase = begin("collect")
 
         def collect() -> None:

@@ -176,7 +176,7 @@ def run_rush(
     parallel(concurrency, names, lambda s: phase.run(lambda: submit(s)))
     end(phase)
 
-    expected_collect = work.collected()  # before the clock, as the feedback's digests
+    expected_collect = work.collected(submission_files)  # before the clock
 
     # 4. the instructor collects the latest submission of every student, as the plugin does:
     # one request for the list, then each submission's files, each distinct file once, into

@@ -67,19 +67,22 @@ class Workload:
         files[DATA_FILE] = self.release[DATA_FILE]
         return files
 
-    def collected(self) -> dict[str, dict[str, bytes | Digest]]:
+    def collected(
+        self, submitted: dict[str, dict[str, bytes]] | None = None
+    ) -> dict[str, dict[str, bytes | Digest]]:
         """What collecting each student's submission must give: the notebooks' sizes and
         SHA-256, and the data file's bytes (the release's, shared by all). Made before a
         collect's clock starts, as ``digests``: making a student's notebooks again costs 3 ms
-        of the clients' CPU, on the server's two CPUs, in the middle of the phase."""
+        of the clients' CPU, on the server's two CPUs, in the middle of the phase. From
+        ``submitted`` (each student's files, as ``submission`` made them) when given, so
+        that a rush that made them before its submit does not make them again."""
         data = self.release[DATA_FILE]
-        return {
-            student: {
-                **digests({p: d for p, d in self.submission(student).items() if p != DATA_FILE}),
-                DATA_FILE: data,
-            }
-            for student in self.names
-        }
+        expected: dict[str, dict[str, bytes | Digest]] = {}
+        for student in self.names:
+            files = submitted[student] if submitted is not None else self.submission(student)
+            notebooks = {path: made for path, made in files.items() if path != DATA_FILE}
+            expected[student] = {**digests(notebooks), DATA_FILE: data}
+        return expected
 
     def feedback(self, student: str) -> dict[str, bytes]:
         return {

@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytest.importorskip("nbgrader_exchange.client")
@@ -78,19 +79,17 @@ def test_a_small_rush_passes_every_phase_with_every_byte_checked(target, tmp_pat
 
 
 class Tampered(Workload):
-    """Expects, when checking, a byte that differs from what the students uploaded."""
+    """Expects, when checking a collect, a byte that differs from what the students
+    uploaded."""
 
-    calls: dict[str, int]
-
-    def submission(self, student: str) -> dict[str, bytes]:
-        self.calls = getattr(self, "calls", {})
-        self.calls[student] = self.calls.get(student, 0) + 1
-        files = super().submission(student)
-        if self.calls[student] > 1:
+    def collected(self, submitted=None):
+        made = submitted or {student: self.submission(student) for student in self.names}
+        changed = {}
+        for student, files in made.items():
             data = bytearray(files[NOTEBOOKS[0]])
             data[-3] ^= 1
-            files[NOTEBOOKS[0]] = bytes(data)
-        return files
+            changed[student] = {**files, NOTEBOOKS[0]: bytes(data)}
+        return super().collected(changed)
 
 
 def test_the_rush_refuses_to_report_success_when_a_byte_differs(target, tmp_path):
@@ -129,6 +128,11 @@ def test_what_a_collect_is_checked_against_is_each_students_submission():
     as strict as the bytes themselves: a changed byte, a missing or extra file fails."""
     work = Workload(2)
     expected = work.collected()
+    # From the submissions a rush made before its submit: the same, and made from them.
+    made = {student: work.submission(student) for student in work.names}
+    assert work.collected(made) == expected
+    made[work.names[0]] = {**made[work.names[0]], NOTEBOOKS[0]: b"another notebook"}
+    assert work.collected(made)[work.names[0]] != expected[work.names[0]]
     for student in work.names:
         got = work.submission(student)
         assert same_files(got, expected[student])
@@ -266,11 +270,13 @@ def test_the_rss_sampler_counts_a_child_started_or_ended_after_it_looked(tmp_pat
             time.sleep(0.02)
         time.sleep(0.35)  # past CHILDREN_EVERY: the next sample looks again
         assert sampler.current(fresh=False) > alone + 150e6
-        child = sampler._processes()[1]
+        (child,) = psutil.Process(parent.pid).children()
         child.kill()
         child.wait(10)
         assert sampler.current(fresh=False) < alone + 50e6
     finally:
+        for leftover in psutil.Process(parent.pid).children(recursive=True):
+            leftover.kill()
         parent.kill()
         parent.wait()
 
