@@ -65,6 +65,20 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+# The clients' files a phase may keep until its clock has stopped, so that the benchmark's
+# checks of them (reading each file back, comparing it, removing it: 2-3 ms of CPU per
+# student's fetched assignment) run after the phase (``Phase.run(later=True)``) rather than
+# on the two CPUs the phase is timed on. 200 students' fetched assignments are 1.2 GB;
+# beyond the limit (2000 students: 11.6 GB) each operation's files are checked and removed
+# as it ends, inside the phase, as before.
+HOLD_BYTES = 3 * 10**9
+
+
+def hold_checks(ops: int, bytes_each: int) -> bool:
+    """Whether ``ops`` operations' files of ``bytes_each`` may wait for their checks."""
+    return ops * bytes_each <= HOLD_BYTES
+
+
 @dataclass
 class Phase:
     """One phase of a benchmark: its operations' latencies, errors and bytes."""
@@ -83,6 +97,8 @@ class Phase:
     others_cpu: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Checks waiting for ``settle``, with what they check.
+    held: list[tuple[Callable[[Any], None], Any]] = field(default_factory=list, repr=False)
 
     @property
     def wall(self) -> float:
@@ -107,9 +123,16 @@ class Phase:
             if len(self.errors) <= 3:
                 traceback.print_exception(exc)
 
-    def run(self, operation: Callable[[], Any], check: Callable[[Any], None] | None = None) -> Any:
-        """Time one operation; then, untimed, ``check(result)``. An exception of either is an
-        error of the phase, with its sentence."""
+    def run(
+        self,
+        operation: Callable[[], Any],
+        check: Callable[[Any], None] | None = None,
+        *,
+        later: bool = False,
+    ) -> Any:
+        """Time one operation; then, untimed, ``check(result)``: at once, or with ``later``
+        when the phase is settled (``settle``), after its clock and CPU figures. An exception
+        of either is an error of the phase, with its sentence."""
         start = time.perf_counter()
         try:
             result = operation()
@@ -120,12 +143,25 @@ class Phase:
             return None
         with self.lock:
             self.latencies.append(time.perf_counter() - start)
+            if check is not None and later:
+                self.held.append((check, result))
+                return result
         if check is not None:
-            try:
-                check(result)
-            except Exception as exc:  # a byte that differs, a lost submission
-                self._failed(exc)
+            self._check(check, result)
         return result
+
+    def _check(self, check: Callable[[Any], None], result: Any) -> None:
+        try:
+            check(result)
+        except Exception as exc:  # a byte that differs, a lost submission
+            self._failed(exc)
+
+    def settle(self) -> None:
+        """The checks held back (``run(later=True)``), one after another."""
+        with self.lock:
+            held, self.held = self.held, []
+        for check, result in held:
+            self._check(check, result)
 
     def summary(self) -> dict[str, Any]:
         return {

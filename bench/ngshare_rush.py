@@ -23,8 +23,8 @@ from typing import Any
 
 import requests
 
-from .common import Phase, RssSampler, machine, sigterm_as_exit, table
-from .workload import Workload, digests, parallel, same_files
+from .common import Phase, RssSampler, hold_checks, machine, sigterm_as_exit, table
+from .workload import Workload, digested_size, digests, parallel, same_files
 
 COURSE = "bench101"
 ASSIGNMENT = "ps1"
@@ -94,6 +94,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
             phase.ended = phase.ended or time.perf_counter()
             phase.server_cpu += sampler.cpu_seconds()
             phase.peak_rss = sampler.mark()
+            phase.settle()  # the checks held back, after the clock, as bench.rush
             log(f"  {json.dumps(phase.summary())}")
 
         phase = begin("release")
@@ -111,6 +112,9 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
             if not same_files(got, expected):
                 raise AssertionError(f"{what}: files differ")
 
+        # What each student fetched is kept for its check after the phase, as bench.rush
+        # keeps the files, within the same HOLD_BYTES.
+        hold = hold_checks(len(names), sum(map(len, work.release.values())))
         phase = begin("fetch")
         parallel(
             concurrency,
@@ -118,6 +122,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
             lambda s: phase.run(
                 lambda: unpack(call("GET", f"assignment/{COURSE}/{ASSIGNMENT}", s)["files"]),
                 lambda got: check(got, work.release, f"{s}'s fetch"),
+                later=hold,
             ),
         )
         end(phase)
@@ -151,6 +156,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
                 phase.run(
                     lambda s=s: collect_one(s),
                     lambda got, s=s: check(got, expected_collect[s], f"{s}'s collect"),
+                    later=hold,
                 )
                 phase.notes.setdefault("_t", []).append(time.perf_counter() - start)
 
@@ -165,6 +171,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
             lambda s: phase.run(
                 lambda: collect_one(s),
                 lambda got: check(got, expected_collect[s], f"{s}'s collect"),
+                later=hold,
             ),
         )
         end(phase)
@@ -183,6 +190,9 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
         end(phase)
 
         expected = {s: digests(feedback[s]) for s in names}  # as bench.rush does
+        hold_feedback = hold_checks(
+            len(names), max(map(digested_size, expected.values()), default=0)
+        )
         phase = begin("fetch_feedback")
 
         def fetch_feedback(s: str) -> dict[str, bytes]:
@@ -204,6 +214,7 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
             lambda s: phase.run(
                 lambda: fetch_feedback(s),
                 lambda got: check(got, expected[s], f"{s}'s feedback"),
+                later=hold_feedback,
             ),
         )
         end(phase)
@@ -219,7 +230,12 @@ def run(students: int, concurrency: int, log: Callable[[str], None] = print) -> 
             "ok": not any(p.errors for p in phases),
             "errors": {p.name: p.errors[:5] for p in phases if p.errors},
             "machine": machine(),
-            "settings": {"students": students, "concurrency": concurrency, "server": "ngshare"},
+            "settings": {
+                "students": students,
+                "concurrency": concurrency,
+                "server": "ngshare",
+                "checks_held": hold,
+            },
         }
     finally:
         sampler.stop()

@@ -33,6 +33,7 @@ from .common import (
     counting_client,
     cpu_of_others,
     cpu_of_others_since,
+    hold_checks,
     machine,
     server_under_test,
 )
@@ -44,6 +45,7 @@ from .workload import (
     Digest,
     Workload,
     check_directory,
+    digested_size,
     digests,
     parallel,
 )
@@ -114,6 +116,7 @@ def run_rush(
         phase.client_cpu += time.process_time()
         phase.others_cpu = cpu_of_others_since(others[0])
         phase.peak_rss = target.sampler.mark()
+        phase.settle()  # the checks held back: after the clock and the CPU figures
         log(f"  {json.dumps(phase.summary())}")
 
     idle_rss = target.sampler.current()
@@ -131,6 +134,9 @@ def run_rush(
     end(phase)
 
     # 2. every student fetches
+    # Each student's fetched files are checked (and removed) after the phase when all of
+    # them fit in HOLD_BYTES; the collect's likewise.
+    hold = hold_checks(len(names), sum(map(len, work.release.values())))
     phase = begin("fetch")
 
     def fetch(student: str) -> Path:
@@ -150,7 +156,7 @@ def run_rush(
     parallel(
         concurrency,
         names,
-        lambda s: phase.run(lambda: fetch(s), lambda dest: check_fetch(s, dest)),
+        lambda s: phase.run(lambda: fetch(s), lambda dest: check_fetch(s, dest), later=hold),
     )
     end(phase)
 
@@ -224,7 +230,7 @@ def run_rush(
                 f"{student}'s collected submission",
             )
 
-    phase.run(collect, check_collect)
+    phase.run(collect, check_collect, later=True)  # the files are all there anyway
     phase.latencies = per_submission or phase.latencies
     phase.notes.update(
         collected=len(collected),
@@ -237,8 +243,8 @@ def run_rush(
             f"collect downloaded {stats.downloaded_files} files; expected "
             f"{len(NOTEBOOKS) * len(collected) + 1} (the shared data file once)"
         )
-    shutil.rmtree(scratch / "collect", ignore_errors=True)
     end(phase)
+    shutil.rmtree(scratch / "collect", ignore_errors=True)  # checked by now
 
     # 4b. the same collect with C submissions downloaded at once (graders on several
     # machines, or a plugin that collects in parallel).
@@ -260,7 +266,7 @@ def run_rush(
     parallel(
         concurrency,
         records,
-        lambda r: phase.run(lambda: collect_one(r), lambda d: check_collect_one(r, d)),
+        lambda r: phase.run(lambda: collect_one(r), lambda d: check_collect_one(r, d), later=hold),
     )
     end(phase)
 
@@ -341,7 +347,8 @@ def run_rush(
     return Report(
         phases=phases,
         machine=machine(target),
-        settings={"students": students, "concurrency": concurrency},
+        # Whether the fetched and collected files were checked after the phases' clocks.
+        settings={"students": students, "concurrency": concurrency, "checks_held": hold},
         totals=totals,
         problems=problems,
     )
@@ -360,7 +367,8 @@ def fetch_feedback_phase(
     """Every student fetches their feedback as the plugin does (its files inline, in one
     request), ``concurrency`` at a time, through ``client(student)``: each student's one
     bundle is checked against ``expected`` (sizes and SHA-256s made before the clock starts)
-    and removed. Failures are the phase's errors."""
+    and removed: when the phase is settled (``Phase.settle``, after its clock) if all of
+    them fit in HOLD_BYTES, otherwise as each ends. Failures are the phase's errors."""
 
     def fetch(student: str) -> tuple[int, Path]:
         dest = scratch / student
@@ -379,7 +387,12 @@ def fetch_feedback_phase(
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 
-    parallel(concurrency, names, lambda s: phase.run(lambda: fetch(s), lambda r: check(s, r)))
+    later = hold_checks(len(names), max(map(digested_size, expected.values()), default=0))
+    parallel(
+        concurrency,
+        names,
+        lambda s: phase.run(lambda: fetch(s), lambda r: check(s, r), later=later),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

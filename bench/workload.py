@@ -107,6 +107,11 @@ def digests(files: dict[str, bytes]) -> dict[str, Digest]:
     return {path: (len(data), sha256(data)) for path, data in files.items()}
 
 
+def digested_size(files: dict[str, Digest]) -> int:
+    """The bytes of the files ``digests`` describes."""
+    return sum(size for size, _ in files.values())
+
+
 def _matches(data: bytes, want: bytes | Digest) -> bool:
     """``data`` is the expected bytes (or has the expected size and SHA-256)."""
     return data == want if isinstance(want, bytes) else (len(data), sha256(data)) == want

@@ -19,7 +19,8 @@ import pytest
 
 pytest.importorskip("nbgrader_exchange.client")
 
-from bench.common import client_files, server_under_test
+import bench.common
+from bench.common import Phase, client_files, server_under_test
 from bench.rush import run_rush
 from bench.workload import NOTEBOOKS, Workload, check_directory, digests, same_files
 from tests.harness import REPO
@@ -92,7 +93,12 @@ class Tampered(Workload):
         return super().collected(changed)
 
 
-def test_the_rush_refuses_to_report_success_when_a_byte_differs(target, tmp_path):
+@pytest.mark.parametrize("held", [True, False], ids=["checked-after", "checked-in-phase"])
+def test_the_rush_refuses_to_report_success_when_a_byte_differs(
+    target, tmp_path, monkeypatch, held
+):
+    if not held:  # as at 2000 students: no room to keep the files until the phase ends
+        monkeypatch.setattr(bench.common, "HOLD_BYTES", 0)
     tampered = Tampered(2, notebook_size=20_000, data_size=300_000, feedback_size=5_000)
     report = run_rush(
         target,
@@ -100,13 +106,38 @@ def test_the_rush_refuses_to_report_success_when_a_byte_differs(target, tmp_path
         concurrency=2,
         workload=tampered,
         workdir=tmp_path,
-        course="smoke2",
+        course=f"smoke2{'h' if held else 'i'}",
         log=lambda line: None,
     )
     assert not report.ok
+    assert report.settings["checks_held"] is held
     [error] = next(p for p in report.phases if p.name == "collect").errors
     assert f"{NOTEBOOKS[0]} differs" in error
+    again = next(p for p in report.phases if p.name == "collect_concurrent").errors
+    assert len(again) == 2 and all(f"{NOTEBOOKS[0]} differs" in e for e in again)
     assert "RESULT: FAILED" in report.markdown()
+    assert not list(tmp_path.rglob("*.ipynb"))  # every student's files removed, checked or not
+
+
+def test_a_check_held_back_runs_when_the_phase_settles_and_its_failure_counts():
+    phase = Phase("fetch")
+    checked: list[int] = []
+
+    def check(result: int) -> None:
+        checked.append(result)
+        if result == 2:
+            raise AssertionError("student 2's file differs")
+
+    for n in (1, 2, 3):
+        assert phase.run(lambda n=n: n, check, later=True) == n
+    assert checked == [] and phase.errors == [] and phase.ops == 3
+    phase.settle()
+    assert checked == [1, 2, 3]
+    assert phase.errors == ["AssertionError: student 2's file differs"]
+    phase.settle()  # each held check runs once
+    assert checked == [1, 2, 3]
+    phase.run(lambda: 4, check)  # not held: at once, as before
+    assert checked == [1, 2, 3, 4]
 
 
 def test_a_check_against_digests_finds_a_changed_byte_or_a_missing_file(tmp_path):
