@@ -65,20 +65,6 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-# The clients' files a phase may keep until its clock has stopped, so that the benchmark's
-# checks of them (reading each file back, comparing it, removing it: 2-3 ms of CPU per
-# student's fetched assignment) run after the phase (``Phase.run(later=True)``) rather than
-# on the two CPUs the phase is timed on. 200 students' fetched assignments are 1.2 GB;
-# beyond the limit (2000 students: 11.6 GB) each operation's files are checked and removed
-# as it ends, inside the phase, as before.
-HOLD_BYTES = 3 * 10**9
-
-
-def hold_checks(ops: int, bytes_each: int) -> bool:
-    """Whether ``ops`` operations' files of ``bytes_each`` may wait for their checks."""
-    return ops * bytes_each <= HOLD_BYTES
-
-
 @dataclass
 class Phase:
     """One phase of a benchmark: its operations' latencies, errors and bytes."""

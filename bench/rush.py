@@ -33,7 +33,6 @@ from .common import (
     counting_client,
     cpu_of_others,
     cpu_of_others_since,
-    hold_checks,
     machine,
     server_under_test,
 )
@@ -45,8 +44,8 @@ from .workload import (
     Digest,
     Workload,
     check_directory,
-    digested_size,
     digests,
+    hold_checks,
     parallel,
 )
 
@@ -136,7 +135,7 @@ def run_rush(
     # 2. every student fetches
     # Each student's fetched files are checked (and removed) after the phase when all of
     # them fit in HOLD_BYTES; the collect's likewise.
-    hold = hold_checks(len(names), sum(map(len, work.release.values())))
+    hold = hold_checks(work.release for _ in names)
     phase = begin("fetch")
 
     def fetch(student: str) -> Path:
@@ -387,7 +386,7 @@ def fetch_feedback_phase(
         finally:
             shutil.rmtree(dest, ignore_errors=True)
 
-    later = hold_checks(len(names), max(map(digested_size, expected.values()), default=0))
+    later = hold_checks(expected[student] for student in names)
     parallel(
         concurrency,
         names,

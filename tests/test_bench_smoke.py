@@ -19,10 +19,17 @@ import pytest
 
 pytest.importorskip("nbgrader_exchange.client")
 
-import bench.common
+import bench.workload
 from bench.common import Phase, client_files, server_under_test
 from bench.rush import run_rush
-from bench.workload import NOTEBOOKS, Workload, check_directory, digests, same_files
+from bench.workload import (
+    NOTEBOOKS,
+    Workload,
+    check_directory,
+    digests,
+    hold_checks,
+    same_files,
+)
 from tests.harness import REPO
 from tests.harness.postgres import available as postgres_available
 from tests.harness.process import alive
@@ -98,7 +105,7 @@ def test_the_rush_refuses_to_report_success_when_a_byte_differs(
     target, tmp_path, monkeypatch, held
 ):
     if not held:  # as at 2000 students: no room to keep the files until the phase ends
-        monkeypatch.setattr(bench.common, "HOLD_BYTES", 0)
+        monkeypatch.setattr(bench.workload, "HOLD_BYTES", 0)
     tampered = Tampered(2, notebook_size=20_000, data_size=300_000, feedback_size=5_000)
     report = run_rush(
         target,
@@ -138,6 +145,14 @@ def test_a_check_held_back_runs_when_the_phase_settles_and_its_failure_counts():
     assert checked == [1, 2, 3]
     phase.run(lambda: 4, check)  # not held: at once, as before
     assert checked == [1, 2, 3, 4]
+
+
+def test_checks_wait_only_while_every_operations_files_fit(monkeypatch):
+    """Bytes and digests both count with their sizes, summed over every operation."""
+    monkeypatch.setattr(bench.workload, "HOLD_BYTES", 100)
+    assert hold_checks([{"a.ipynb": b"x" * 60}, {"b.html": (40, "0" * 64)}])
+    assert not hold_checks([{"a.ipynb": b"x" * 60}, {"b.html": (41, "0" * 64)}])
+    assert not hold_checks({"a.ipynb": b"x" * 34} for _ in range(3))
 
 
 def test_a_check_against_digests_finds_a_changed_byte_or_a_missing_file(tmp_path):
