@@ -294,6 +294,16 @@ class SubmissionSerializer(serializers.Serializer):
         return TimestampField().to_representation(feedback.released_at) if feedback else None
 
 
+class SubmittedSerializer(SubmissionSerializer):
+    """The answer to a submit."""
+
+    assignment_released_at = TimestampField(
+        source="assignment.released_at",
+        help_text="When the release this submission was recorded against was released: a "
+        "client that remembers the release as it fetched it can tell it changed since.",
+    )
+
+
 class SubmissionListSerializer(SubmissionSerializer):
     """A row of the submissions listing, which also says which submission_secret.txt each
     submission holds (so a grader's client can match feedback to it without a read each)."""

@@ -22,7 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nbgrader_exchange import seen_release
 from nbgrader_exchange.parallel import BATCHES_AT_ONCE, COLLECT_AT_ONCE, at_most
+from nbgrader_exchange.submit import send_submission
 
 from .common import (
     CLIENT_FILES,
@@ -70,6 +72,7 @@ def run_rush(
     names = work.names
     scratch = Path(workdir or tempfile.mkdtemp(prefix="exchange-rush-"))
     scratch.mkdir(parents=True, exist_ok=True)
+    caches = scratch / "caches"  # each student's nbgrader cache
     tokens = target.tokens(
         {"bench-admin": True, "bench-instructor": False, **dict.fromkeys(names, False)}
     )
@@ -141,9 +144,12 @@ def run_rush(
     def fetch(student: str) -> Path:
         dest = scratch / "fetch" / student
         with client(student) as http:
-            # As the plugin's fetch_assignment into a new directory.
+            # As the plugin's fetch_assignment into a new directory, which also remembers
+            # the release in the student's nbgrader cache (for the submit).
             manifest = http.get(f"{assignment_url}/release/files?inline=true", what="fetch")
             http.download_bundle(manifest["files"], dest, what="fetch")
+            release = seen_release.from_answer(manifest)
+            seen_release.remember(str(caches / student), course, ASSIGNMENT, release)
         return dest
 
     def check_fetch(student: str, dest: Path) -> None:
@@ -168,15 +174,17 @@ def run_rush(
 
     def submit(student: str) -> None:
         with client(student) as http:
-            detail = http.get(assignment_url, what="submit")
+            # As the plugin's submit, with the release the student's fetch remembered.
             files = submission_files[student]
-            result = http.upload_bundle(
-                f"{assignment_url}/submissions",
+            submitted[student] = send_submission(
+                http,
+                assignment_url,
                 [entry_from_bytes(p, d) for p, d in files.items()],
                 what="submit",
-                known_shas={f["sha256"] for f in detail["files"]},
+                cache=str(caches / student),
+                course_id=course,
+                assignment_id=ASSIGNMENT,
             )
-            submitted[student] = result
 
     parallel(concurrency, names, lambda s: phase.run(lambda: submit(s)))
     end(phase)

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 
 from nbgrader.exchange.abc import ExchangeFetchAssignment as ABCExchangeFetchAssignment
 
+from . import seen_release
 from .exchange import Exchange
 
 
@@ -62,4 +63,7 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
                 staging.rename(self.dest_path)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+        # What a later submit leaves out without asking the server again (seen_release.py).
+        release = seen_release.from_answer(manifest)
+        seen_release.remember(self.cache, self.course_id, self.assignment_id, release)
         self.log.info("Fetched as: %s %s", self.course_id, self.assignment_id)

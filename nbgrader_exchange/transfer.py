@@ -273,18 +273,22 @@ class BundleTransfers:
         what: str = "upload files",
         fields: dict[str, str] | None = None,
         known_shas: Iterable[str] = (),
+        known_again: Callable[[], Iterable[str]] | None = None,
     ) -> Any:
         """POST a bundle: the manifest of every file, and an archive of the bytes the server
         lacks (files whose hash is in ``known_shas`` are left out). If the server says it
-        lacks some bytes after all (a release changed meanwhile), the upload is sent once
-        more with every file."""
+        lacks some bytes after all (a release changed meanwhile), the upload is sent again:
+        leaving out the hashes ``known_again`` gives then (asked once), else, or if the
+        server still lacks some, with every file."""
         known = set(known_shas)
-        try:
-            return self._upload(path, files, known, what=what, fields=fields or {})
-        except ServiceError as exc:
-            if exc.code == "missing_file" and known:
-                return self._upload(path, files, set(), what=what, fields=fields or {})
-            raise
+        while True:
+            try:
+                return self._upload(path, files, known, what=what, fields=fields or {})
+            except ServiceError as exc:
+                if exc.code != "missing_file" or not known:
+                    raise
+            known = set(known_again()) if known_again is not None else set()
+            known_again = None
 
     def _upload(
         self,

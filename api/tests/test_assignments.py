@@ -128,3 +128,19 @@ def test_student_keeps_seeing_an_unreleased_assignment_they_submitted_to(
     assert sam.get(f"{A}/ps1").json()["released"] is False
     assert sam.get(f"{A}/ps1/feedback").status_code == 200
     assert client_for(people["tia"]).get(f"{A}/ps1").status_code == 404
+
+
+def test_a_submit_answer_names_the_release_it_was_recorded_against(people, released, client_for):
+    sam, ines = client_for(people["sam"]), client_for(people["ines"])
+    fetched = sam.get(f"{A}/ps1/release/files").json()["released_at"]
+    answer = sam.post(f"{A}/ps1/submissions", upload_form({"x.txt": b"1"}), format="multipart")
+    assert answer.status_code == 201
+    assert answer.json()["assignment_released_at"] == fetched
+    form = {**upload_form({"a.txt": b"v2"}), "force": "true"}
+    assert ines.post(f"{A}/ps1/release", form, format="multipart").status_code == 201
+    again = sam.post(f"{A}/ps1/submissions", upload_form({"x.txt": b"2"}), format="multipart")
+    # What a plugin that remembers the fetched release compares: released again since.
+    assert again.json()["assignment_released_at"] == sam.get(f"{A}/ps1").json()["released_at"]
+    assert again.json()["assignment_released_at"] != fetched
+    # Only the submit's answer carries it; the submission's own shape is unchanged.
+    assert "assignment_released_at" not in sam.get(f"{A}/ps1/submissions").json()[0]

@@ -32,8 +32,8 @@ from ..serializers import (
     ReleaseManifestSerializer,
     SubmissionListSerializer,
     SubmissionQuerySerializer,
-    SubmissionSerializer,
     SubmissionWithFilesSerializer,
+    SubmittedSerializer,
     UnreleaseQuerySerializer,
     UploadSerializer,
     inline_wanted,
@@ -195,7 +195,7 @@ class SubmissionListView(UploadParsers, APIView):
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
-        responses={201: SubmissionSerializer},
+        responses={201: SubmittedSerializer},
         summary="Submit",
     )
     def post(self, request: Request, course_id: str, assignment_id: str) -> Response:
@@ -206,7 +206,7 @@ class SubmissionListView(UploadParsers, APIView):
         submission = services.submit_assignment(
             student=request.user, assignment=assignment, upload=upload_of(given.validated_data)
         )
-        return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+        return Response(SubmittedSerializer(submission).data, status=status.HTTP_201_CREATED)
 
 
 class CollectView(APIView):
