@@ -115,7 +115,8 @@ class Exchange(ABCExchange):
     cache = Unicode(
         help=(
             "Local cache directory for nbgrader submit and nbgrader list (small records of "
-            "your submissions). Defaults to $JUPYTER_DATA_DIR/nbgrader_cache."
+            "your submissions, and of the releases you fetched). Defaults to "
+            "$JUPYTER_DATA_DIR/nbgrader_cache."
         )
     ).tag(config=True)
 

@@ -106,10 +106,3 @@ def recall(cache: str, course_id: str, assignment_id: str) -> SeenRelease | None
     except (OSError, ValueError, KeyError, TypeError, ServiceError):
         return None
 
-
-def forget(cache: str, course_id: str, assignment_id: str) -> None:
-    """Remove the record, if any (a failure to is logged, not raised)."""
-    try:
-        _path(cache, course_id, assignment_id).unlink(missing_ok=True)
-    except (OSError, ServiceError) as exc:
-        log.debug("the release of %s/%s is not forgotten: %s", course_id, assignment_id, exc)
