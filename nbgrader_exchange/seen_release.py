@@ -105,4 +105,3 @@ def recall(cache: str, course_id: str, assignment_id: str) -> SeenRelease | None
         return SeenRelease(released_at=released_at, files=files)
     except (OSError, ValueError, KeyError, TypeError, ServiceError):
         return None
-
