@@ -223,3 +223,47 @@ def test_a_record_that_cannot_be_written_or_read_is_none(tmp_path):
     for text in ("[]", '{"released_at": null, "files": [{"path": 1}]}', "{"):
         target.write_text(text)
         assert seen_release.recall(str(cache), "c1", "ps1") is None
+
+
+def test_against_an_older_server_the_release_is_read_after_the_upload(scripted, tmp_path):
+    """A server whose answer does not name the release (before ``assignment_released_at``):
+    the remembered hashes still spare the upload, and the release is read afterwards."""
+    from nbgrader_exchange.submit import send_submission
+
+    data = os.urandom(100_000)  # sent stored, as it is, when sent (gzipper.level_for)
+    sha = hashlib.sha256(data).hexdigest()
+    seen = seen_release.SeenRelease(
+        released_at="2026-12-01 09:00:00.000000 UTC",
+        files=[{"path": "data.bin", "size": len(data), "sha256": sha}],
+    )
+    cache = str(tmp_path / "cache")
+    seen_release.remember(cache, "c1", "ps1", seen)
+    release_now = {
+        "released_at": "2026-12-02 09:00:00.000000 UTC",
+        "files": [*seen.files, {"path": "ps2.ipynb", "size": 2, "sha256": "b" * 64}],
+    }
+    server = scripted(
+        (201, {"id": 7, "student": "s1", "timestamp": "2026-12-03 09:00:00.000000 UTC"}),
+        (200, release_now),
+    )
+    checked: list[list[str]] = []
+    answer = send_submission(
+        ExchangeClient(server.url, "nbx_token"),
+        "courses/c1/assignments/ps1",
+        [entry_from_bytes("data.bin", data), entry_from_bytes("ps1.ipynb", b"{}")],
+        what="submit ps1",
+        cache=cache,
+        course_id="c1",
+        assignment_id="ps1",
+        check=lambda release: checked.append(release.notebooks),
+    )
+    assert answer["id"] == 7
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("POST", "/api/v1/courses/c1/assignments/ps1/submissions"),
+        ("GET", "/api/v1/courses/c1/assignments/ps1"),
+    ]
+    body = server.requests[0].body
+    assert len(body) < len(data) and data[:1000] not in body  # left out: the record named it
+    # Checked against the remembered release, then against the one read, now remembered.
+    assert checked == [[], ["ps2.ipynb"]]
+    assert seen_release.recall(cache, "c1", "ps1").released_at == release_now["released_at"]
