@@ -213,7 +213,13 @@ def test_a_record_that_cannot_be_written_or_read_is_none(tmp_path):
     cache = tmp_path / "ok"
     seen_release.remember(str(cache), "../c1", "ps1", release)
     assert not any(cache.rglob("*.json")) and not (tmp_path / "c1").exists()
+    # A valid record where "c1" and "../ps1" would lead if the names were used as they are.
+    (cache / ".releases" / "c1").mkdir(parents=True)
+    (cache / ".releases" / "ps1.json").write_text(
+        json.dumps({"released_at": release.released_at, "files": release.files})
+    )
     assert seen_release.recall(str(cache), "c1", "../ps1") is None
+    (cache / ".releases" / "ps1.json").unlink()
     # Written whole (no temporary file left), read back.
     seen_release.remember(str(cache), "c1", "ps1", release)
     assert seen_release.recall(str(cache), "c1", "ps1") == release
