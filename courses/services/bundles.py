@@ -18,6 +18,7 @@ from ..collection_epoch import Ticket
 from ..exceptions import BadArchive, Conflict
 from ..models import Blob, Bundle, BundleEntry
 from ..prefetched import prefetch_rows
+from ..prepared import Many, Prepared
 from ..storage_checks import correct_blob_sizes
 from ..storage_locks import gc_guard
 
@@ -56,14 +57,14 @@ class StagedBundle:
 def stage_bundle(
     *,
     upload: Upload,
-    readable_shas: Iterable[str] | QuerySet[Any] | None = None,
+    readable_shas: Readable | Iterable[str] | QuerySet[Any] | None = None,
     check_manifest: Callable[[list[ManifestEntry]], None] | None = None,
     keep_copies: bool = False,
 ) -> StagedBundle:
     """Check an upload and put its bytes in storage; no database rows are written.
 
-    ``readable_shas`` are the hashes the uploader may reference without sending bytes (or a
-    query of them, ``readable_entries``, read together with the stored sizes); a
+    ``readable_shas`` are the hashes the uploader may reference without sending bytes (or,
+    from ``readable_by``, the bundles that hold them, read together with the stored sizes); a
     file listed in the manifest is accepted without bytes only if its hash is among them and
     the manifest gives the stored file's own size. ``check_manifest`` may refuse the
     manifest before a byte is stored (a quota). ``keep_copies``: with an object store, the
@@ -145,23 +146,64 @@ def _stage_archive(
 
 
 def _known_shas(
-    wanted: set[str], readable_shas: Iterable[str] | QuerySet[Any] | None
+    wanted: set[str], readable_shas: Readable | Iterable[str] | QuerySet[Any] | None
 ) -> tuple[dict[str, int], Ticket]:
     """The stored size of each wanted hash the uploader may reference without bytes, and the
     record of collections read in the same statement (so a row found here had its bytes
     unless that record says a collection was running).
 
-    ``readable_shas`` given as a query (of blob ids) becomes a subquery of this one read."""
+    ``readable_shas`` from ``readable_by`` is read as one prepared statement."""
     if readable_shas is None:
         return {}, collection_epoch.take_ticket()
-    known = (
+    ordered = sorted(wanted)
+    if isinstance(readable_shas, Readable):
+        rows = readable_shas.read(ordered)
+    else:
+        rows = list(_known_query(ordered, readable_shas))
+    blobs, ticket = collection_epoch.split(rows)
+    return {sha: size for sha, size, _ in blobs}, ticket
+
+
+def _known_query(wanted: list[str], readable: Any) -> QuerySet[Any]:
+    return collection_epoch.with_record(
         Blob.objects.filter(sha256__in=wanted)
-        .filter(sha256__in=readable_shas)
+        .filter(sha256__in=readable)
         .annotate(known=collection_epoch.known_flag())
         .values_list("sha256", "size", "known")
     )
-    rows, ticket = collection_epoch.split(collection_epoch.with_record(known))
-    return {sha: size for sha, size, _ in rows}, ticket
+
+
+@dataclass(frozen=True)
+class Readable:
+    """What an uploader may reference without bytes, made by ``readable_by``."""
+
+    known: Prepared[tuple[str, int, bool]]
+    bundle_ids: list[int]
+    values: tuple[Any, ...]
+
+    def read(self, wanted: list[str]) -> list[tuple[str, int, bool]]:
+        """The wanted hashes' stored rows among the readable ones, with the record of
+        collections (``collection_epoch.with_record``)."""
+        return self.known(wanted, self.bundle_ids, *self.values)
+
+
+def readable_by(bundles: Callable[..., QuerySet[Any]], *kinds: type) -> Callable[..., Readable]:
+    """For ``stage_bundle``'s ``readable_shas``: ``readable_by(query, int)(ids, value)`` is
+    the files of the bundles ``ids`` and of those ``query(value)`` selects (a query of
+    ``bundle_id`` values). Made once per module: the read of the stored sizes is then
+    compiled once per thread and number of files (courses/prepared.py), not on every
+    upload."""
+    known: Prepared[tuple[str, int, bool]] = Prepared(
+        lambda wanted, ids, *values: _known_query(wanted, readable_entries(ids, bundles(*values))),
+        Many(str),
+        Many(int),
+        *kinds,
+    )
+
+    def readable(bundle_ids: Iterable[int | None], *values: Any) -> Readable:
+        return Readable(known, [pk for pk in bundle_ids if pk is not None], values)
+
+    return readable
 
 
 def record_bundle(*, kind: str, staged: StagedBundle) -> Bundle:
@@ -185,13 +227,7 @@ def record_bundles(*, kind: str, staged: Sequence[StagedBundle]) -> list[Bundle]
     with gc_guard():
         # One read: each blob's row (its recorded size), whether a bundle references it, and
         # the record of collections.
-        read, now = collection_epoch.split(
-            collection_epoch.with_record(
-                Blob.objects.filter(sha256__in=list(sizes))
-                .annotate(referenced=Exists(BundleEntry.objects.filter(blob_id=OuterRef("pk"))))
-                .values_list("sha256", "size", "referenced")
-            )
-        )
+        read, now = collection_epoch.split(_BLOB_ROWS(sorted(sizes)))
         rows = {sha: (size, bool(referenced)) for sha, size, referenced in read}
         # Bytes a collection may have removed since they were staged or found: those with no
         # row, and those whose row no bundle references (a collection's next candidates).
@@ -232,6 +268,18 @@ def record_bundles(*, kind: str, staged: Sequence[StagedBundle]) -> list[Bundle]
     return bundles
 
 
+def _blob_rows_query(shas: list[str]) -> QuerySet[Any]:
+    return collection_epoch.with_record(
+        Blob.objects.filter(sha256__in=shas)
+        .annotate(referenced=Exists(BundleEntry.objects.filter(blob_id=OuterRef("pk"))))
+        .values_list("sha256", "size", "referenced")
+    )
+
+
+# Every upload reads it under the lock: compiled once per number of files.
+_BLOB_ROWS: Prepared[tuple[str, int, bool]] = Prepared(_blob_rows_query, Many(str))
+
+
 def create_all(rows: Sequence[Model]) -> None:
     """Insert new rows of one model, each getting its id: in one statement where the
     database hands the ids back (PostgreSQL, SQLite 3.35+), else one by one."""
@@ -263,8 +311,8 @@ def readable_entries(
     bundle_ids: Iterable[int | None], *bundle_queries: QuerySet[Any]
 ) -> QuerySet[BundleEntry]:
     """The hashes of the bundles given and of those the queries (of ``bundle_id`` values)
-    select, as a query for ``stage_bundle``'s ``readable_shas`` (no read of its own: it
-    becomes a subquery of the read of the stored sizes)."""
+    select, as a query (no read of its own: ``readable_by`` makes it a subquery of the read
+    of the stored sizes)."""
     where = Q(bundle_id__in=[pk for pk in bundle_ids if pk is not None])
     for query in bundle_queries:
         where |= Q(bundle_id__in=query)

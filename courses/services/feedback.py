@@ -26,6 +26,16 @@ from .guards import _hold_course, _require, _require_course
 # --- feedback -----------------------------------------------------------------------------
 
 
+# What a grader may send without bytes: the submission's files, the release's and every
+# feedback's of the assignment, as a subquery of the one read of the stored sizes.
+_READABLE_TO_GRADER = bundles.readable_by(
+    lambda assignment_id: Feedback.objects.filter(submission__assignment_id=assignment_id).values(
+        "bundle_id"
+    ),
+    int,
+)
+
+
 @audited_upload("feedback")
 def release_feedback(
     *,
@@ -38,12 +48,7 @@ def release_feedback(
     scores (checked by ``grades.check_scores``)."""
     assignment = submission.assignment
     _require(actor, assignment.course, Action.RELEASE_FEEDBACK)
-    # The submission's files, the release's and every feedback's of the assignment, as a
-    # subquery of the one read of the stored sizes.
-    readable = bundles.readable_entries(
-        [submission.bundle_id, assignment.release_id],
-        Feedback.objects.filter(submission__assignment=assignment).values("bundle_id"),
-    )
+    readable = _READABLE_TO_GRADER([submission.bundle_id, assignment.release_id], assignment.pk)
     # Students fetch feedback with its small files inline: the server keeps copies of them.
     staged = bundles.stage_bundle(upload=upload, readable_shas=readable, keep_copies=True)
     with transaction.atomic():

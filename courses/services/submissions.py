@@ -48,12 +48,7 @@ def submit_assignment(
     # Refused before any byte is stored, and again at the recorded time below.
     deadlines.check_open(assignment=assignment, student=student, at=timezone.now())
     check_submission_rate(student=student)
-    # The release's files and the student's own earlier ones, as a subquery of the one read
-    # of the stored sizes.
-    readable = bundles.readable_entries(
-        [assignment.release_id],
-        Submission.objects.filter(assignment=assignment, student=student).values("bundle_id"),
-    )
+    readable = _READABLE_TO_STUDENT([assignment.release_id], assignment.pk, student.pk)
 
     def within_quota(entries: list[ManifestEntry]) -> None:
         check_submission_quota(student=student, course=course, entries=entries)
@@ -94,6 +89,17 @@ def submit_assignment(
             extended_due_date=fresh.extension.due_date if fresh.extension else None,
         )
     return submission
+
+
+# What a student may send without bytes: the release's files and their own earlier ones,
+# as a subquery of the one read of the stored sizes.
+_READABLE_TO_STUDENT = bundles.readable_by(
+    lambda assignment_id, student_id: Submission.objects.filter(
+        assignment_id=assignment_id, student_id=student_id
+    ).values("bundle_id"),
+    int,
+    int,
+)
 
 
 def _lock_membership(student: AbstractBaseUser, course: Course) -> bool:

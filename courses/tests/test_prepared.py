@@ -9,8 +9,9 @@ from django.db import connection
 from django.db.models import OuterRef, Subquery
 from django.test.utils import CaptureQueriesContext
 
+from courses import prepared
 from courses.models import Assignment, AuditEvent, Membership, Submission
-from courses.prepared import Prepared, PreparedInsert
+from courses.prepared import Many, Prepared, PreparedInsert
 from courses.services.audit import audit_event
 
 
@@ -78,6 +79,60 @@ def test_values_of_another_kind_are_refused(released, people):
         WITH_ROLE(people["sam"].pk, "phys101")
     with pytest.raises(TypeError):
         Prepared(lambda day: Assignment.objects.filter(due_date=day), object)
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+IN_COURSE = Prepared(
+    lambda codes, course_code: Assignment.objects.filter(
+        code__in=codes, course__code=course_code
+    ).values_list("pk", flat=True),
+    Many(str),
+    str,
+)
+
+
+def test_a_list_answers_as_the_orm_does_at_every_length(released, unreleased):
+    for codes in (["ps1"], ["ps2"], ["ps1", "ps2"], ["nope", "ps2", "nope"], ["nope"]):
+        expected = sorted(
+            Assignment.objects.filter(code__in=codes, course__code="phys101").values_list(
+                "pk", flat=True
+            )
+        )
+        assert sorted(IN_COURSE(codes, "phys101")) == expected, codes
+        assert IN_COURSE(codes, "chem101") == []
+    # Empty (Django leaves an empty IN out of the SQL) and over MANY_MAX: compiled for the
+    # call alone, with the same answers.
+    assert IN_COURSE([], "phys101") == []
+    many = ["ps2"] + [f"x{n}" for n in range(prepared.MANY_MAX)]
+    assert IN_COURSE(many, "phys101") == [unreleased.pk]
+
+
+def test_a_list_of_a_known_length_is_one_query_with_its_own_values(released, unreleased):
+    IN_COURSE(["a", "b"], "phys101")
+    with CaptureQueriesContext(connection) as captured:
+        first = IN_COURSE(["ps1", "zzz"], "phys101")
+        second = IN_COURSE(("zzz", "ps2"), "phys101")
+    assert (first, second) == ([released.pk], [unreleased.pk])
+    assert len(captured) == 2
+    assert "'ps1'" in captured[0]["sql"] and "'ps2'" in captured[1]["sql"]
+
+
+def test_each_thread_keeps_a_bounded_number_of_lengths(released):
+    for length in range(1, prepared.MANY_SHAPES + 6):
+        assert IN_COURSE(["ps1"] * length, "phys101") == [released.pk]
+    assert len(IN_COURSE._local.shapes) == prepared.MANY_SHAPES
+    # The oldest went first; a length dropped is compiled again and still answers.
+    assert (1,) not in IN_COURSE._local.shapes
+    assert IN_COURSE(["ps1"], "phys101") == [released.pk]
+
+
+def test_lists_of_another_kind_are_refused(db):
+    for wrong in ("ps1", [1], ["ps1", None], None):
+        with pytest.raises(TypeError):
+            IN_COURSE(wrong, "phys101")
+    with pytest.raises(TypeError):
+        Many(float)
 
 
 def test_a_value_may_be_used_twice(released, unreleased):

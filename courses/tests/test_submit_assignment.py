@@ -80,6 +80,42 @@ def test_hash_of_another_students_file_cannot_be_referenced(released, people):
     assert not Submission.objects.filter(student=people["sam"]).exists()
 
 
+def test_the_read_of_what_may_be_sent_without_bytes_is_compiled_once(released, people, monkeypatch):
+    # The first submit of two files compiles the read for two hashes; later ones of two
+    # files, by anyone, run it with their own values, and it still tells them apart.
+    from courses.services import bundles, submissions
+
+    # Compiled reads of earlier tests (same thread and connection) are forgotten.
+    submissions._READABLE_TO_STUDENT([], 0, 0).known._local.__dict__.clear()
+    own = {"a.txt": b"sam's first", "b.txt": b"sam's second"}
+    services.submit_assignment(student=people["sam"], assignment=released, upload=make_upload(own))
+    built: list[list[str]] = []
+    original = bundles._known_query
+    monkeypatch.setattr(
+        bundles,
+        "_known_query",
+        lambda wanted, readable: built.append(wanted) or original(wanted, readable),
+    )
+    again = {"a.txt": own["a.txt"], "c.txt": b"sam's third"}
+    services.submit_assignment(
+        student=people["sam"], assignment=released, upload=make_upload(again, omit=["a.txt"])
+    )
+    with pytest.raises(BadArchive, match=r"b\.txt"):
+        services.submit_assignment(
+            student=people["tia"],
+            assignment=released,
+            upload=make_upload({"b.txt": own["b.txt"], "d.txt": b"tia's"}, omit=["b.txt"]),
+        )
+    assert built == []
+    # Three files: a new length, compiled once.
+    three = {**again, "d.txt": b"sam's fourth"}
+    services.submit_assignment(
+        student=people["sam"], assignment=released, upload=make_upload(three, omit=["a.txt"])
+    )
+    assert len(built) == 1
+    assert Submission.objects.filter(student=people["sam"]).count() == 3
+
+
 def test_wrong_hash_records_nothing(released, people):
     manifest = manifest_of({"a.txt": b"promised"})
     upload = services.Upload(
