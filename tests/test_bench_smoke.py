@@ -251,6 +251,46 @@ def test_the_feedback_phase_alone_runs_again_with_every_byte_checked(target, tmp
         )
 
 
+def test_the_submit_phase_alone_records_every_submission_again(target, tmp_path):
+    from bench.submit_phase import repeat_phase
+
+    work = small(3)
+    report = run_rush(
+        target,
+        students=3,
+        concurrency=2,
+        workload=work,
+        workdir=tmp_path / "rush",
+        course="smoke4",
+        log=lambda line: None,
+    )
+    assert report.ok, report.markdown()
+    rows = repeat_phase(
+        target,
+        work,
+        at_once=[1, 3],
+        repeat=1,
+        pause=0,
+        caches=tmp_path / "rush" / "caches",
+        course="smoke4",
+    )
+    assert [row["at_once"] for row in rows] == [1, 3]
+    assert all(row["p95_ms"] >= row["p50_ms"] > 0 and row["server"] > 0 for row in rows)
+    # Each answer must count the files sent (checked in repeat_phase); a student not in
+    # the course fails the run, with the service's sentence.
+    bad = small(4)
+    with pytest.raises(AssertionError, match="Could not submit"):
+        repeat_phase(
+            target,
+            bad,
+            at_once=[2],
+            repeat=1,
+            pause=0,
+            caches=tmp_path / "rush" / "caches",
+            course="smoke4",
+        )
+
+
 def test_the_http_request_costs_count_the_servers_cpu_and_refuse_an_error(target):
     from bench.http_requests import measure
 
