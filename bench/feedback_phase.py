@@ -25,13 +25,11 @@ from .common import (
     Phase,
     Target,
     add_server_options,
-    client_files,
     counting_client,
     cpu_of_others,
     cpu_of_others_since,
-    server_under_test,
 )
-from .rush import fetch_feedback_phase, run_rush
+from .rush import after_a_rush, fetch_feedback_phase
 from .workload import ASSIGNMENT, COURSE, Workload, digests
 
 
@@ -97,32 +95,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=11.0, help="seconds before each run")
     parser.add_argument("--client-files", choices=CLIENT_FILES, default="memory")
     args = parser.parse_args(argv)
-    with server_under_test(
-        database=args.database,
-        storage=args.storage,
-        workers=args.workers,
-        threads=args.threads,
-    ) as target:
-        work = Workload(args.students)
-        with client_files(args.client_files, "exchange-feedback-phase-") as scratch:
-            report = run_rush(
-                target,
-                students=args.students,
-                concurrency=args.concurrency,
-                workload=work,
-                workdir=scratch / "rush",
-            )
-            if not report.ok:
-                print("the rush failed; no phase measured", file=sys.stderr)
-                return 1
-            rows = repeat_phase(
-                target,
-                work,
-                concurrency=args.concurrency,
-                repeat=args.repeat,
-                pause=args.pause,
-                scratch=scratch / "again",
-            )
+    with after_a_rush(
+        args, concurrency=args.concurrency, prefix="exchange-feedback-phase-"
+    ) as rushed:
+        if rushed is None:
+            return 1
+        target, work, scratch = rushed
+        rows = repeat_phase(
+            target,
+            work,
+            concurrency=args.concurrency,
+            repeat=args.repeat,
+            pause=args.pause,
+            scratch=scratch / "again",
+        )
     for number, row in enumerate(rows):
         print(
             f"run {number}: {row['wall_s']:.2f} s; CPU ms per student: "

@@ -18,7 +18,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -359,6 +360,37 @@ def run_rush(
         totals=totals,
         problems=problems,
     )
+
+
+@contextmanager
+def after_a_rush(
+    args: argparse.Namespace, *, concurrency: int, prefix: str
+) -> Iterator[tuple[Target, Workload, Path] | None]:
+    """A server (``args``: ``database``, ``storage``, ``workers``, ``threads``,
+    ``students``, ``client_files``) on which one rush of ``concurrency`` students at once
+    has run, for benchmarks that repeat one of its phases: the server, the rush's workload
+    and its directory (the students' nbgrader caches in ``caches``). None if the rush
+    failed (said on stderr)."""
+    with server_under_test(
+        database=args.database,
+        storage=args.storage,
+        workers=args.workers,
+        threads=args.threads,
+    ) as target:
+        work = Workload(args.students)
+        with client_files(args.client_files, prefix) as scratch:
+            report = run_rush(
+                target,
+                students=args.students,
+                concurrency=concurrency,
+                workload=work,
+                workdir=scratch / "rush",
+            )
+            if not report.ok:
+                print("the rush failed; no phase measured", file=sys.stderr)
+                yield None
+            else:
+                yield target, work, scratch
 
 
 def fetch_feedback_phase(

@@ -31,14 +31,12 @@ from .common import (
     Phase,
     Target,
     add_server_options,
-    client_files,
     counting_client,
     cpu_of_others,
     cpu_of_others_since,
     percentile,
-    server_under_test,
 )
-from .rush import run_rush
+from .rush import after_a_rush
 from .workload import ASSIGNMENT, COURSE, NOTEBOOKS, Workload, parallel
 
 
@@ -132,28 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-files", choices=CLIENT_FILES, default="memory")
     args = parser.parse_args(argv)
     at_once = [int(c) for c in args.at_once.split(",")]
-    with server_under_test(
-        database=args.database,
-        storage=args.storage,
-        workers=args.workers,
-        threads=args.threads,
-    ) as target:
-        work = Workload(args.students)
-        with client_files(args.client_files, "exchange-submit-phase-") as scratch:
-            report = run_rush(
-                target, students=args.students, concurrency=16, workload=work, workdir=scratch
-            )
-            if not report.ok:
-                print("the rush failed; no phase measured", file=sys.stderr)
-                return 1
-            rows = repeat_phase(
-                target,
-                work,
-                at_once=at_once,
-                repeat=args.repeat,
-                pause=args.pause,
-                caches=scratch / "caches",
-            )
+    with after_a_rush(args, concurrency=16, prefix="exchange-submit-phase-") as rushed:
+        if rushed is None:
+            return 1
+        target, work, scratch = rushed
+        rows = repeat_phase(
+            target,
+            work,
+            at_once=at_once,
+            repeat=args.repeat,
+            pause=args.pause,
+            caches=scratch / "rush" / "caches",
+        )
     for row in rows:
         cpu = {k: v for k, v in row.items() if k not in ("at_once", "wall_s", "p50_ms", "p95_ms")}
         print(

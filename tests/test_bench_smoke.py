@@ -216,20 +216,26 @@ def test_the_ngshare_side_of_the_comparison_runs_every_phase():
     assert all(row["ops"] == 2 for row in report["phases"] if row["phase"] != "release")
 
 
-def test_the_feedback_phase_alone_runs_again_with_every_byte_checked(target, tmp_path):
-    from bench.feedback_phase import repeat_phase
-
+def _rushed(target, workdir: Path, course: str) -> Workload:
+    """Three students' rush on ``course``, for a phase run again after it."""
     work = small(3)
     report = run_rush(
         target,
         students=3,
         concurrency=2,
         workload=work,
-        workdir=tmp_path / "rush",
-        course="smoke3",
+        workdir=workdir,
+        course=course,
         log=lambda line: None,
     )
     assert report.ok, report.markdown()
+    return work
+
+
+def test_the_feedback_phase_alone_runs_again_with_every_byte_checked(target, tmp_path):
+    from bench.feedback_phase import repeat_phase
+
+    work = _rushed(target, tmp_path / "rush", "smoke3")
     (tmp_path / "again").mkdir()
     rows = repeat_phase(
         target, work, concurrency=2, repeat=2, pause=0, scratch=tmp_path / "again", course="smoke3"
@@ -254,17 +260,7 @@ def test_the_feedback_phase_alone_runs_again_with_every_byte_checked(target, tmp
 def test_the_submit_phase_alone_records_every_submission_again(target, tmp_path):
     from bench.submit_phase import repeat_phase
 
-    work = small(3)
-    report = run_rush(
-        target,
-        students=3,
-        concurrency=2,
-        workload=work,
-        workdir=tmp_path / "rush",
-        course="smoke4",
-        log=lambda line: None,
-    )
-    assert report.ok, report.markdown()
+    work = _rushed(target, tmp_path / "rush", "smoke4")
     rows = repeat_phase(
         target,
         work,
