@@ -369,8 +369,8 @@ def after_a_rush(
     """A server (``args``: ``database``, ``storage``, ``workers``, ``threads``,
     ``students``, ``client_files``) on which one rush of ``concurrency`` students at once
     has run, for benchmarks that repeat one of its phases: the server, the rush's workload
-    and its directory (the students' nbgrader caches in ``caches``). None if the rush
-    failed (said on stderr)."""
+    and a scratch directory (the rush's files in ``rush``, the students' nbgrader caches in
+    ``rush/caches``). None if the rush failed (said on stderr)."""
     with server_under_test(
         database=args.database,
         storage=args.storage,
