@@ -48,4 +48,4 @@ LABEL org.opencontainers.image.title="nbgrader exchange service" \
 USER 10001:10001
 EXPOSE 8000
 VOLUME ["/data"]
-CMD ["gunicorn", "exchange_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--timeout", "300", "--keep-alive", "75", "--access-logfile", "-"]
+CMD ["gunicorn", "exchange_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--worker-class", "exchange_site.gunicorn_worker.BalancedThreadWorker", "--timeout", "300", "--keep-alive", "75", "--access-logfile", "-"]

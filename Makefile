@@ -34,6 +34,7 @@ run: migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin: /admin/, health: /healthz)."
 	@echo "Create an admin with: $(BIN)/python manage.py createsuperuser"
 	$(BIN)/gunicorn exchange_site.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 \
+		--worker-class exchange_site.gunicorn_worker.BalancedThreadWorker \
 		--timeout 300 --keep-alive 75 --access-logfile -
 
 ## make test: lint, then the suite on SQLite with coverage, then on a throwaway PostgreSQL

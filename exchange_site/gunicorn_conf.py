@@ -16,6 +16,9 @@ It also sets the server's defaults (options on the command line still win):
   else the CPUs it may run on), at least 2 so that one slow request never holds the whole
   service, at most 8; ``WEB_CONCURRENCY`` overrides. Python runs one request's code at a
   time per process, so processes, not threads, use the CPUs.
+- ``worker_class``: gunicorn's thread worker that takes a new connection only while it has
+  a thread free (``gunicorn_worker.py``), so that in a rush a request goes to a worker that
+  can serve it instead of waiting behind a busy one.
 - ``threads``: 4 per worker: requests mostly wait on the
   network (uploads, downloads) or the database, so a few threads keep a CPU busy; more only
   add memory (each holds a database connection and, with S3, a storage client).
@@ -71,7 +74,7 @@ def _env_count(name: str, default: int) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else default
 
 
-worker_class = "gthread"
+worker_class = "exchange_site.gunicorn_worker.BalancedThreadWorker"
 workers = _env_count("WEB_CONCURRENCY", min(8, max(2, usable_cpus())))
 threads = 4
 keepalive = 75

@@ -199,7 +199,8 @@ def test_given_reads_each_way_of_writing_an_option():
 
 def test_every_way_of_starting_the_service_runs_gunicorn_alike():
     """``make run``, the image, the chart, the one-machine guide's hub service and the test
-    suite's server give gunicorn the threads, timeout and keep-alive gunicorn_conf.py says.
+    suite's servers give gunicorn the threads, timeout, keep-alive and worker class
+    gunicorn_conf.py says.
     Each writes them out (the image and the chart start gunicorn without that file), so a
     change to one must reach all. A test server with gunicorn's 2 s keep-alive closed a
     connection a test was sending on after a pause ("Remote end closed connection without
@@ -228,11 +229,17 @@ def test_every_way_of_starting_the_service_runs_gunicorn_alike():
     for name, text in sources.items():
         found = {option: given(text, option) for option in wanted}
         assert found == {option: [value] for option, value in wanted.items()}, name
+        # The guide's service loads gunicorn_conf.py, whose worker_class is this one.
+        worker_classes = re.findall(r'--worker-class[ =",]+([\w.]+)', text)
+        assert worker_classes == ([] if "guide" in name else [gunicorn_conf.worker_class]), name
+    assert gunicorn_conf.worker_class == "exchange_site.gunicorn_worker.BalancedThreadWorker"
     server = LiveServer()
     try:
         assert server.env["GUNICORN_CMD_ARGS"].split() == [
             "--keep-alive",
             str(wanted["keep-alive"]),
         ]
+        command = server.command()
+        assert command[command.index("--worker-class") + 1] == gunicorn_conf.worker_class
     finally:
         server.cleanup()

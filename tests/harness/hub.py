@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from . import BIN, REPO
-from .live import KEEP_ALIVE, exchange_environment, migrated_sqlite, run_manage
+from .live import KEEP_ALIVE, WORKER_CLASS, exchange_environment, migrated_sqlite, run_manage
 from .ports import free_port
 from .process import ManagedProcess, stop_pid_file
 
@@ -157,6 +157,8 @@ class JupyterHub(HubAdminAPI, ManagedProcess):
                 "2",
                 "--threads",
                 "4",
+                "--worker-class",
+                WORKER_CLASS,
                 "--keep-alive",
                 str(KEEP_ALIVE),
                 "--pid",

@@ -35,6 +35,7 @@ from .ports import free_port
 from .process import ManagedProcess
 
 KEEP_ALIVE = gunicorn_conf.keepalive
+WORKER_CLASS = gunicorn_conf.worker_class
 
 # Users and API tokens in one `manage.py shell` run, by the service's own functions.
 _MAKE_TOKENS = """
@@ -205,6 +206,8 @@ class LiveServer(ManagedProcess):
             str(self.workers),
             "--threads",
             str(self.threads),
+            "--worker-class",
+            WORKER_CLASS,
             "--timeout",
             "300",
             "--access-logfile",
