@@ -46,12 +46,10 @@ class BalancedThreadWorker(ThreadWorker):
         super().init_process()
 
     def run(self) -> None:
+        # The pipe stays open until the process exits: requests still running after the
+        # loop ends (a graceful stop) write to it when they finish.
         self.poller.register(self._wake_read, selectors.EVENT_READ, self._woken)
-        try:
-            super().run()
-        finally:
-            os.close(self._wake_read)
-            os.close(self._wake_write)
+        super().run()
 
     @property
     def full(self) -> bool:
