@@ -24,7 +24,6 @@ import os
 import selectors
 import threading
 from concurrent import futures
-from functools import partial
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
@@ -38,6 +37,7 @@ class BalancedThreadWorker(ThreadWorker):
         self._busy = 0  # requests handed to the threads and not finished (served or queued)
         self._busy_lock = threading.Lock()
         self._listening = True
+        self._acceptors: dict[Any, Any] = {}  # while not listening: each socket's acceptor
         # A thread that finishes a request while the worker is full wakes the main loop
         # (which may be waiting in select for up to a second) through this pipe.
         self._wake_read, self._wake_write = os.pipe()
@@ -57,16 +57,16 @@ class BalancedThreadWorker(ThreadWorker):
         return self._busy >= self.cfg.threads
 
     def _listen(self, listening: bool) -> None:
-        """Register or unregister the listening sockets in the main loop's poller."""
+        """Unregister the listening sockets from the main loop's poller, or register them
+        again with the acceptors gunicorn's ``run`` gave them."""
         if listening == self._listening:
             return
         with self._lock:
-            for sock in self.sockets:
-                if listening:
-                    acceptor = partial(self.accept, sock.getsockname())
+            if listening:
+                for sock, acceptor in self._acceptors.items():
                     self.poller.register(sock, selectors.EVENT_READ, acceptor)
-                else:
-                    self.poller.unregister(sock)
+            else:
+                self._acceptors = {sock: self.poller.unregister(sock).data for sock in self.sockets}
             self._listening = listening
 
     def accept(self, server: Any, listener: Any) -> None:

@@ -16,6 +16,7 @@ import requests
 
 from exchange_site import gunicorn_conf
 from tests.harness import BIN, REPO
+from tests.harness.live import worker_options
 from tests.harness.ports import free_port
 from tests.harness.process import ManagedProcess
 
@@ -43,12 +44,7 @@ class SleepyServer(ManagedProcess):
             str(REPO),
             "--bind",
             f"127.0.0.1:{self.port}",
-            "--workers",
-            str(self.workers),
-            "--threads",
-            str(self.threads),
-            "--worker-class",
-            gunicorn_conf.worker_class,
+            *worker_options(self.workers, self.threads),
             "--keep-alive",
             str(gunicorn_conf.keepalive),
         ]

@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from . import BIN, REPO
-from .live import KEEP_ALIVE, WORKER_CLASS, exchange_environment, migrated_sqlite, run_manage
+from .live import KEEP_ALIVE, exchange_environment, migrated_sqlite, run_manage, worker_options
 from .ports import free_port
 from .process import ManagedProcess, stop_pid_file
 
@@ -153,12 +153,7 @@ class JupyterHub(HubAdminAPI, ManagedProcess):
                 str(REPO),
                 "--bind",
                 f"127.0.0.1:{self.service_port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--worker-class",
-                WORKER_CLASS,
+                *worker_options(2, 4),
                 "--keep-alive",
                 str(KEEP_ALIVE),
                 "--pid",

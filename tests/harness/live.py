@@ -37,6 +37,13 @@ from .process import ManagedProcess
 KEEP_ALIVE = gunicorn_conf.keepalive
 WORKER_CLASS = gunicorn_conf.worker_class
 
+
+def worker_options(workers: int, threads: int) -> list[str]:
+    """gunicorn's options for ``workers`` processes of ``threads`` threads, with the
+    service's worker class: what every test server gives gunicorn."""
+    return ["--workers", str(workers), "--threads", str(threads), "--worker-class", WORKER_CLASS]
+
+
 # Users and API tokens in one `manage.py shell` run, by the service's own functions.
 _MAKE_TOKENS = """
 import json
@@ -202,12 +209,7 @@ class LiveServer(ManagedProcess):
             "exchange_site.wsgi",
             "--bind",
             f"127.0.0.1:{self.port}",
-            "--workers",
-            str(self.workers),
-            "--threads",
-            str(self.threads),
-            "--worker-class",
-            WORKER_CLASS,
+            *worker_options(self.workers, self.threads),
             "--timeout",
             "300",
             "--access-logfile",
