@@ -7,6 +7,10 @@ only once its whole archive has been checked, and bytes stored by a request that
 that (a failed put, a killed process) are orphans that ``verify_storage`` lists and
 ``gc_blobs`` removes.
 
+With an object store, an upload's small files (up to ``MEMORY_STAGE_BYTES``, at most
+``MEMORY_STAGE_BUDGET`` bytes of them per upload) are staged in memory instead: no file is
+made for them, and nothing is left behind if the process is killed.
+
 Temporary files live in one staging directory (``tmp/`` of local storage, or
 ``<EXCHANGE_UPLOAD_TEMP_DIR>/exchange-staging`` with an object store) where ``gc_blobs``
 finds those a killed process left. An upload holds an ``flock`` on each of its temporary
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import os
 import tempfile
 import threading
@@ -42,6 +47,11 @@ QUARANTINE = "gc-quarantine"
 IO_THREADS = 8
 # Blobs up to this size go to an object store in one plain PUT (see ``_s3_put``).
 S3_SINGLE_PUT_BYTES = 1024 * 1024
+# With an object store, an upload's files up to this size are staged in memory, up to the
+# budget per upload (an archive may hold thousands of small files); the others on disk.
+# Making a file and reading it back cost more than the bytes (bench/RESULTS.md).
+MEMORY_STAGE_BYTES = S3_SINGLE_PUT_BYTES
+MEMORY_STAGE_BUDGET = 16 * 1024 * 1024
 
 
 def get_storage() -> Storage:
@@ -54,13 +64,22 @@ def is_local(storage: Storage | None = None) -> bool:
 
 @dataclass
 class StagedFile:
-    """Bytes hashed into a temporary file, not yet in storage. ``lock_fd`` holds the file's
-    ``flock`` (so ``gc_blobs`` leaves it alone) until ``put`` or ``discard``."""
+    """Bytes hashed into a temporary file (``temp_path``) or kept in memory (``data``), not
+    yet in storage. ``lock_fd`` holds the file's ``flock`` (so ``gc_blobs`` leaves it
+    alone) until ``put`` or ``discard``."""
 
-    temp_path: Path
+    temp_path: Path | None
     sha256: str
     size: int
     lock_fd: int | None = field(default=None, repr=False, compare=False)
+    data: bytes | None = field(default=None, repr=False, compare=False)
+
+    def open(self) -> IO[bytes]:
+        """The staged bytes from their start."""
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.temp_path is not None
+        return open(self.temp_path, "rb")
 
     def release(self) -> None:
         if self.lock_fd is not None:
@@ -80,6 +99,26 @@ def staging_dir(storage: Storage | None = None) -> Path:
 def staging_label() -> str:
     """How ``gc_blobs`` names the staging directory in what it prints."""
     return "tmp" if is_local() else str(staging_dir())
+
+
+class MemoryBudget:
+    """How many more bytes one upload may stage in memory (``memory_budget``)."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def take(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes is staged in memory (counted if so)."""
+        if size > MEMORY_STAGE_BYTES or size > self.left:
+            return False
+        self.left -= size
+        return True
+
+
+def memory_budget() -> MemoryBudget | None:
+    """An upload's budget for staging small files in memory: with an object store only
+    (on local disk a staged file becomes the blob by a rename)."""
+    return None if is_local() else MemoryBudget(MEMORY_STAGE_BUDGET)
 
 
 def stage(stream: IO[bytes]) -> StagedFile:
@@ -113,8 +152,24 @@ def hash_copy(source: IO[bytes], target: IO[bytes] | None = None) -> tuple[str, 
     return digest.hexdigest(), size
 
 
+def stage_in_memory(stream: IO[bytes], size: int) -> StagedFile:
+    """Read a stream of at most ``size`` bytes (an archive member's) into memory, hashing
+    it."""
+    chunks = []
+    left = size
+    while left > 0 and (chunk := stream.read(left)):
+        chunks.append(chunk)
+        left -= len(chunk)
+    data = b"".join(chunks)
+    return StagedFile(
+        temp_path=None, sha256=hashlib.sha256(data).hexdigest(), size=len(data), data=data
+    )
+
+
 def discard(staged: StagedFile) -> None:
-    staged.temp_path.unlink(missing_ok=True)
+    if staged.temp_path is not None:
+        staged.temp_path.unlink(missing_ok=True)
+    staged.data = None
     staged.release()
 
 
@@ -123,7 +178,7 @@ def put(staged: StagedFile) -> None:
     storage = get_storage()
     name = blob_storage_name(staged.sha256)
     try:
-        if isinstance(storage, FileSystemStorage):
+        if isinstance(storage, FileSystemStorage) and staged.temp_path is not None:
             target = Path(storage.path(name))
             if target.exists():
                 # Fresh again, so a garbage collection running now (which spares files newer
@@ -140,15 +195,19 @@ def put(staged: StagedFile) -> None:
             return
         if storage.exists(name):
             return
-        with open(staged.temp_path, "rb") as handle:
+        with staged.open() as handle:
             storage.save(name, File(handle))
     finally:
         discard(staged)
 
 
-def stage_checked(stream: IO[bytes], *, path: str, size: int, sha256: str) -> StagedFile:
-    """Stage a stream that must have the given size and hash; BadArchive if it does not."""
-    staged = stage(stream)
+def stage_checked(
+    stream: IO[bytes], *, path: str, size: int, sha256: str, memory: MemoryBudget | None = None
+) -> StagedFile:
+    """Stage a stream that must have the given size and hash; BadArchive if it does not.
+    In memory if ``memory`` has room for ``size`` bytes (the stream then gives at most
+    that many: an archive member of that size)."""
+    staged = stage_in_memory(stream, size) if memory and memory.take(size) else stage(stream)
     if staged.sha256 != sha256 or staged.size != size:
         discard(staged)
         raise BadArchive(
@@ -226,8 +285,6 @@ class Putter:
 
 def store_bytes(data: bytes) -> tuple[str, int]:
     """Store small bytes (tests, restore); returns (sha256, size)."""
-    import io
-
     staged = stage(io.BytesIO(data))
     sha, size = staged.sha256, staged.size
     put(staged)
@@ -323,20 +380,23 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile, *, keep_copy: boo
         small = staged.size <= S3_SINGLE_PUT_BYTES
         if not small and _s3_exists(storage, client, staged.sha256):
             return
-        with open(staged.temp_path, "rb") as handle:
+        with staged.open() as handle:
             params = storage._get_write_parameters(key, File(handle))  # type: ignore[attr-defined]
             if small or staged.size <= _multipart_threshold(storage):
                 s3_requests.put(
                     storage,
                     client,
                     key=key,
-                    body=handle,
+                    body=handle if staged.data is None else staged.data,
                     sha256=staged.sha256,
                     params=params,
                     size=staged.size,
                 )
                 if keep_copy:  # small ones only (blob_cache's own limit)
-                    blob_cache.add_file(staged.sha256, staged.temp_path, staged.size)
+                    if staged.data is not None:
+                        blob_cache.add(staged.sha256, staged.data)
+                    elif staged.temp_path is not None:
+                        blob_cache.add_file(staged.sha256, staged.temp_path, staged.size)
                 return
             client.upload_fileobj(
                 handle,

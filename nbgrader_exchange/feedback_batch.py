@@ -11,7 +11,6 @@ records each in one of its workers, so two keep both of a two-process server bus
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -20,7 +19,7 @@ from typing import IO, Any
 from .errors import ServiceError
 from .files import FileEntry
 from .parallel import BATCHES_AT_ONCE, at_most
-from .transfer import MultipartBody, Progress, write_archive
+from .transfer import MultipartBody, Progress, spool, write_archive
 
 BATCH_STUDENTS = 50
 BATCH_BYTES = 32 * 1024 * 1024
@@ -93,7 +92,7 @@ def distinct_files(batch: Sequence[FeedbackRelease]) -> list[FileEntry]:
 
 @dataclass
 class PreparedBatch:
-    """A batch ready to send: its manifest and its archive spooled to a temporary file."""
+    """A batch ready to send: its manifest and its archive, spooled (``transfer.spool``)."""
 
     releases: list[FeedbackRelease]
     manifest: str
@@ -102,13 +101,13 @@ class PreparedBatch:
 
 def prepare(batch: Sequence[FeedbackRelease]) -> PreparedBatch:
     """Write the batch's archive (the caller closes it, or ``post_batch`` does)."""
-    spool = tempfile.TemporaryFile(prefix="nbgrader-exchange-")
+    spooled = spool()
     try:
-        write_archive(distinct_files(batch), spool)
+        write_archive(distinct_files(batch), spooled)
     except BaseException:
-        spool.close()
+        spooled.close()
         raise
-    return PreparedBatch(list(batch), json.dumps(manifest_of(batch)), spool)
+    return PreparedBatch(list(batch), json.dumps(manifest_of(batch)), spooled)
 
 
 def prepared(groups: Iterable[list[FeedbackRelease]]) -> Iterator[PreparedBatch]:

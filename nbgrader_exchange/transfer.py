@@ -32,6 +32,17 @@ from .files import CHUNK_SIZE, FileEntry, local_path, scan_directory
 from .gzipper import SAMPLE_SIZE, GzipWriter, level_for
 
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
+# An upload's archive is written in memory up to this size, then on disk: a submission's
+# notebooks never touch the disk (nor need a writable temporary directory), a data set
+# of gigabytes never sits in memory.
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+
+def spool() -> IO[bytes]:
+    """Where an upload's archive is written before it is sent (read back from the start)."""
+    return tempfile.SpooledTemporaryFile(  # type: ignore[return-value]
+        max_size=SPOOL_IN_MEMORY, prefix="nbgrader-exchange-"
+    )
 
 
 # --- progress ------------------------------------------------------------------------------
@@ -304,11 +315,11 @@ class BundleTransfers:
         for entry in files:
             if entry.sha256 not in known and entry.sha256 not in to_send:
                 to_send[entry.sha256] = entry
-        with tempfile.TemporaryFile(prefix="nbgrader-exchange-") as spool:
+        with spool() as spooled:
             archive = None
             if to_send:
-                write_archive(to_send.values(), spool)
-                archive = spool
+                write_archive(to_send.values(), spooled)
+                archive = spooled
             total = sum(entry.size for entry in to_send.values())
             progress = Progress("Uploaded", total, self.report, self.progress_threshold)
             body = MultipartBody({**fields, "manifest": manifest}, archive, progress)

@@ -74,13 +74,13 @@ def _sha(data: bytes) -> str:
 def _spied_stage(monkeypatch, spool_dir: Path) -> list[list[str]]:
     """What the spool directory holds while each member is written to the blob store."""
     seen: list[list[str]] = []
-    stage = blobstore.stage
+    stage_checked = blobstore.stage_checked
 
-    def spy(stream):
+    def spy(stream, **kwargs):
         seen.append(sorted(p.name for p in spool_dir.iterdir() if p.is_file()))
-        return stage(stream)
+        return stage_checked(stream, **kwargs)
 
-    monkeypatch.setattr(blobstore, "stage", spy)
+    monkeypatch.setattr(blobstore, "stage_checked", spy)
     return seen
 
 

@@ -115,6 +115,7 @@ def _stage_archive(
     (staged files are temporary files, removed on any failure). The puts then run together
     (several at a time on an object store); all are in place on return."""
     staged_files: list[blobstore.StagedFile] = []
+    memory = blobstore.memory_budget()
     try:
         for path, size, stream in iter_archive(archive, limits):
             entry = by_path.get(path)
@@ -126,7 +127,9 @@ def _stage_archive(
                     "the manifest."
                 )
             staged_files.append(
-                blobstore.stage_checked(stream, path=path, size=entry.size, sha256=entry.sha256)
+                blobstore.stage_checked(
+                    stream, path=path, size=entry.size, sha256=entry.sha256, memory=memory
+                )
             )
     except BaseException:
         for staged in staged_files:

@@ -93,3 +93,45 @@ def test_an_object_store_error_is_not_taken_for_missing_bytes(s3_storage, monkey
     # An upload checking its bytes under the lock fails rather than calling them gone.
     with pytest.raises(ClientError):
         blobstore.missing(["0" * 64, "1" * 64])
+
+
+def test_an_uploads_small_files_are_staged_in_memory_within_its_budget(
+    people,
+    two,  # noqa: F811
+    client_for,
+    s3_storage,
+    settings,
+    tmp_path,
+    monkeypatch,
+):
+    """With an object store, an upload's small files make no file in the staging directory:
+    with that directory unusable (a full or broken disk), feedback is still released. Past
+    the upload's budget the files are staged on disk again, and every one is stored."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_bytes(b"")
+    settings.FILE_UPLOAD_TEMP_DIR = str(blocked)
+    batch = batch_of(two, 6)
+    shas = [e.sha256 for release in batch for e in release.files]
+    assert post(client_for(people["gus"]), form(batch)).status_code == 201
+    assert blobstore.missing(shas) == []
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    staged: dict[str, list[int]] = {"stage": [], "stage_in_memory": []}
+    for name, sizes in staged.items():
+        monkeypatch.setattr(blobstore, name, _counting(getattr(blobstore, name), sizes))
+    monkeypatch.setattr(blobstore, "MEMORY_STAGE_BUDGET", 40)
+    assert post(client_for(people["gus"]), form(batch)).status_code == 201
+    in_memory, on_disk = staged["stage_in_memory"], staged["stage"]
+    assert len(in_memory) + len(on_disk) == len(shas) and in_memory and on_disk
+    assert sum(in_memory) <= 40 < sum(in_memory) + on_disk[0]
+    assert blobstore.missing(shas) == []
+    assert list((tmp_path / "exchange-staging").iterdir()) == []
+
+
+def _counting(stage: Any, sizes: list[int]) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> blobstore.StagedFile:
+        staged = stage(*args, **kwargs)
+        sizes.append(staged.size)
+        return staged
+
+    return counted

@@ -7,11 +7,13 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nbgrader_exchange import transfer
 from nbgrader_exchange.client import ExchangeClient, ServiceError
 from nbgrader_exchange.files import entry_from_bytes, local_path, scan_directory
 from nbgrader_exchange.transfer import BlobCache, DownloadStats, MultipartBody, Progress
@@ -412,6 +414,34 @@ def test_upload_and_download_a_large_bundle_with_progress_and_dedup(clients, tmp
     )
     assert submission["file_count"] == 3
     assert not any(line.startswith("Uploaded") for line in lines)
+
+
+def test_a_small_upload_needs_no_temporary_directory_a_large_one_spills_to_it(
+    clients, tmp_path, monkeypatch
+):
+    """A submission's notebooks are archived in memory: a student whose temporary directory
+    is gone or full still submits. An archive over ``SPOOL_IN_MEMORY`` goes to disk (it
+    fails here, with the directory gone) and, with a directory, arrives whole."""
+    ines = clients[INES]
+    url = f"courses/{COURSE}/assignments/spooled/release"
+    small = [entry_from_bytes("ps1.ipynb", os.urandom(200_000))]
+    large = [entry_from_bytes("data.bin", os.urandom(300_000))]
+    monkeypatch.setattr(transfer, "SPOOL_IN_MEMORY", 250_000)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    assert (
+        ines.upload_bundle(url, small, what="release", fields={"force": "true"})["file_count"] == 1
+    )
+    with pytest.raises(FileNotFoundError):
+        ines.upload_bundle(url, large, what="release", fields={"force": "true"})
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert (
+        ines.upload_bundle(url, large, what="release", fields={"force": "true"})["file_count"] == 1
+    )
+    manifest = ines.get(f"{url}/files", what="files")["files"]
+    ines.download_bundle(manifest, tmp_path / "back", what="fetch", cache=BlobCache())
+    assert (tmp_path / "back" / "data.bin").read_bytes() == large[0].open().read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back"]  # the spool is gone
 
 
 def test_an_upload_is_resent_whole_when_the_server_lacks_a_known_file(clients):
