@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -51,7 +51,7 @@ S3_SINGLE_PUT_BYTES = 1024 * 1024
 # budget per upload (an archive may hold thousands of small files); the others on disk.
 # Making a file and reading it back cost more than the bytes (bench/RESULTS.md).
 MEMORY_STAGE_BYTES = S3_SINGLE_PUT_BYTES
-MEMORY_STAGE_BUDGET = 16 * 1024 * 1024
+MEMORY_STAGE_BUDGET = 8 * 1024 * 1024
 
 
 def get_storage() -> Storage:
@@ -207,7 +207,8 @@ def stage_checked(
     """Stage a stream that must have the given size and hash; BadArchive if it does not.
     In memory if ``memory`` has room for ``size`` bytes (the stream then gives at most
     that many: an archive member of that size)."""
-    staged = stage_in_memory(stream, size) if memory and memory.take(size) else stage(stream)
+    in_memory = memory is not None and memory.take(size)
+    staged = stage_in_memory(stream, size) if in_memory else stage(stream)
     if staged.sha256 != sha256 or staged.size != size:
         discard(staged)
         raise BadArchive(
@@ -393,9 +394,9 @@ def _s3_put(storage: Storage, client: Any, staged: StagedFile, *, keep_copy: boo
                     size=staged.size,
                 )
                 if keep_copy:  # small ones only (blob_cache's own limit)
-                    if staged.data is not None:
-                        blob_cache.add(staged.sha256, staged.data)
-                    elif staged.temp_path is not None:
+                    if staged.temp_path is None:
+                        blob_cache.add(staged.sha256, cast(bytes, staged.data))
+                    else:
                         blob_cache.add_file(staged.sha256, staged.temp_path, staged.size)
                 return
             client.upload_fileobj(
