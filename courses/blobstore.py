@@ -153,10 +153,10 @@ def hash_copy(source: IO[bytes], target: IO[bytes] | None = None) -> tuple[str, 
 
 
 def stage_in_memory(stream: IO[bytes], size: int) -> StagedFile:
-    """Read a stream of at most ``size`` bytes (an archive member's) into memory, hashing
-    it."""
+    """Read a stream that should hold ``size`` bytes into memory, hashing it: at most one
+    byte more is read, so a longer stream shows in the size (``stage_checked`` refuses it)."""
     chunks = []
-    left = size
+    left = size + 1
     while left > 0 and (chunk := stream.read(left)):
         chunks.append(chunk)
         left -= len(chunk)
@@ -205,8 +205,7 @@ def stage_checked(
     stream: IO[bytes], *, path: str, size: int, sha256: str, memory: MemoryBudget | None = None
 ) -> StagedFile:
     """Stage a stream that must have the given size and hash; BadArchive if it does not.
-    In memory if ``memory`` has room for ``size`` bytes (the stream then gives at most
-    that many: an archive member of that size)."""
+    In memory if ``memory`` has room for ``size`` bytes."""
     in_memory = memory is not None and memory.take(size)
     staged = stage_in_memory(stream, size) if in_memory else stage(stream)
     if staged.sha256 != sha256 or staged.size != size:

@@ -52,3 +52,26 @@ def test_a_failing_stream_leaves_no_temporary_file():
     with pytest.raises(OSError):
         blobstore.stage(Broken())
     assert os.listdir(blobstore.get_storage().path("tmp")) == []
+
+
+@pytest.mark.parametrize("data", [b"x" * 11, b"x" * 9], ids=["longer", "shorter"])
+def test_a_file_staged_in_memory_is_checked_against_its_size(data):
+    # Read up to one byte past the size it should have: a longer stream is refused, not cut.
+    claimed = b"x" * 10
+    budget = blobstore.MemoryBudget(1024)
+    with pytest.raises(BadArchive, match=f"it has {len(data)} bytes.*the manifest says 10 bytes"):
+        blobstore.stage_checked(
+            io.BytesIO(data),
+            path="a.txt",
+            size=10,
+            sha256=hashlib.sha256(claimed).hexdigest(),
+            memory=budget,
+        )
+    staged = blobstore.stage_checked(
+        io.BytesIO(claimed),
+        path="a.txt",
+        size=10,
+        sha256=hashlib.sha256(claimed).hexdigest(),
+        memory=budget,
+    )
+    assert (staged.temp_path, staged.data, budget.left) == (None, claimed, 1024 - 20)
