@@ -9,7 +9,6 @@ EXCHANGE_SIGNED_URL_SECONDS.
 
 from __future__ import annotations
 
-import base64
 import posixpath
 import sys
 from collections.abc import Iterable
@@ -28,7 +27,7 @@ from courses.models import blob_storage_name
 SIGNING_SALT = "api.files"
 # The last path segment of ``files/archive``: never a token (tokens hold a ':').
 ARCHIVE = "archive"
-# ``?inline=true``: files up to this size come in the answer itself (base64), as long as the
+# ``?inline=true``: files up to this size come in the answer itself, as long as the
 # answer's inlined bytes stay under the total; the rest keep their URLs. With S3 the server
 # keeps copies of the files it may send so (``courses.blob_cache``), so the two are one size.
 INLINE_FILE_BYTES = blob_cache.MAX_FILE_BYTES
@@ -86,11 +85,11 @@ def blob_links(
 
 
 def inline_contents(entries: Iterable[tuple[str, int]]) -> dict[str, bytes]:
-    """The base64 bytes of the small files among ``entries`` (``(sha256, size)``), by hash:
-    each up to INLINE_FILE_BYTES, together up to INLINE_TOTAL_BYTES, each blob once. A
-    student's feedback then comes in one answer instead of a listing and a download per
-    file. With S3 too: one plain GET per file (``courses.s3_requests``) costs the service
-    less than the presigned URLs it replaces cost the service and the client together."""
+    """The bytes of the small files among ``entries`` (``(sha256, size)``), by hash: each up
+    to INLINE_FILE_BYTES, together up to INLINE_TOTAL_BYTES, each blob once. A student's
+    feedback then comes in one answer instead of a listing and a download per file. With
+    S3 too: one plain GET per file (``courses.s3_requests``) costs the service less than
+    the presigned URLs it replaces cost the service and the client together."""
     chosen: dict[str, int] = {}
     total = 0
     for sha256, size in entries:
@@ -101,11 +100,7 @@ def inline_contents(entries: Iterable[tuple[str, int]]) -> dict[str, bytes]:
     read = blobstore.read_small(chosen)
     # A blob whose length is not its recorded size is not offered inline (the client checks
     # the hash anyway; its URL answers as for any damaged blob).
-    return {
-        sha256: base64.b64encode(data)
-        for sha256, data in read.items()
-        if len(data) == chosen[sha256]
-    }
+    return {sha256: data for sha256, data in read.items() if len(data) == chosen[sha256]}
 
 
 def read_signed(signed: str) -> tuple[str, str]:

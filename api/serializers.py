@@ -177,12 +177,21 @@ class FileWithUrlSerializer(FileSerializer):
         help_text="The file's bytes, base64 (only when asked for with ``?inline=true``, for "
         "small files); such a file has no ``url``.",
     )
+    content_at = serializers.IntegerField(
+        required=False,
+        help_text="Instead of ``content`` in an answer of JSON and bytes (``Accept: "
+        "application/vnd.nbgrader-exchange.inline``): where the file's ``size`` bytes start "
+        "after the newline that ends the JSON.",
+    )
 
     def to_representation(self, entry: Any) -> dict[str, Any]:
         data = {"path": entry.path, "size": entry.blob.size, "sha256": entry.blob_id}
         content = self.context.get("inline", {}).get(entry.blob_id)
+        at = self.context.get("inline_at", {}).get(entry.blob_id)
         if content is not None:
             data["content"] = content
+        elif at is not None:
+            data["content_at"] = at
         else:
             data.update(
                 blob_links(

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import requests
 
+from nbgrader_exchange.archive_download import INLINE_BYTES_TYPE
+
 from .common import client_files, machine, server_under_test
 from .rush import run_rush
 from .workload import ASSIGNMENT, COURSE, Workload
@@ -96,9 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         kinds: dict[str, Callable[[str], Request]] = {
             "GET /healthz": lambda s: (f"{target.url.rstrip('/')}/healthz", {}),
             "an assignment's JSON": lambda s: (api, auth(s)),
-            "a student's feedback, files inline": lambda s: (
+            "a student's feedback, files inline (base64 in JSON)": lambda s: (
                 f"{api}/feedback?inline=true",
                 auth(s),
+            ),
+            "a student's feedback, files inline (after the JSON, as the plugin asks)": lambda s: (
+                f"{api}/feedback?inline=true",
+                {**auth(s), "Accept": INLINE_BYTES_TYPE},
             ),
         }
         print("| request | connection | wall s | server CPU ms | client CPU ms |")

@@ -12,6 +12,8 @@ and SeaweedFS's own processes are not counted (``bench.feedback_phase`` counts t
 S3 the three download kinds are left out: clients download from presigned URLs, and the
 bytes never pass through the service.
 
+``feedback_inline`` is a student's feedback with its files' bytes after the JSON (what the
+plugin asks for), ``feedback_inline_json`` the same as base64 in the JSON.
 ``downloads_3x50k`` is three signed single-file downloads of 50 KB (one sample for all
 three), ``archive_3x50k`` the same three files in one ``POST files/archive``.
 
@@ -54,6 +56,7 @@ KINDS = (
     "feedback_batch",
     "feedback_read",
     "feedback_inline",
+    "feedback_inline_json",
     "feedback_inline_cold",
     "submit",
 )
@@ -140,6 +143,7 @@ def measure(
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from api.spliced_json import INLINE_BYTES_TYPE
     from api.tokens import create_api_token
     from courses import services
 
@@ -301,7 +305,13 @@ def measure(
         assert r.status_code == 200 and r.json(), r.content
 
     def feedback_inline() -> None:
-        # A student's whole fetch_feedback: the feedback with its files' bytes inline.
+        # A student's whole fetch_feedback: the feedback with its files' bytes after the
+        # JSON, as the plugin asks for it.
+        r = student.get(f"{a}/feedback?inline=true", HTTP_ACCEPT=INLINE_BYTES_TYPE)
+        assert r.status_code == 200 and r["Content-Type"] == INLINE_BYTES_TYPE, r.content
+
+    def feedback_inline_json() -> None:
+        # The same with the files' bytes base64 in the JSON (any other client).
         r = student.get(f"{a}/feedback?inline=true")
         assert r.status_code == 200 and "content" in r.json()[0]["files"][0], r.content
 
@@ -328,6 +338,7 @@ def measure(
         "feedback_batch": feedback_batch,
         "feedback_read": feedback_read,
         "feedback_inline": feedback_inline,
+        "feedback_inline_json": feedback_inline_json,
         "feedback_inline_cold": feedback_inline_cold,
         "submit": submit,
     }

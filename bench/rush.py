@@ -147,7 +147,9 @@ def run_rush(
         with client(student) as http:
             # As the plugin's fetch_assignment into a new directory, which also remembers
             # the release in the student's nbgrader cache (for the submit).
-            manifest = http.get(f"{assignment_url}/release/files?inline=true", what="fetch")
+            manifest = http.get_with_files(
+                f"{assignment_url}/release/files?inline=true", what="fetch"
+            )
             http.download_bundle(manifest["files"], dest, what="fetch")
             release = seen_release.from_answer(manifest)
             seen_release.remember(str(caches / student), course, ASSIGNMENT, release)
@@ -412,7 +414,9 @@ def fetch_feedback_phase(
     def fetch(student: str) -> tuple[int, Path]:
         dest = scratch / student
         with client(student) as http:
-            released = http.get(f"{assignment_url}/feedback?inline=true", what="fetch feedback")
+            released = http.get_with_files(
+                f"{assignment_url}/feedback?inline=true", what="fetch feedback"
+            )
             for feedback in released:
                 http.download_bundle(feedback["files"], dest, what="fetch feedback")
         return len(released), dest

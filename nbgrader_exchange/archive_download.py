@@ -1,5 +1,6 @@
 """Several small files in one request: ``POST files/archive`` with their signed tokens, or
-their bytes in the manifest itself (``content``: ``write_inline``).
+their bytes with the manifest itself (``content``: ``write_inline``; in an answer of JSON
+and bytes, ``read_inline_answer``).
 
 With small files a download costs its request, not its bytes, so files under
 ``ARCHIVE_FILE_LIMIT`` whose manifest entry offers an ``archive_url`` (every file with local
@@ -16,6 +17,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import io
+import json
 import os
 import tarfile
 import tempfile
@@ -32,6 +34,9 @@ from .files import CHUNK_SIZE
 ARCHIVE_FILE_LIMIT = 1024 * 1024
 ARCHIVE_BATCH_BYTES = 8 * 1024 * 1024
 ARCHIVE_BATCH_FILES = 500
+# An answer to ``?inline=true`` whose files' bytes follow its JSON, not in it as base64; the
+# plugin asks for it in ``Accept`` (the service's ``api.spliced_json``).
+INLINE_BYTES_TYPE = "application/vnd.nbgrader-exchange.inline"
 
 Item = tuple[dict[str, Any], Path]
 
@@ -124,15 +129,48 @@ def _read_archive(
         raise _Damaged(f"{len(missing)} file(s) missing from the answer")
 
 
+def read_inline_answer(body: bytes) -> Any:
+    """The JSON of an answer in INLINE_BYTES_TYPE (the JSON document, a newline, then the
+    files' bytes), each file entry that says where its bytes start (``content_at``) given
+    them as ``content`` (``size`` bytes from there, or as many as there are: they are
+    checked against the entry's size and SHA-256 when written). ValueError if the JSON is
+    not JSON."""
+    end = body.find(b"\n")
+    if end < 0:
+        raise ValueError("no newline after the JSON")
+    answer = json.loads(body[:end])
+    tail = memoryview(body)[end + 1 :]
+    todo = [answer]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, dict):
+            at, size = node.get("content_at"), node.get("size")
+            if at is None:
+                todo.extend(node.values())
+            elif _count(at) and _count(size):
+                node["content"] = tail[at : at + size]
+            else:
+                node["content"] = b""  # checked as any other: only an empty file matches it
+    return answer
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def write_inline(server: str, item: Item, *, what: str, progress: Any) -> None:
-    """Write a file whose bytes came in the manifest itself (``content``, base64: what a
-    server answers to ``?inline=true`` for small files), checked as an archive member."""
+    """Write a file whose bytes came with the manifest (``content``: base64 in a JSON
+    answer to ``?inline=true``, the bytes themselves from ``read_inline_answer``), checked
+    as an archive member."""
     entry, _ = item
     try:
+        content = entry["content"]
         # Not validated first (base64's validate matches a pattern over the whole text, at
         # the cost of the decoding itself): whatever the text holds, the bytes it decodes to
         # must have the size and SHA-256 of the manifest.
-        data = binascii.a2b_base64(entry["content"])
+        data = binascii.a2b_base64(content) if isinstance(content, str) else content
         _write_member(io.BytesIO(data), item, progress)
     except (ValueError, TypeError, _Damaged):  # binascii.Error is a ValueError
         raise ServiceError(

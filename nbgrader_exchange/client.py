@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from . import archive_download
 from .errors import ServiceError, failure_reason, never_sent
 from .transfer import PROGRESS_THRESHOLD, BundleTransfers, MultipartBody
 
@@ -179,6 +180,7 @@ class ExchangeClient(BundleTransfers):
         idempotent: bool | None = None,
         stream: bool = False,
         timeout: float | None = None,
+        accept: str = "application/json",
     ) -> requests.Response:
         """Send one request; retry it if ``idempotent`` (by default: by its method); raise
         ServiceError naming ``what`` failed."""
@@ -186,7 +188,7 @@ class ExchangeClient(BundleTransfers):
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        headers: dict[str, str] = {"Accept": "application/json"}
+        headers: dict[str, str] = {"Accept": accept}
         if self.token and _origin(url) == self._origin:
             headers["Authorization"] = f"token {self.token}"
         data: Any = None
@@ -288,6 +290,28 @@ class ExchangeClient(BundleTransfers):
     def get(self, path: str, *, what: str = "read from the exchange", **params: Any) -> Any:
         """GET a JSON resource."""
         return self._json(self.request("GET", path, what=what, params=params or None), what)
+
+    def get_with_files(self, path: str, *, what: str = "read from the exchange") -> Any:
+        """GET a resource asked for with ``?inline=true``: its small files' bytes come after
+        the JSON (``archive_download.INLINE_BYTES_TYPE``: no base64 to send and decode), each
+        file's as its entry's ``content``; a server that does not offer that form answers
+        JSON, whose ``content`` is base64. ``download_bundle`` writes either."""
+        response = self.request(
+            "GET",
+            path,
+            what=what,
+            accept=f"{archive_download.INLINE_BYTES_TYPE}, application/json;q=0.9",
+        )
+        media_type = response.headers.get("Content-Type", "").partition(";")[0].strip()
+        if media_type.lower() != archive_download.INLINE_BYTES_TYPE:
+            return self._json(response, what)
+        try:
+            return archive_download.read_inline_answer(response.content)
+        except ValueError:
+            raise ServiceError(
+                f"Could not {what}: the answer from the exchange server at {self.server} "
+                "is damaged (its JSON does not end where its files' bytes begin)."
+            ) from None
 
     def post(
         self,

@@ -39,7 +39,10 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
         # A first fetch takes the small files' bytes with the manifest (one request for the
         # notebooks); ``--replace`` wants few of them, by URL.
         replacing = self.dest_path.is_dir()
-        manifest = self.client.get(url if replacing else f"{url}?inline=true", what=what)
+        if replacing:
+            manifest = self.client.get(url, what=what)
+        else:
+            manifest = self.client.get_with_files(f"{url}?inline=true", what=what)
         files = manifest["files"]
         self.log.info("Source: %s course %s", self.client.server, self.course_id)
         self.log.info("Destination: %s", self.dest_path)

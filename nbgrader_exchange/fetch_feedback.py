@@ -32,7 +32,7 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
         self.log.info("Destination: %s", self.dest_path)
         # Small files' bytes in the answer itself: one request for the whole feedback
         # (an older server ignores the parameter and sends URLs only).
-        released = self.client.get(f"{url}?inline=true", what=what)
+        released = self.client.get_with_files(f"{url}?inline=true", what=what)
         if not released:
             self.log.warning(
                 "No feedback available yet for '%s/%s'", self.course_id, self.assignment_id

@@ -4,6 +4,7 @@ student's feedback."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,7 +39,7 @@ from ..serializers import (
     UploadSerializer,
     inline_wanted,
 )
-from ..spliced_json import Spliced, SplicedJSONRenderer
+from ..spliced_json import INLINE_BYTES_TYPE, Spliced, SplicedJSONRenderer, wants_inline_bytes
 from .uploads import UploadParsers, check_content_length, upload_of
 
 
@@ -49,17 +50,33 @@ def _as_seen_by(assignment: Assignment, role: str, user: Any) -> selectors.Assig
 
 
 def _with_inline(
-    context: dict[str, Any], inline: bool, entries: Iterable[BundleEntry]
+    request: Request, inline: bool, entries: Iterable[BundleEntry]
 ) -> tuple[dict[str, Any], Spliced | None]:
-    """The serializers' ``context``, with the base64 of the small files among ``entries``
-    when ``?inline=true`` asked for them (api/downloads.py chooses which), and the
-    ``Spliced`` that puts them into the encoded answer afterwards (api/spliced_json.py)."""
+    """The serializers' ``context``, with the small files among ``entries`` when
+    ``?inline=true`` asked for them (api/downloads.py chooses which), and the ``Spliced``
+    that puts their bytes into the encoded answer afterwards (api/spliced_json.py): as
+    base64 in the JSON, or after it for a client that accepts INLINE_BYTES_TYPE."""
+    context: dict[str, Any] = {"request": request}
     if not inline:
         return context, None
     contents = inline_contents((entry.blob_id, entry.blob.size) for entry in entries)
-    spliced = Spliced()
-    context["inline"] = {sha: spliced.placeholder(text) for sha, text in contents.items()}
+    spliced = Spliced(raw=wants_inline_bytes(request))
+    if spliced.raw:
+        context["inline_at"] = {sha: spliced.attach(data) for sha, data in contents.items()}
+    else:
+        context["inline"] = {
+            sha: spliced.placeholder(base64.b64encode(data)) for sha, data in contents.items()
+        }
     return context, spliced
+
+
+def _answer(data: Any, spliced: Spliced | None) -> Response:
+    """The answer to a request that may have asked for files inline (``_with_inline``)."""
+    response = Response(data)
+    response.spliced = spliced
+    if spliced is not None and spliced.raw:
+        response.content_type = INLINE_BYTES_TYPE
+    return response
 
 
 class AssignmentListView(APIView):
@@ -151,7 +168,9 @@ class ReleaseFilesView(APIView):
                 "inline",
                 bool,
                 description="Small files' bytes in the answer (``content``, base64) instead "
-                "of URLs: the notebooks of a release in one request.",
+                "of URLs: the notebooks of a release in one request. With ``Accept: "
+                "application/vnd.nbgrader-exchange.inline, application/json`` the JSON on "
+                "one line, a newline, then the bytes (``content_at``: where each file's start).",
             ),
         ],
         responses=ReleaseManifestSerializer,
@@ -163,11 +182,9 @@ class ReleaseFilesView(APIView):
         release = services.fetch_assignment(user=request.user, assignment=assignment)
         entries = list(selectors.bundle_entries(release))
         prefetch_rows(release, "entries", entries)  # read once, for both uses below
-        context, spliced = _with_inline({"request": request}, inline, entries)
+        context, spliced = _with_inline(request, inline, entries)
         answer = ReleaseManifestSerializer(selectors.AssignmentRow(assignment), context=context)
-        response = Response(answer.data)
-        response.spliced = spliced
-        return response
+        return _answer(answer.data, spliced)
 
 
 class SubmissionListView(UploadParsers, APIView):
@@ -241,7 +258,9 @@ class AssignmentFeedbackView(UploadParsers, APIView):
                 "inline",
                 bool,
                 description="Small files' bytes in the answer (``content``, base64) instead "
-                "of URLs: the whole feedback in one request.",
+                "of URLs: the whole feedback in one request. With ``Accept: "
+                "application/vnd.nbgrader-exchange.inline, application/json`` the JSON on "
+                "one line, a newline, then the bytes (``content_at``: where each file's start).",
             ),
         ],
         responses=FeedbackSerializer(many=True),
@@ -254,14 +273,12 @@ class AssignmentFeedbackView(UploadParsers, APIView):
         inline = inline_wanted(request.query_params)
         feedback = services.fetch_feedback(student=request.user, assignment=assignment)
         context, spliced = _with_inline(
-            {"request": request},
+            request,
             inline,
             (entry for item in feedback for entry in selectors.bundle_entries(item.bundle)),
         )
         answer = FeedbackSerializer(context=context)  # one for all: no ListSerializer walk
-        response = Response([answer.to_representation(item) for item in feedback])
-        response.spliced = spliced
-        return response
+        return _answer([answer.to_representation(item) for item in feedback], spliced)
 
     @extend_schema(
         request={"multipart/form-data": FeedbackBatchSerializer},

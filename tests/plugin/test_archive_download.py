@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import tarfile
 from typing import Any
@@ -210,3 +211,79 @@ def test_damaged_inline_bytes_are_one_sentence_and_leave_nothing(tmp_path, conte
     with pytest.raises(ServiceError, match=r"feedback/a.html.*is damaged"):
         client.download_bundle([entry], tmp_path, what="fetch feedback")
     assert list(tmp_path.rglob("*")) in ([], [tmp_path / "feedback"])
+
+
+# --- bytes after the JSON (``Accept: application/vnd.nbgrader-exchange.inline``) ---------------
+
+INLINE = {"Content-Type": archive_download.INLINE_BYTES_TYPE}
+
+
+def _after_json(files: dict[str, bytes]) -> bytes:
+    """The answer of a server that sends the files' bytes after the JSON."""
+    entries, tail = [], b""
+    for name, data in files.items():
+        entries.append({**_inline(name, data), "content_at": len(tail)})
+        del entries[-1]["content"]
+        tail += data
+    answer = [{"submission_id": 1, "timestamp": "2026-12-01 10:00:00 UTC", "files": entries}]
+    return json.dumps(answer).encode() + b"\n" + tail
+
+
+def test_files_after_the_json_are_written_from_one_request(scripted, tmp_path):
+    files = {"feedback/a.html": b"<p>a</p>\n" * 50, "feedback/b.html": b"<p>b</p>"}
+    body = _after_json(files)
+    server = scripted((200, body, INLINE))
+    client = ExchangeClient(server.url, "nbx_token", retries=0)
+    [feedback] = client.get_with_files("feedback?inline=true", what="fetch feedback")
+    stats = DownloadStats()
+    client.download_bundle(feedback["files"], tmp_path, what="fetch feedback", stats=stats)
+    assert {p: (tmp_path / p).read_bytes() for p in files} == files
+    [request] = server.requests
+    assert request.headers["Accept"].startswith(archive_download.INLINE_BYTES_TYPE + ",")
+    assert stats.downloaded_files == 2
+
+
+def test_a_server_answering_json_still_gives_the_files(scripted, tmp_path):
+    # An older service knows no other form: base64 in the JSON, as before.
+    data = b"<p>a</p>"
+    server = scripted((200, [{"files": [_inline("a.html", data)]}]))
+    client = ExchangeClient(server.url, "nbx_token", retries=0)
+    [feedback] = client.get_with_files("feedback?inline=true", what="fetch feedback")
+    client.download_bundle(feedback["files"], tmp_path, what="fetch feedback")
+    assert (tmp_path / "a.html").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'[{"files": []}]', b'[{"files": \n', b"\xff\xfe\n"],
+    ids=["no newline", "JSON cut", "not JSON"],
+)
+def test_an_answer_whose_json_does_not_end_before_the_bytes_is_one_sentence(scripted, body):
+    client = ExchangeClient(scripted((200, body, INLINE)).url, "nbx_token", retries=0)
+    with pytest.raises(ServiceError, match=r"Could not fetch feedback: the answer .* is damaged"):
+        client.get_with_files("feedback?inline=true", what="fetch feedback")
+
+
+@pytest.mark.parametrize(
+    "at",
+    [1, 40, -8, True, "0", 2.5],
+    ids=["one byte on", "past the end", "negative", "a boolean", "a string", "a fraction"],
+)
+def test_bytes_not_where_the_entry_says_are_damaged_and_leave_nothing(scripted, tmp_path, at):
+    data = b"<p>a</p>"
+    body = _after_json({"feedback/a.html": data})
+    body = body.replace(b'"content_at": 0', b'"content_at": ' + json.dumps(at).encode())
+    client = ExchangeClient(scripted((200, body, INLINE)).url, "nbx_token", retries=0)
+    [feedback] = client.get_with_files("feedback?inline=true", what="fetch feedback")
+    with pytest.raises(ServiceError, match=r"feedback/a.html.*is damaged"):
+        client.download_bundle(feedback["files"], tmp_path, what="fetch feedback")
+    assert list(tmp_path.rglob("*")) in ([], [tmp_path / "feedback"])
+
+
+def test_other_bytes_after_the_json_are_damaged(scripted, tmp_path):
+    body = _after_json({"a.html": b"<p>a</p>"})
+    client = ExchangeClient(scripted((200, body[:-2] + b"!>", INLINE)).url, "nbx_token", retries=0)
+    [feedback] = client.get_with_files("feedback?inline=true", what="fetch feedback")
+    with pytest.raises(ServiceError, match=r"a.html.*is damaged"):
+        client.download_bundle(feedback["files"], tmp_path, what="fetch feedback")
+    assert list(tmp_path.iterdir()) == []
