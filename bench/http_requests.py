@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import requests
 
-from nbgrader_exchange.archive_download import INLINE_BYTES_TYPE
+from nbgrader_exchange.archive_download import INLINE_ACCEPT
 
 from .common import client_files, machine, server_under_test
 from .rush import run_rush
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "a student's feedback, files inline (after the JSON, as the plugin asks)": lambda s: (
                 f"{api}/feedback?inline=true",
-                {**auth(s), "Accept": INLINE_BYTES_TYPE},
+                {**auth(s), "Accept": INLINE_ACCEPT},
             ),
         }
         print("| request | connection | wall s | server CPU ms | client CPU ms |")

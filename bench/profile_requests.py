@@ -146,6 +146,7 @@ def measure(
     from api.spliced_json import INLINE_BYTES_TYPE
     from api.tokens import create_api_token
     from courses import services
+    from nbgrader_exchange.archive_download import INLINE_ACCEPT
 
     students = [f"s{i:03d}" for i in range(60)]
     admin = services.get_or_create_user("p-admin")
@@ -307,7 +308,7 @@ def measure(
     def feedback_inline() -> None:
         # A student's whole fetch_feedback: the feedback with its files' bytes after the
         # JSON, as the plugin asks for it.
-        r = student.get(f"{a}/feedback?inline=true", HTTP_ACCEPT=INLINE_BYTES_TYPE)
+        r = student.get(f"{a}/feedback?inline=true", HTTP_ACCEPT=INLINE_ACCEPT)
         assert r.status_code == 200 and r["Content-Type"] == INLINE_BYTES_TYPE, r.content
 
     def feedback_inline_json() -> None:

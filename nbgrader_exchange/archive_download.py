@@ -37,6 +37,8 @@ ARCHIVE_BATCH_FILES = 500
 # An answer to ``?inline=true`` whose files' bytes follow its JSON, not in it as base64; the
 # plugin asks for it in ``Accept`` (the service's ``api.spliced_json``).
 INLINE_BYTES_TYPE = "application/vnd.nbgrader-exchange.inline"
+# What the plugin accepts for such a read: errors, and an older server's answer, are JSON.
+INLINE_ACCEPT = f"{INLINE_BYTES_TYPE}, application/json;q=0.9"
 
 Item = tuple[dict[str, Any], Path]
 

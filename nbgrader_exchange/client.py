@@ -300,7 +300,7 @@ class ExchangeClient(BundleTransfers):
             "GET",
             path,
             what=what,
-            accept=f"{archive_download.INLINE_BYTES_TYPE}, application/json;q=0.9",
+            accept=archive_download.INLINE_ACCEPT,
         )
         media_type = response.headers.get("Content-Type", "").partition(";")[0].strip()
         if media_type.lower() != archive_download.INLINE_BYTES_TYPE:

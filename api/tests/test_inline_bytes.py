@@ -13,6 +13,7 @@ from api import downloads
 from api.spliced_json import INLINE_BYTES_TYPE, Spliced
 from courses import services
 from courses.models import AuditEvent
+from nbgrader_exchange.archive_download import INLINE_ACCEPT
 from tests.harness.uploads import make_upload
 
 ASSIGNMENT = "/api/v1/courses/phys101/assignments/ps1"
@@ -23,7 +24,7 @@ LARGE = b"<p>" + b"x" * 3000 + b"</p>"
 
 # What the plugin sends: errors are JSON, so a client accepts JSON too (without it DRF answers
 # 406 Not Acceptable).
-ACCEPT = f"{INLINE_BYTES_TYPE}, application/json;q=0.9"
+ACCEPT = INLINE_ACCEPT
 
 # Local files and S3 alike (``make test-s3`` runs these on SeaweedFS too).
 pytestmark = pytest.mark.storage
