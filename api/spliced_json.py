@@ -51,7 +51,7 @@ def wants_inline_bytes(request: Request) -> bool:
         try:
             return float(quality) > 0
         except ValueError:
-            return True  # a malformed quality is read as the default, as DRF reads it
+            return True  # a malformed quality is read as the default, 1
     return False
 
 

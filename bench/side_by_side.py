@@ -57,6 +57,8 @@ class Verdict:
     submit_p95_ms: int
     ok: bool  # every operation succeeded and every byte matched
     students: int
+    # phase -> (ngshare's wall s, ours): what the ratios are made of
+    walls_s: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def lowest(self) -> tuple[str, float]:
@@ -100,6 +102,11 @@ def judge(name: str, ours: dict[str, Any], ngshare: dict[str, Any]) -> Verdict:
         submit_p95_ms=submit["p95_ms"],
         ok=bool(ours.get("ok")) and bool(ngshare.get("ok")),
         students=ours["settings"]["students"],
+        walls_s={
+            p["phase"]: (theirs[p["phase"]], p["wall_s"])
+            for p in ours["phases"]
+            if p["phase"] in theirs
+        },
     )
 
 

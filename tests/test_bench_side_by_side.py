@@ -52,6 +52,8 @@ def test_every_target_at_its_bound_is_met_and_just_under_it_is_not():
     assert slow_whole.phases_met and not slow_whole.whole_met
     slow_p95 = judge("d", report({name: 3.0 for name in PHASES}, p95=500), NGSHARE)
     assert slow_p95.phases_met and slow_p95.whole_met and not slow_p95.p95_met
+    # Each ratio's two wall times are kept beside it.
+    assert slow_phase.walls_s["fetch"] == (30.0, 10.04)
 
 
 def test_the_submit_p95_target_follows_the_class_size_and_a_failed_run_meets_nothing():

@@ -22,9 +22,10 @@ DATA = b"x,y\n" + b"1,2\n" * 1000
 SMALL = b"<p>good work, sam</p>\n" * 10
 LARGE = b"<p>" + b"x" * 3000 + b"</p>"
 
-# What the plugin sends: errors are JSON, so a client accepts JSON too (without it DRF answers
-# 406 Not Acceptable).
+# What the plugin sends (its own constants: it imports nothing of the service's): errors are
+# JSON, so it accepts JSON too (without it DRF answers 406 Not Acceptable).
 ACCEPT = INLINE_ACCEPT
+assert ACCEPT.startswith(INLINE_BYTES_TYPE + ",")
 
 # Local files and S3 alike (``make test-s3`` runs these on SeaweedFS too).
 pytestmark = pytest.mark.storage
