@@ -14,11 +14,10 @@ from api.spliced_json import INLINE_BYTES_TYPE, Spliced
 from courses import services
 from courses.models import AuditEvent
 from nbgrader_exchange.archive_download import INLINE_ACCEPT
+from tests.harness.personas import RELEASED
 from tests.harness.uploads import make_upload
 
 ASSIGNMENT = "/api/v1/courses/phys101/assignments/ps1"
-NOTEBOOK = b'{"cells": [], "metadata": {}}\n' * 20
-DATA = b"x,y\n" + b"1,2\n" * 1000
 SMALL = b"<p>good work, sam</p>\n" * 10
 LARGE = b"<p>" + b"x" * 3000 + b"</p>"
 
@@ -42,16 +41,6 @@ def _split(answer) -> tuple[object, bytes]:
 
 def _bytes_of(entry: dict, tail: bytes) -> bytes:
     return tail[entry["content_at"] : entry["content_at"] + entry["size"]]
-
-
-@pytest.fixture
-def release(course, people):
-    return services.release_assignment(
-        actor=people["ines"],
-        course=course,
-        code="ps1",
-        upload=make_upload({"ps1.ipynb": NOTEBOOK, "data/data.csv": DATA}),
-    )
 
 
 @pytest.fixture
@@ -84,17 +73,17 @@ def test_feedback_comes_as_json_then_the_small_files_bytes(
 
 
 def test_a_release_comes_as_json_then_the_small_files_bytes(
-    people, release, client_for, monkeypatch
+    people, released, client_for, monkeypatch
 ):
-    monkeypatch.setattr(downloads, "INLINE_FILE_BYTES", len(NOTEBOOK))
+    monkeypatch.setattr(downloads, "INLINE_FILE_BYTES", 1000)
     answer = client_for(people["sam"]).get(
         f"{ASSIGNMENT}/release/files?inline=true", HTTP_ACCEPT=ACCEPT
     )
     manifest, tail = _split(answer)
     files = {f["path"]: f for f in manifest["files"]}
     assert manifest["assignment_id"] == "ps1"
-    assert _bytes_of(files["ps1.ipynb"], tail) == NOTEBOOK and tail == NOTEBOOK
-    assert "content_at" not in files["data/data.csv"] and files["data/data.csv"]["url"]
+    assert _bytes_of(files["ps1.ipynb"], tail) == RELEASED["ps1.ipynb"] == tail
+    assert "content_at" not in files["data/big.csv"] and files["data/big.csv"]["url"]
 
 
 def test_many_files_each_have_their_own_bytes(people, submission, client_for):
