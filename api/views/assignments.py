@@ -170,7 +170,8 @@ class ReleaseFilesView(APIView):
                 description="Small files' bytes in the answer (``content``, base64) instead "
                 "of URLs: the notebooks of a release in one request. With ``Accept: "
                 "application/vnd.nbgrader-exchange.inline, application/json`` the JSON on "
-                "one line, a newline, then the bytes (``content_at``: where each file's bytes start).",
+                "one line, a newline, then the bytes (``content_at``: where each file's bytes "
+                "start).",
             ),
         ],
         responses=ReleaseManifestSerializer,
@@ -260,7 +261,8 @@ class AssignmentFeedbackView(UploadParsers, APIView):
                 description="Small files' bytes in the answer (``content``, base64) instead "
                 "of URLs: the whole feedback in one request. With ``Accept: "
                 "application/vnd.nbgrader-exchange.inline, application/json`` the JSON on "
-                "one line, a newline, then the bytes (``content_at``: where each file's bytes start).",
+                "one line, a newline, then the bytes (``content_at``: where each file's bytes "
+                "start).",
             ),
         ],
         responses=FeedbackSerializer(many=True),
