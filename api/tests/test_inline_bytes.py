@@ -70,6 +70,8 @@ def test_feedback_comes_as_json_then_the_small_files_bytes(
         assert "content" not in entry and "url" not in entry and "token" not in entry
     assert "content_at" not in large and large["url"].startswith("http")
     assert AuditEvent.objects.filter(action="feedback_fetched").count() == 1
+    # The feedback's HTML is in the body as it is: a browser must not sniff it into a page.
+    assert answer["X-Content-Type-Options"] == "nosniff"
 
 
 def test_a_release_comes_as_json_then_the_small_files_bytes(
