@@ -52,8 +52,9 @@ class ExchangeS3Storage(S3Storage):
 
 
 def warm_up() -> threading.Thread | None:
-    """With this backend configured: make the process's session and a resource in a
-    background thread (imports and service descriptions included). None otherwise."""
+    """With this backend configured: make the process's session, a resource and the plan
+    of the plain requests (``s3_requests.plan``) in a background thread (imports and
+    service descriptions included). None otherwise."""
     from . import blobstore
 
     storage = blobstore.get_storage()
@@ -62,9 +63,13 @@ def warm_up() -> threading.Thread | None:
 
     def make() -> None:
         try:
-            storage.connection  # noqa: B018 (made for its side effect)
-            # What large blobs go through (blobstore._s3_put), imported on first use.
+            client = storage.connection.meta.client
+            # What every upload's PUTs go through, and large blobs' (blobstore._s3_put).
             import boto3.s3.transfer  # noqa: F401
+
+            from . import s3_requests
+
+            s3_requests.plan(storage, client)
         except Exception:  # the first request will say what is wrong, with context
             logger.warning("could not prepare the S3 client in advance", exc_info=True)
 

@@ -1,11 +1,13 @@
 """The S3 backend keeps one boto3 session per process: every thread's resource is made
-from it (and still works on its own), and a worker's first one is made as it starts."""
+from it (and still works on its own), and a worker's first one, with the plan of its
+plain requests (courses/s3_requests.py), is made as it starts."""
 
 from __future__ import annotations
 
 import threading
+import weakref
 
-from courses import blobstore, s3_backend
+from courses import blobstore, s3_backend, s3_requests
 
 
 def _in_thread(work):
@@ -48,12 +50,15 @@ def test_a_forked_process_makes_its_own_session(s3_storage, monkeypatch):
 
 def test_warm_up_makes_the_session_in_the_background(s3_storage, monkeypatch):
     monkeypatch.setattr(s3_backend, "_SESSIONS", {})
+    monkeypatch.setattr(s3_requests, "_plans", weakref.WeakKeyDictionary())
     thread = s3_backend.warm_up()
     assert thread is not None
     thread.join(timeout=60)
     assert len(s3_backend._SESSIONS) == 1
     # The session it made is the one requests use.
     assert blobstore.get_storage()._create_session() in s3_backend._SESSIONS.values()
+    # So is the plan of every upload's PUTs, made from it: the first upload does not wait.
+    assert s3_requests._plans.get(blobstore.get_storage()) is not None
 
 
 def test_warm_up_with_local_storage_does_nothing(settings, tmp_path):
