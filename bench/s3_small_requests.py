@@ -6,7 +6,8 @@ way, against a throwaway SeaweedFS on 127.0.0.1 (the one the tests use), in one 
 
 Each line is the mean over ``--repeat`` requests, one after another, after one warm-up:
 ``time.process_time`` (this process's CPU: signing, serializing, parsing), the CPU of the
-``weed`` process (SeaweedFS's side of it) and wall time.
+machine's ``weed`` processes (SeaweedFS's side of it; give it the machine alone) and wall
+time.
 Also what the presigned-URL path costs instead of a GET through the service: presigning
 (the service) and following the URL with ``requests`` (the client).
 """
@@ -21,6 +22,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from .common import cpu_of_others, cpu_of_others_since
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +40,6 @@ def main(argv: list[str] | None = None) -> None:
         USE_TZ=True,
     )
     django.setup()
-    import psutil
     import requests
 
     from courses import s3_requests
@@ -55,19 +57,13 @@ def main(argv: list[str] | None = None) -> None:
         params = storage._get_write_parameters("blob")
         kb = f"{args.size // 1000} KB"
 
-        store = psutil.Process(server.process.pid)
-
-        def store_cpu() -> float:
-            times = store.cpu_times()
-            return times.user + times.system
-
         def run(label: str, request: Callable[[int], object]) -> None:
             request(0)
-            wall, cpu, theirs = time.perf_counter(), time.process_time(), store_cpu()
+            wall, cpu, others = time.perf_counter(), time.process_time(), cpu_of_others()
             for i in range(args.repeat):
                 request(i)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            theirs = store_cpu() - theirs
+            theirs = cpu_of_others_since(others)["weed"]
             per = 1000 / args.repeat
             print(f"| {label} | {cpu * per:.2f} | {theirs * per:.2f} | {wall * per:.2f} |")
 
