@@ -64,9 +64,10 @@ def warm_up() -> threading.Thread | None:
     def make() -> None:
         try:
             client = storage.connection.meta.client
-            # What every upload's PUTs go through, and large blobs' (blobstore._s3_put).
+            # Blobs over the multipart threshold go through s3transfer (blobstore._s3_put).
             import boto3.s3.transfer  # noqa: F401
 
+            # Every other PUT, HEAD and GET goes through the plain requests' plan.
             from . import s3_requests
 
             s3_requests.plan(storage, client)
